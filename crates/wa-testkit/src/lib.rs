@@ -1,0 +1,6 @@
+//! Test support shared by the workspace's crates. Not published, dev-dependency only.
+//!
+//! - [`fixtures`]: where the fixtures live (`$WA_FIXTURES`, default the repository's `fixtures/`)
+//!   and helpers that enumerate the cases found there.
+
+pub mod fixtures;

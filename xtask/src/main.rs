@@ -1,0 +1,2 @@
+//! `cargo xtask`: the project command line.
+fn main() {}
