@@ -1,1 +1,52 @@
-//! placeholder
+//! The auth state of a WhatsApp linked device, and the seams to persist it.
+//!
+//! - [`AuthCreds`]: the device's credentials, every field Baileys keeps plus unknown ones.
+//! - Keys: [`KeyKind`] (Baileys' ten kinds and any other), [`KeyId`], typed [`KeyValue`].
+//! - [`WriteBatch`]: creds + puts + deletes, committed all or nothing.
+//! - [`Persistence`]: the backend seam (object safe, minimal) and [`PersistenceExt`], its
+//!   conveniences. [`MemoryStore`] is the in-memory backend.
+//! - [`AuthState`]: the runtime side: creds with [`AuthEvent`]s, a read cache, and
+//!   [`AuthState::transaction`], whose [`Transaction`] handle implements wa-signal's store traits.
+//! - [`codec`]: the canonical binary and JSON encodings of key values that backends share.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wa_auth::{AuthState, KeyKind, KeyValue, MemoryStore, Transaction};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa_auth::Result<()> {
+//! let state = AuthState::load(Arc::new(MemoryStore::new())).await?; // fresh creds
+//! state
+//!     .transaction("4915112345678.0", async |tx: &mut Transaction<'_>| {
+//!         tx.put(KeyKind::LidMapping, "4915112345678", KeyValue::LidMapping("123456789012345".into()));
+//!         Ok::<_, wa_auth::AuthError>(())
+//!     })
+//!     .await?; // one commit
+//! assert!(state.creds().registration_id <= 0x3fff);
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! - `conformance`: the [`conformance`] suite every `Persistence` implementation runs.
+
+pub mod batch;
+pub mod codec;
+pub mod creds;
+pub mod encoding;
+pub mod error;
+pub mod key;
+pub mod memory;
+pub mod persistence;
+pub mod state;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod sample;
+
+pub use batch::WriteBatch;
+pub use creds::AuthCreds;
+pub use error::{AuthError, Result};
+pub use key::{KeyId, KeyKind, KeyValue};
+pub use memory::MemoryStore;
+pub use persistence::{Capabilities, Persistence, PersistenceExt, Snapshot};
+pub use state::{AuthEvent, AuthState, AuthStateOptions, LockKey, Transaction};

@@ -1,0 +1,115 @@
+//! `MemoryStore`: an in-memory [`Persistence`]. For tests, examples and short-lived tools; its
+//! content is gone when the last handle is dropped (it can be shared through `Arc` or cloned
+//! handles to model a reopen).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+
+use crate::batch::WriteBatch;
+use crate::creds::AuthCreds;
+use crate::error::Result;
+use crate::key::{KeyId, KeyKind, KeyValue};
+use crate::persistence::{Capabilities, Persistence, Snapshot};
+
+/// An in-memory store. Cloning gives another handle to the same data.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    data: Arc<RwLock<Snapshot>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store holding `snapshot`.
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        Self {
+            data: Arc::new(RwLock::new(snapshot)),
+        }
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> Snapshot {
+        self.data.read().clone()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let data = self.data.read();
+        f.debug_struct("MemoryStore")
+            .field("has_creds", &data.creds.is_some())
+            .field("keys", &data.key_count())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Persistence for MemoryStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new("memory").atomic_commit(true)
+    }
+
+    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        Ok(self.data.read().creds.clone())
+    }
+
+    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        let data = self.data.read();
+        let Some(entries) = data.keys.get(kind) else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<(KeyId, KeyValue)> = ids
+            .iter()
+            .filter_map(|id| entries.get(id).map(|v| (id.clone(), v.clone())))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.dedup_by(|a, b| a.0 == b.0);
+        Ok(found)
+    }
+
+    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        Ok(self
+            .data
+            .read()
+            .keys
+            .get(kind)
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        Ok(self.data.read().keys.keys().cloned().collect())
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        batch.validate()?;
+        let (creds, changes) = batch.into_parts();
+        let mut data = self.data.write();
+        if let Some(creds) = creds {
+            data.creds = Some(creds);
+        }
+        for (kind, entries) in changes {
+            let stored = data.keys.entry(kind.clone()).or_insert_with(BTreeMap::new);
+            for (id, value) in entries {
+                match value {
+                    Some(value) => {
+                        stored.insert(id, value);
+                    }
+                    None => {
+                        stored.remove(&id);
+                    }
+                }
+            }
+            if stored.is_empty() {
+                data.keys.remove(&kind);
+            }
+        }
+        Ok(())
+    }
+}
