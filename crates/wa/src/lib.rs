@@ -24,10 +24,10 @@ pub use wa_auth as auth;
 pub use wa_proto as proto;
 pub use wa_signal as signal;
 
-#[cfg(feature = "compat")]
-pub use wa_store_compat as compat;
 #[cfg(feature = "migrate")]
 pub use wa_migrate as migrate;
+#[cfg(feature = "compat")]
+pub use wa_store_compat as compat;
 #[cfg(feature = "native")]
 pub use wa_store_native as native;
 #[cfg(feature = "postgres")]
