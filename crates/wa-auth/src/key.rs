@@ -217,6 +217,7 @@ impl From<String> for KeyId {
 /// A typed key value. Each variant belongs to one kind ([`KeyValue::kind_name`]); `Other`
 /// carries the value of an unknown kind as the JSON it was read as.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // records are the common case; boxing them buys nothing
 pub enum KeyValue {
     /// A one-time pre-key.
     PreKey(PreKeyRecord),
@@ -276,13 +277,13 @@ impl KeyValue {
                 format!("a {own} value cannot be stored under kind {kind}"),
             ));
         }
-        if let KeyValue::PreKey(record) = self {
-            if id.as_str() != record.id.0.to_string() {
-                return Err(AuthError::invalid(
-                    format!("{kind} {id}"),
-                    format!("pre-key record {} stored under a different id", record.id.0),
-                ));
-            }
+        if let KeyValue::PreKey(record) = self
+            && id.as_str() != record.id.0.to_string()
+        {
+            return Err(AuthError::invalid(
+                format!("{kind} {id}"),
+                format!("pre-key record {} stored under a different id", record.id.0),
+            ));
         }
         Ok(())
     }

@@ -2,7 +2,6 @@
 //! content is gone when the last handle is dropped (it can be shared through `Arc` or cloned
 //! handles to model a reopen).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -95,7 +94,7 @@ impl Persistence for MemoryStore {
             data.creds = Some(creds);
         }
         for (kind, entries) in changes {
-            let stored = data.keys.entry(kind.clone()).or_insert_with(BTreeMap::new);
+            let stored = data.keys.entry(kind.clone()).or_default();
             for (id, value) in entries {
                 match value {
                     Some(value) => {

@@ -12,6 +12,7 @@ pub(crate) struct Cache {
     capacity: usize,
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived, never stored
 pub(crate) enum Lookup {
     /// Cached: the value, or `None` when known to be absent.
     Hit(Option<KeyValue>),

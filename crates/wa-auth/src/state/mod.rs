@@ -334,11 +334,11 @@ impl AuthState {
             }
             stripped
         };
-        if !to_store.is_empty() {
-            if let Err(err) = self.inner.store.commit(to_store).await {
-                warn!(error = %err, "commit failed; cache and creds unchanged");
-                return Err(err);
-            }
+        if !to_store.is_empty()
+            && let Err(err) = self.inner.store.commit(to_store).await
+        {
+            warn!(error = %err, "commit failed; cache and creds unchanged");
+            return Err(err);
         }
 
         self.inner.cache.lock().apply(changes);
