@@ -77,7 +77,7 @@ pub mod opt_bytes {
     use super::*;
     use serde::Deserialize;
 
-    /// Serializes present bytes like [`bytes`](super::bytes); use with `skip_serializing_if`.
+    /// Serializes present bytes like [`bytes`]; use with `skip_serializing_if`.
     pub fn serialize<S: Serializer>(
         value: &Option<Vec<u8>>,
         serializer: S,

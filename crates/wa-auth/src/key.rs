@@ -214,7 +214,7 @@ impl From<String> for KeyId {
     }
 }
 
-/// A typed key value. Each variant belongs to one kind ([`KeyValue::kind_name`]); `Other`
+/// A typed key value. Each variant belongs to one kind ([`KeyValue::kind`]); `Other`
 /// carries the value of an unknown kind as the JSON it was read as.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)] // records are the common case; boxing them buys nothing
