@@ -33,6 +33,7 @@ pub mod codec;
 pub mod creds;
 pub mod encoding;
 pub mod error;
+pub mod flows;
 pub mod key;
 pub mod memory;
 pub mod persistence;
