@@ -11,10 +11,7 @@ use wa_signal::noise::{
 
 /// Cuts `bytes` at the given (unsorted, possibly out-of-range) points.
 fn split_at_points(bytes: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = points
-        .iter()
-        .map(|p| p % (bytes.len() + 1))
-        .collect();
+    let mut cuts: Vec<usize> = points.iter().map(|p| p % (bytes.len() + 1)).collect();
     cuts.push(0);
     cuts.push(bytes.len());
     cuts.sort_unstable();
@@ -134,13 +131,20 @@ fn handshake(
 
     let frames = frames_from(&mut server_reader, &finish, points);
     assert_eq!(frames.len(), 1);
-    let done = server.read_client_finish(&frames[0]).expect("client finish");
+    let done = server
+        .read_client_finish(&frames[0])
+        .expect("client finish");
     assert_eq!(done.client_static, client_static.public);
     assert_eq!(
         client_transport.handshake_hash(),
         done.transport.handshake_hash()
     );
-    (client_transport, done.transport, done.client_payload, done.intro)
+    (
+        client_transport,
+        done.transport,
+        done.client_payload,
+        done.intro,
+    )
 }
 
 fn config() -> impl Strategy<Value = ClientConfig> {

@@ -88,7 +88,11 @@ impl Transcript {
 
     /// A time at which both recorded certificates are valid.
     fn valid_now(&self) -> UnixTime {
-        UnixTime::from_secs(self.details("leaf")["notBefore"].as_u64().expect("notBefore"))
+        UnixTime::from_secs(
+            self.details("leaf")["notBefore"]
+                .as_u64()
+                .expect("notBefore"),
+        )
     }
 
     fn details(&self, which: &str) -> &Value {
@@ -184,7 +188,11 @@ fn client_and_server_reproduce_every_transcript_byte_for_byte() {
 
         // Client hello: intro + frame.
         let (client, hello) = t.start(&config);
-        assert_eq!(hello, t.hs("client_hello", "frame_b64"), "{name}: client hello");
+        assert_eq!(
+            hello,
+            t.hs("client_hello", "frame_b64"),
+            "{name}: client hello"
+        );
         let (intro, body) = split_intro(&hello);
         assert_eq!(intro, config.intro(), "{name}: intro");
         assert_eq!(
@@ -319,13 +327,32 @@ fn tampered_server_hello_is_rejected() {
         };
 
         for (what, tampered, stage) in [
-            ("static ciphertext", flip(static_field, 0), NoiseStage::ServerHelloStatic),
-            ("static tag", flip(static_field, 40), NoiseStage::ServerHelloStatic),
-            ("payload ciphertext", flip(payload_field, 5), NoiseStage::ServerHelloPayload),
-            ("server ephemeral", flip(ephemeral_field, 3), NoiseStage::ServerHelloStatic),
+            (
+                "static ciphertext",
+                flip(static_field, 0),
+                NoiseStage::ServerHelloStatic,
+            ),
+            (
+                "static tag",
+                flip(static_field, 40),
+                NoiseStage::ServerHelloStatic,
+            ),
+            (
+                "payload ciphertext",
+                flip(payload_field, 5),
+                NoiseStage::ServerHelloPayload,
+            ),
+            (
+                "server ephemeral",
+                flip(ephemeral_field, 3),
+                NoiseStage::ServerHelloStatic,
+            ),
         ] {
             match t.client_reads(&config, &tampered, now) {
-                Err(SignalError::NoiseDecrypt { stage: got, counter: 0 }) => {
+                Err(SignalError::NoiseDecrypt {
+                    stage: got,
+                    counter: 0,
+                }) => {
                     assert_eq!(got, stage, "{name}: {what}")
                 }
                 other => panic!("{name}: tampered {what}: {other:?}"),

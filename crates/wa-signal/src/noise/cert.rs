@@ -191,7 +191,10 @@ impl Certificate {
         Self { details, signature }
     }
 
-    fn from_proto(cert: Option<NoiseCertificate>, role: CertRole) -> Result<Self, CertificateError> {
+    fn from_proto(
+        cert: Option<NoiseCertificate>,
+        role: CertRole,
+    ) -> Result<Self, CertificateError> {
         let malformed = |reason: &str| CertificateError::Malformed {
             role,
             reason: reason.into(),
@@ -388,18 +391,32 @@ mod tests {
         let s = setup();
         let good_i = details(1, 0, s.intermediate.public);
         let good_l = details(2, 1, s.server.public);
-        let chain = |i: &CertDetails, i_signer: &PrivateKey, l: &CertDetails, l_signer: &PrivateKey| {
-            CertificateChain {
-                intermediate: Certificate::issue(i, i_signer),
-                leaf: Certificate::issue(l, l_signer),
-            }
-        };
+        let chain =
+            |i: &CertDetails, i_signer: &PrivateKey, l: &CertDetails, l_signer: &PrivateKey| {
+                CertificateChain {
+                    intermediate: Certificate::issue(i, i_signer),
+                    leaf: Certificate::issue(l, l_signer),
+                }
+            };
         let verify = |c: CertificateChain| c.verify(&s.root.public, &s.server.public, NOW);
         let other = KeyPair::generate();
 
-        assert!(verify(chain(&good_i, &s.root.private, &good_l, &s.intermediate.private)).is_ok());
+        assert!(
+            verify(chain(
+                &good_i,
+                &s.root.private,
+                &good_l,
+                &s.intermediate.private
+            ))
+            .is_ok()
+        );
         assert_eq!(
-            verify(chain(&good_i, &other.private, &good_l, &s.intermediate.private)),
+            verify(chain(
+                &good_i,
+                &other.private,
+                &good_l,
+                &s.intermediate.private
+            )),
             Err(CertificateError::BadSignature {
                 role: CertRole::Intermediate
             })
@@ -448,7 +465,12 @@ mod tests {
         let mut expired = good_i.clone();
         expired.not_after = Some(NOW.as_secs() - 1);
         assert!(matches!(
-            verify(chain(&expired, &s.root.private, &good_l, &s.intermediate.private)),
+            verify(chain(
+                &expired,
+                &s.root.private,
+                &good_l,
+                &s.intermediate.private
+            )),
             Err(CertificateError::Expired {
                 role: CertRole::Intermediate,
                 ..
@@ -457,7 +479,12 @@ mod tests {
         let mut future = good_l.clone();
         future.not_before = Some(NOW.as_secs() + 1);
         assert!(matches!(
-            verify(chain(&good_i, &s.root.private, &future, &s.intermediate.private)),
+            verify(chain(
+                &good_i,
+                &s.root.private,
+                &future,
+                &s.intermediate.private
+            )),
             Err(CertificateError::NotYetValid {
                 role: CertRole::Leaf,
                 ..
@@ -467,7 +494,15 @@ mod tests {
         let mut open = good_l.clone();
         open.not_before = None;
         open.not_after = Some(NOW.as_secs());
-        assert!(verify(chain(&good_i, &s.root.private, &open, &s.intermediate.private)).is_ok());
+        assert!(
+            verify(chain(
+                &good_i,
+                &s.root.private,
+                &open,
+                &s.intermediate.private
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

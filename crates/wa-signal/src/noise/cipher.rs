@@ -154,7 +154,9 @@ mod tests {
         let mut tx = CipherState::new(&key);
         let mut rx = CipherState::new(&key);
         for i in 0..3u64 {
-            let ct = tx.encrypt(b"ad", b"hello", NoiseStage::TransportSend).unwrap();
+            let ct = tx
+                .encrypt(b"ad", b"hello", NoiseStage::TransportSend)
+                .unwrap();
             assert_eq!(ct.len(), 5 + TAG_LEN);
             assert_eq!(
                 rx.decrypt(b"ad", &ct, NoiseStage::TransportReceive)

@@ -176,12 +176,12 @@ impl ClientHandshake {
             root_key,
         } = self;
         let what = "server hello";
-        let hello = decode_message(frame, what)?
-            .server_hello
-            .ok_or_else(|| SignalError::NoiseMalformed {
+        let hello = decode_message(frame, what)?.server_hello.ok_or_else(|| {
+            SignalError::NoiseMalformed {
                 what,
                 reason: "no serverHello in the handshake message".into(),
-            })?;
+            }
+        })?;
         let server_ephemeral = raw_key(hello.ephemeral.as_deref(), "server ephemeral key")?;
         let static_ciphertext = hello.r#static.ok_or_else(|| SignalError::NoiseMalformed {
             what,
@@ -197,7 +197,8 @@ impl ClientHandshake {
             state.mix_key(agree(&ephemeral, &server_ephemeral, "server ephemeral key")?.as_bytes());
         state.checkpoint(true);
 
-        let server_static = state.decrypt_and_hash(&static_ciphertext, NoiseStage::ServerHelloStatic)?;
+        let server_static =
+            state.decrypt_and_hash(&static_ciphertext, NoiseStage::ServerHelloStatic)?;
         let server_static = raw_key(Some(&server_static), "server static key")?;
         state.mix_key(agree(&ephemeral, &server_static, "server static key")?.as_bytes());
         state.checkpoint(true);
@@ -273,10 +274,8 @@ impl AcceptedServerHello {
             server_ephemeral,
             ..
         } = self;
-        let static_ciphertext = state.encrypt_and_hash(
-            noise_key.public.as_bytes(),
-            NoiseStage::ClientFinishStatic,
-        )?;
+        let static_ciphertext =
+            state.encrypt_and_hash(noise_key.public.as_bytes(), NoiseStage::ClientFinishStatic)?;
         state.mix_key(agree(&noise_key, &server_ephemeral, "server ephemeral key")?.as_bytes());
         state.checkpoint(true);
         let payload_ciphertext =

@@ -9,23 +9,29 @@ pub const MAX_FRAME_LEN: usize = 0x00FF_FFFF;
 /// Length of the frame header.
 pub const FRAME_HEADER_LEN: usize = 3;
 
-/// Appends `len` as a 3-byte big-endian length prefix.
-fn push_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
+/// `len` as a 3-byte big-endian length prefix, or [`SignalError::NoiseFrameTooLarge`].
+fn len_header(len: usize) -> Result<[u8; FRAME_HEADER_LEN]> {
     if len > MAX_FRAME_LEN {
         return Err(SignalError::NoiseFrameTooLarge {
             len,
             max: MAX_FRAME_LEN,
         });
     }
-    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()[1..]);
-    Ok(())
+    let [_, a, b, c] = (len as u32).to_be_bytes();
+    Ok([a, b, c])
+}
+
+/// Reads a 3-byte big-endian length.
+fn read_len(header: [u8; FRAME_HEADER_LEN]) -> usize {
+    let [a, b, c] = header;
+    u32::from_be_bytes([0, a, b, c]) as usize
 }
 
 /// Frames `body`: `len(body)` as 3 bytes big-endian, then `body`. Fails with
 /// [`SignalError::NoiseFrameTooLarge`] when `body` is longer than [`MAX_FRAME_LEN`].
 pub fn encode_frame(body: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
-    push_len(&mut out, body.len())?;
+    out.extend_from_slice(&len_header(body.len())?);
     out.extend_from_slice(body);
     Ok(out)
 }
@@ -33,9 +39,7 @@ pub fn encode_frame(body: &[u8]) -> Result<Vec<u8>> {
 /// Writes the length prefix of a frame whose body starts at `header_at + 3` and runs to the end
 /// of `buf` (the header was reserved as three placeholder bytes).
 pub(crate) fn patch_len(buf: &mut [u8], header_at: usize) -> Result<()> {
-    let len = buf.len().saturating_sub(header_at + FRAME_HEADER_LEN);
-    let mut header = Vec::with_capacity(FRAME_HEADER_LEN);
-    push_len(&mut header, len)?;
+    let header = len_header(buf.len().saturating_sub(header_at + FRAME_HEADER_LEN))?;
     if let Some(slot) = buf.get_mut(header_at..header_at + FRAME_HEADER_LEN) {
         slot.copy_from_slice(&header);
     }
@@ -45,9 +49,10 @@ pub(crate) fn patch_len(buf: &mut [u8], header_at: usize) -> Result<()> {
 /// An incremental reader of length-prefixed frames: feed it bytes exactly as they arrive (any
 /// split, any number of frames at once) and take out whole frame bodies.
 ///
-/// A frame whose announced length exceeds the limit is rejected as soon as its header is seen,
-/// before any of its body is buffered; the stream cannot be resynchronised after that, so the
-/// error repeats on every further call and the connection must be dropped.
+/// A frame whose announced length exceeds the limit is rejected as soon as its header is read,
+/// without waiting for its body (and no room is reserved ahead for an announced length); the
+/// stream cannot be resynchronised after that, so the error repeats on every further call and
+/// the connection must be dropped.
 ///
 /// ```
 /// use wa_signal::noise::{FrameReader, encode_frame};
@@ -110,10 +115,10 @@ impl FrameReader {
     /// [`SignalError::NoiseFrameTooLarge`] when the next frame exceeds the limit.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>> {
         let pending = &self.buf[self.start..];
-        let Some(header) = pending.get(..FRAME_HEADER_LEN) else {
+        let Some(&header) = pending.first_chunk::<FRAME_HEADER_LEN>() else {
             return Ok(None);
         };
-        let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let len = read_len(header);
         if len > self.max_frame_len {
             return Err(SignalError::NoiseFrameTooLarge {
                 len,
@@ -121,7 +126,6 @@ impl FrameReader {
             });
         }
         let Some(body) = pending.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len) else {
-            self.buf.reserve(FRAME_HEADER_LEN + len - pending.len());
             return Ok(None);
         };
         let body = body.to_vec();
@@ -184,13 +188,11 @@ impl Intro {
         let mut out = Vec::new();
         if let Some(routing) = &self.routing_info {
             out.extend_from_slice(&ED_MAGIC);
-            push_len(&mut out, routing.len()).map_err(|_| SignalError::NoiseMalformed {
+            let header = len_header(routing.len()).map_err(|_| SignalError::NoiseMalformed {
                 what: "routing info",
-                reason: format!(
-                    "{} bytes do not fit a 3-byte length",
-                    routing.len()
-                ),
+                reason: format!("{} bytes do not fit a 3-byte length", routing.len()),
             })?;
+            out.extend_from_slice(&header);
             out.extend_from_slice(routing);
         }
         out.extend_from_slice(&self.prologue());
@@ -212,10 +214,13 @@ impl Intro {
                 if buf[..known] != ED_MAGIC[..known] {
                     return Err(malformed("routing preamble is not \"ED\" 0 1"));
                 }
-                let Some(len) = buf.get(4..7) else {
+                let Some(&len) = buf
+                    .get(4..)
+                    .and_then(<[u8]>::first_chunk::<FRAME_HEADER_LEN>)
+                else {
                     return Ok(None);
                 };
-                let len = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
+                let len = read_len(len);
                 let Some(routing) = buf.get(7..7 + len) else {
                     return Ok(None);
                 };
@@ -281,7 +286,10 @@ mod tests {
         ));
         // And it stays rejected.
         assert!(reader.next_frame().is_err());
-        assert_eq!(FrameReader::with_max_frame_len(usize::MAX).max_frame_len(), MAX_FRAME_LEN);
+        assert_eq!(
+            FrameReader::with_max_frame_len(usize::MAX).max_frame_len(),
+            MAX_FRAME_LEN
+        );
     }
 
     #[test]
@@ -308,17 +316,23 @@ mod tests {
         for cut in 0..bytes.len() {
             assert_eq!(Intro::parse(&bytes[..cut]).unwrap(), None, "cut {cut}");
         }
-        assert_eq!(
-            Intro::parse(&bytes).unwrap(),
-            Some((intro, bytes.len()))
-        );
+        assert_eq!(Intro::parse(&bytes).unwrap(), Some((intro, bytes.len())));
     }
 
     #[test]
     fn bad_intros_are_rejected() {
-        for bad in [&b"XA\x06\x03"[..], b"WB", b"WA\x05\x03", b"EE", b"ED\x00\x02"] {
+        for bad in [
+            &b"XA\x06\x03"[..],
+            b"WB",
+            b"WA\x05\x03",
+            b"EE",
+            b"ED\x00\x02",
+        ] {
             assert!(
-                matches!(Intro::parse(bad), Err(SignalError::NoiseMalformed { what: "intro", .. })),
+                matches!(
+                    Intro::parse(bad),
+                    Err(SignalError::NoiseMalformed { what: "intro", .. })
+                ),
                 "{bad:?}"
             );
         }

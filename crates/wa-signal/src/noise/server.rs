@@ -27,8 +27,13 @@ pub struct ServerConfig {
     pub cert_chain: Vec<u8>,
 }
 
-/// A server handshake waiting for the client hello (for tests and servers; see the
-/// [module docs](self)).
+/// A server (responder) handshake waiting for the client hello.
+///
+/// **For tests and servers, not for clients.** A WhatsApp client never runs this; it exists so
+/// that the client can be driven end to end against an in-process fake server (this crate's
+/// tests, other crates' end-to-end tests) and to reproduce the server half of recorded
+/// transcripts. It does exactly what WhatsApp's server does in the handshake, nothing more: it
+/// does not interpret the client payload.
 pub struct ServerHandshake {
     static_key: KeyPair,
     cert_chain: Vec<u8>,
@@ -62,12 +67,12 @@ impl ServerHandshake {
         frame: &[u8],
     ) -> Result<(AwaitingClientFinish, Vec<u8>)> {
         let what = "client hello";
-        let hello = decode_message(frame, what)?
-            .client_hello
-            .ok_or_else(|| SignalError::NoiseMalformed {
+        let hello = decode_message(frame, what)?.client_hello.ok_or_else(|| {
+            SignalError::NoiseMalformed {
                 what,
                 reason: "no clientHello in the handshake message".into(),
-            })?;
+            }
+        })?;
         let client_ephemeral = raw_key(hello.ephemeral.as_deref(), "client ephemeral key")?;
 
         let mut state = SymmetricState::new();
@@ -76,14 +81,17 @@ impl ServerHandshake {
         state.checkpoint();
 
         state.mix_hash(self.ephemeral.public.as_bytes());
-        let mut state = state.mix_key(
-            agree(&self.ephemeral, &client_ephemeral, "client ephemeral key")?.as_bytes(),
-        );
+        let mut state = state
+            .mix_key(agree(&self.ephemeral, &client_ephemeral, "client ephemeral key")?.as_bytes());
         state.checkpoint(true);
 
-        let static_ciphertext =
-            state.encrypt_and_hash(self.static_key.public.as_bytes(), NoiseStage::ServerHelloStatic)?;
-        state.mix_key(agree(&self.static_key, &client_ephemeral, "client ephemeral key")?.as_bytes());
+        let static_ciphertext = state.encrypt_and_hash(
+            self.static_key.public.as_bytes(),
+            NoiseStage::ServerHelloStatic,
+        )?;
+        state.mix_key(
+            agree(&self.static_key, &client_ephemeral, "client ephemeral key")?.as_bytes(),
+        );
         state.checkpoint(true);
 
         let payload_ciphertext =
@@ -152,12 +160,12 @@ impl AwaitingClientFinish {
             intro,
         } = self;
         let what = "client finish";
-        let finish = decode_message(frame, what)?
-            .client_finish
-            .ok_or_else(|| SignalError::NoiseMalformed {
+        let finish = decode_message(frame, what)?.client_finish.ok_or_else(|| {
+            SignalError::NoiseMalformed {
                 what,
                 reason: "no clientFinish in the handshake message".into(),
-            })?;
+            }
+        })?;
         let static_ciphertext = finish.r#static.ok_or_else(|| SignalError::NoiseMalformed {
             what,
             reason: "no static".into(),

@@ -246,14 +246,18 @@ mod tests {
         b.mix_hash(b"prologue");
         let mut a = a.mix_key(b"shared");
         let mut b = b.mix_key(b"shared");
-        let ct = a.encrypt_and_hash(b"one", NoiseStage::ServerHelloStatic).unwrap();
+        let ct = a
+            .encrypt_and_hash(b"one", NoiseStage::ServerHelloStatic)
+            .unwrap();
         assert_eq!(
             b.decrypt_and_hash(&ct, NoiseStage::ServerHelloStatic)
                 .unwrap(),
             b"one"
         );
         // The counter runs on across directions: b encrypts with counter 1.
-        let ct = b.encrypt_and_hash(b"two", NoiseStage::ClientFinishStatic).unwrap();
+        let ct = b
+            .encrypt_and_hash(b"two", NoiseStage::ClientFinishStatic)
+            .unwrap();
         assert_eq!(
             a.decrypt_and_hash(&ct, NoiseStage::ClientFinishStatic)
                 .unwrap(),
@@ -271,7 +275,9 @@ mod tests {
         b.mix_hash(b"WA\x06\x02");
         let mut a = a.mix_key(b"shared");
         let mut b = b.mix_key(b"shared");
-        let ct = a.encrypt_and_hash(b"x", NoiseStage::ServerHelloStatic).unwrap();
+        let ct = a
+            .encrypt_and_hash(b"x", NoiseStage::ServerHelloStatic)
+            .unwrap();
         assert!(
             b.decrypt_and_hash(&ct, NoiseStage::ServerHelloStatic)
                 .is_err()

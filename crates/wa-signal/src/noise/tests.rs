@@ -12,7 +12,9 @@ use super::*;
 use crate::curve::PrivateKey;
 
 fn b64(value: &Value) -> Vec<u8> {
-    let text = value.as_str().unwrap_or_else(|| panic!("not a string: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
     STANDARD.decode(text).expect("base64")
 }
 
@@ -33,7 +35,10 @@ fn key_pair(keys: &Value, name: &str) -> KeyPair {
 fn transcripts() -> Vec<Value> {
     let file = wa_testkit::fixtures::read_json("wire/noise-handshake.json");
     let transcripts = file["transcripts"].as_array().cloned().unwrap_or_default();
-    assert!(!transcripts.is_empty(), "no Noise transcripts in the fixtures");
+    assert!(
+        !transcripts.is_empty(),
+        "no Noise transcripts in the fixtures"
+    );
     transcripts
 }
 
@@ -41,7 +46,11 @@ fn assert_trace(name: &str, side: &str, ours: &[TraceEntry], expected: &[Value])
     assert_eq!(ours.len(), expected.len(), "{name} {side}: trace length");
     for (i, (got, want)) in ours.iter().zip(expected).enumerate() {
         let step = want["step"].as_str().unwrap_or("?");
-        assert_eq!(got.h, b64_32(&want["h"]), "{name} {side}: h after step {i} ({step})");
+        assert_eq!(
+            got.h,
+            b64_32(&want["h"]),
+            "{name} {side}: h after step {i} ({step})"
+        );
         let want_ck = want.get("ck").map(b64_32);
         let want_k = want.get("k").map(b64_32);
         assert_eq!(got.ck, want_ck, "{name} {side}: ck after step {i} ({step})");
@@ -70,20 +79,30 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
             key_pair(keys, "client_ephemeral"),
         )
         .unwrap();
-        assert_eq!(hello, b64(&hs["client_hello"]["frame_b64"]), "{name}: client hello");
+        assert_eq!(
+            hello,
+            b64(&hs["client_hello"]["frame_b64"]),
+            "{name}: client hello"
+        );
         assert_trace(&name, "client", &client.state.trace, &trace[..1]);
 
         let mut reader = FrameReader::new();
         reader.push(&b64(&hs["server_hello"]["frame_b64"]));
         let server_hello = reader.next_frame().unwrap().expect("server hello frame");
-        let leaf_from = t["cert_chain"]["leaf_details"]["notBefore"].as_u64().expect("notBefore");
+        let leaf_from = t["cert_chain"]["leaf_details"]["notBefore"]
+            .as_u64()
+            .expect("notBefore");
         let accepted = client
             .read_server_hello(&server_hello, UnixTime::from_secs(leaf_from))
             .unwrap();
         assert_trace(&name, "client", &accepted.state.trace, &trace[..4]);
         let payload = b64(&hs["client_finish"]["client_payload_b64"]);
         let (finish, client_state) = accepted.finish_handshake(&payload).unwrap();
-        assert_eq!(finish, b64(&hs["client_finish"]["frame_b64"]), "{name}: client finish");
+        assert_eq!(
+            finish,
+            b64(&hs["client_finish"]["frame_b64"]),
+            "{name}: client finish"
+        );
         assert_trace(&name, "client", &client_state.trace, trace);
         assert_eq!(
             client_state.handshake_hash(),
@@ -91,8 +110,16 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
             "{name}: final hash"
         );
         let (c2s, s2c) = client_state.split_keys();
-        assert_eq!(c2s, b64_32(&t["transport_keys"]["client_to_server_key_b64"]), "{name}");
-        assert_eq!(s2c, b64_32(&t["transport_keys"]["server_to_client_key_b64"]), "{name}");
+        assert_eq!(
+            c2s,
+            b64_32(&t["transport_keys"]["client_to_server_key_b64"]),
+            "{name}"
+        );
+        assert_eq!(
+            s2c,
+            b64_32(&t["transport_keys"]["server_to_client_key_b64"]),
+            "{name}"
+        );
 
         // Server: the recorded client hello and finish.
         let server_config = ServerConfig {
@@ -124,16 +151,29 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
             &b64_32(&keys["client_static_noise_key"]["public_b64"])
         );
         assert_trace(&name, "server", &server_state.trace, trace);
-        assert_eq!(server_state.split_keys(), (c2s, s2c), "{name}: server split");
-        eprintln!("{name}: trace ({} steps) and transport keys match on both sides", trace.len());
+        assert_eq!(
+            server_state.split_keys(),
+            (c2s, s2c),
+            "{name}: server split"
+        );
+        eprintln!(
+            "{name}: trace ({} steps) and transport keys match on both sides",
+            trace.len()
+        );
     }
 }
 
 #[test]
 fn transport_counter_exhaustion_is_an_error_on_both_halves() {
     let (mut client, mut server) = pair();
-    client.sender.cipher_mut().set_next_counter(u64::from(u32::MAX));
-    server.receiver.cipher_mut().set_next_counter(u64::from(u32::MAX));
+    client
+        .sender
+        .cipher_mut()
+        .set_next_counter(u64::from(u32::MAX));
+    server
+        .receiver
+        .cipher_mut()
+        .set_next_counter(u64::from(u32::MAX));
     let frame = client.encrypt_frame(b"last").unwrap();
     assert_eq!(server.decrypt(&frame[3..]).unwrap(), b"last");
     assert!(matches!(
@@ -154,8 +194,7 @@ fn pair() -> (NoiseTransport, NoiseTransport) {
     let root = KeyPair::generate();
     let intermediate = KeyPair::generate();
     let server_static = KeyPair::generate();
-    let chain =
-        CertificateChain::issue(&root.private, &intermediate, &server_static.public, 0, 10);
+    let chain = CertificateChain::issue(&root.private, &intermediate, &server_static.public, 0, 10);
     let config = ClientConfig {
         root_key: root.public,
         ..ClientConfig::default()
@@ -190,7 +229,11 @@ fn debug_output_shows_no_secrets() {
     let (transport, _) = pair();
     for shown in [format!("{client:?}"), format!("{transport:?}")] {
         for secret in [&noise_key.private, &ephemeral.private] {
-            let hex: String = secret.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = secret
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert!(!shown.contains(&hex));
             assert!(!shown.contains(&format!("{:?}", secret.as_bytes())));
         }

@@ -1,8 +1,8 @@
 //! The post-handshake transport: AES-256-GCM frames with empty AD and one counter per direction.
 
+use super::NoiseStage;
 use super::cipher::{CipherState, TAG_LEN};
 use super::frame::{FRAME_HEADER_LEN, MAX_FRAME_LEN, patch_len};
-use super::NoiseStage;
 use crate::error::{Result, SignalError};
 
 /// The largest plaintext that fits one frame (the frame body is plaintext plus the 16-byte tag).
@@ -90,7 +90,12 @@ impl TransportSender {
         out.extend_from_slice(plaintext);
         let sealed = self
             .cipher
-            .encrypt_tail(&[], out, header_at + FRAME_HEADER_LEN, NoiseStage::TransportSend)
+            .encrypt_tail(
+                &[],
+                out,
+                header_at + FRAME_HEADER_LEN,
+                NoiseStage::TransportSend,
+            )
             .and_then(|()| patch_len(out, header_at));
         if sealed.is_err() {
             out.truncate(header_at);
