@@ -240,3 +240,16 @@ fn debug_output_shows_no_secrets() {
         assert!(shown.contains("<redacted>"), "{shown}");
     }
 }
+
+#[test]
+fn defaults_are_whatsapps() {
+    let config = ClientConfig::default();
+    assert_eq!(config.dictionary_version, 3);
+    assert_eq!(config.routing_info, None);
+    assert_eq!(config.root_key, WHATSAPP_ROOT_KEY);
+    assert_eq!(config.intro().encode().unwrap(), b"WA\x06\x03");
+    assert_eq!(PROTOCOL_NAME.len(), 28);
+    let before_epoch = std::time::UNIX_EPOCH - std::time::Duration::from_secs(5);
+    assert_eq!(UnixTime::from(before_epoch), UnixTime::from_secs(0));
+    assert!(UnixTime::now() > UnixTime::from_secs(1_700_000_000));
+}
