@@ -5,6 +5,7 @@
 //!   `SenderKeyRecord`) with their exact libsignal protobuf encodings.
 //! - [`address`]: session and sender-key addresses in WhatsApp's key-id forms.
 //! - [`store`]: the async store traits a transaction handle implements.
+//! - [`noise`]: the Noise XX handshake (client, plus a responder for tests) and transport, sans I/O.
 //!
 //! ```
 //! use wa_signal::curve::KeyPair;
@@ -17,6 +18,7 @@
 pub mod address;
 pub mod curve;
 pub mod error;
+pub mod noise;
 pub mod record;
 pub mod store;
 
