@@ -38,7 +38,7 @@ pub(crate) fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -
 
 /// AES-256-CBC decryption with PKCS#7 padding; bad length or padding is an invalid message.
 pub(crate) fn aes_cbc_decrypt(key: &[u8; 32], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
         return Err(SignalError::InvalidMessage(format!(
             "ciphertext length {} is not a positive multiple of the AES block size",
             ciphertext.len()

@@ -141,8 +141,8 @@ mod tests {
             json!({"1": 1, "0": 0, "2": 2, "3": 254, "4": 255}),
             json!([0, 1, 2, 254, 255]),
         ];
-        for form in forms {
-            assert_eq!(bytes_from_value(&form, "/x").unwrap(), bytes, "{form}");
+        for form in &forms {
+            assert_eq!(bytes_from_value(form, "/x").unwrap(), bytes, "{form}");
         }
         assert_eq!(buffer_base64(&bytes), forms[2]);
         assert_eq!(buffer_numbers(&bytes), forms[3]);
