@@ -68,11 +68,16 @@ fn bench(c: &mut Criterion) {
         bench.iter(|| block_on(cipher::encrypt(&mut sender, &b, black_box(&plaintext))).unwrap())
     });
 
-    let next = block_on(cipher::encrypt(&mut initiator.clone(), &b, &plaintext)).unwrap();
+    // Two messages on Alice's current chain; Bob has seen the first (and its ratchet step).
+    let mut alice_chain = initiator.clone();
+    let next = block_on(cipher::encrypt(&mut alice_chain, &b, &plaintext)).unwrap();
+    let same_chain = block_on(cipher::encrypt(&mut alice_chain, &b, &plaintext)).unwrap();
+    let mut bob_chain = responder.clone();
+    block_on(cipher::decrypt(&mut bob_chain, &a, &next)).unwrap();
     c.bench_function("session/decrypt msg (100 B, same chain)", |bench| {
         bench.iter_batched(
-            || responder.clone(),
-            |mut store| block_on(cipher::decrypt(&mut store, &a, black_box(&next))).unwrap(),
+            || bob_chain.clone(),
+            |mut store| block_on(cipher::decrypt(&mut store, &a, black_box(&same_chain))).unwrap(),
             BatchSize::SmallInput,
         )
     });

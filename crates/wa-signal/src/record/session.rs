@@ -231,8 +231,12 @@ impl SessionState {
                 .ok_or_else(|| invalid(RECORD, "missing sender ratchet private key"))?,
         )
         .map_err(|e| invalid(RECORD, format!("sender ratchet private key: {e}")))?;
-        let our_ratchet_key = KeyPair::from_parts(our_public, our_private)
-            .map_err(|e| invalid(RECORD, format!("sender ratchet key pair: {e}")))?;
+        // Stored halves are taken as they are (deriving the public key to compare costs a
+        // scalar multiplication per session on every load); importers check pairs instead.
+        let our_ratchet_key = KeyPair {
+            public: our_public,
+            private: our_private,
+        };
         let sender_chain = if sender.chain_key.is_none() && sender.message_keys.is_empty() {
             None
         } else {
