@@ -2,7 +2,7 @@
 //!
 //! - [`curve`]: Curve25519 key pairs, X25519 agreement, XEdDSA signatures.
 //! - [`keys`]: identity key pair, registration id, one-time and signed pre-keys.
-//! - [`x3dh`] (internal) and [`session`]: session setup from pre-key bundles.
+//! - [`session`]: session setup (X3DH) from pre-key bundles.
 //! - [`ratchet`]: the Double Ratchet's key schedule (root, chain and message keys) and bounds.
 //! - [`cipher`]: 1:1 encrypt / decrypt (`pkmsg`, `msg`), with archived sessions and skipped keys.
 //! - [`group`]: sender keys: distribution messages, group encrypt / decrypt.

@@ -8,7 +8,7 @@
 //! - Message keys: HKDF-SHA256(salt = 32 zero bytes, ikm = seed, info = `"WhisperMessageKeys"`)
 //!   -> cipher key (32) || MAC key (32) || IV (16).
 //! - Sender keys use the same chain step; their seed goes through `"WhisperGroup"` instead
-//!   (see [`crate::sender_key`]).
+//!   (see [`crate::group`]).
 //!
 //! Every secret here is zeroized on drop and redacted in `Debug`.
 
