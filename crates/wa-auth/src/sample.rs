@@ -33,6 +33,7 @@ pub fn session(seed: u8) -> SessionRecord {
             cipher_key: Some(bytes(32, s + 1)),
             mac_key: Some(bytes(32, s + 2)),
             iv: Some(bytes(16, s + 3)),
+            ..Default::default()
         }],
     };
     let session = |s: u8| proto::SessionStructure {
@@ -81,6 +82,7 @@ pub fn sender_key(seed: u8) -> SenderKeyRecord {
                 iteration: Some(3),
                 seed: Some(bytes(32, seed + 1)),
             }],
+            ..Default::default()
         }],
     };
     SenderKeyRecord::decode(&record.encode_to_vec()).expect("a well-formed record decodes")
