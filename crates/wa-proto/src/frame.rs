@@ -361,7 +361,10 @@ mod tests {
             assert_eq!(Intro::parse(&bytes[..cut], 100).unwrap(), None, "{cut}");
         }
         let (intro, used) = Intro::parse(&bytes, 100).unwrap().unwrap();
-        assert_eq!((intro.routing_info(), used), (Some(&b"abc"[..]), bytes.len()));
+        assert_eq!(
+            (intro.routing_info(), used),
+            (Some(&b"abc"[..]), bytes.len())
+        );
         assert!(matches!(
             Intro::parse(b"XX\x06\x03", 100),
             Err(Error::InvalidIntro { .. })

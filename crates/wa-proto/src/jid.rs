@@ -269,10 +269,13 @@ impl Jid {
         self
     }
 
-    /// This JID with an interop `integrator` id (meaningful for the `interop` server only).
+    /// This JID with an interop `integrator` id. Only `@interop` JIDs have one: for any other
+    /// server the JID is returned unchanged.
     #[must_use]
     pub fn with_integrator(mut self, integrator: u16) -> Jid {
-        self.integrator = integrator;
+        if self.server == Server::Interop {
+            self.integrator = integrator;
+        }
         self
     }
 
@@ -413,8 +416,8 @@ impl Jid {
     /// The Signal address of this device, as Baileys 7 keys sessions: `user.device` for PN
     /// JIDs, `user_<domain type>.device` otherwise (see [`Jid::domain_type`]).
     ///
-    /// Fails for a JID without user, and for device 99 outside the hosted servers (Baileys
-    /// rejects those as invalid).
+    /// Fails for a JID without user, for a user holding `.` (libsignal refuses such names),
+    /// and for device 99 outside the hosted servers (Baileys rejects those as invalid).
     pub fn signal_address(&self) -> Result<SignalAddress> {
         let fail = |reason| Error::InvalidSignalAddress {
             input: self.to_string(),
@@ -425,6 +428,9 @@ impl Jid {
         }
         if self.device == 99 && !self.is_hosted() {
             return Err(fail("device 99 is reserved for hosted JIDs"));
+        }
+        if self.user.contains('.') {
+            return Err(fail("a Signal address name cannot hold '.'"));
         }
         let name = match self.domain_type() {
             0 => self.user.clone(),
@@ -705,17 +711,59 @@ mod tests {
     #[test]
     fn parses_and_formats_every_form() {
         let cases = [
-            ("4915112345678@s.whatsapp.net", "4915112345678", 0, 0, "s.whatsapp.net"),
-            ("4915112345678:5@s.whatsapp.net", "4915112345678", 0, 5, "s.whatsapp.net"),
+            (
+                "4915112345678@s.whatsapp.net",
+                "4915112345678",
+                0,
+                0,
+                "s.whatsapp.net",
+            ),
+            (
+                "4915112345678:5@s.whatsapp.net",
+                "4915112345678",
+                0,
+                5,
+                "s.whatsapp.net",
+            ),
             ("100000000000001:17@lid", "100000000000001", 0, 17, "lid"),
             ("15550100001:99@hosted", "15550100001", 0, 99, "hosted"),
-            ("100000000000001:99@hosted.lid", "100000000000001", 0, 99, "hosted.lid"),
-            ("15550100001_1:3@s.whatsapp.net", "15550100001", 1, 3, "s.whatsapp.net"),
-            ("120363025246125888@g.us", "120363025246125888", 0, 0, "g.us"),
-            ("4915112345678-1612345678@g.us", "4915112345678-1612345678", 0, 0, "g.us"),
+            (
+                "100000000000001:99@hosted.lid",
+                "100000000000001",
+                0,
+                99,
+                "hosted.lid",
+            ),
+            (
+                "15550100001_1:3@s.whatsapp.net",
+                "15550100001",
+                1,
+                3,
+                "s.whatsapp.net",
+            ),
+            (
+                "120363025246125888@g.us",
+                "120363025246125888",
+                0,
+                0,
+                "g.us",
+            ),
+            (
+                "4915112345678-1612345678@g.us",
+                "4915112345678-1612345678",
+                0,
+                0,
+                "g.us",
+            ),
             ("status@broadcast", "status", 0, 0, "broadcast"),
             ("0@c.us", "0", 0, 0, "c.us"),
-            ("120363123456789012@newsletter", "120363123456789012", 0, 0, "newsletter"),
+            (
+                "120363123456789012@newsletter",
+                "120363123456789012",
+                0,
+                0,
+                "newsletter",
+            ),
             ("abcdef@call", "abcdef", 0, 0, "call"),
             ("867051314767696@bot", "867051314767696", 0, 0, "bot"),
             ("1234:3@msgr", "1234", 0, 3, "msgr"),
@@ -836,6 +884,7 @@ mod tests {
             assert_eq!(SignalAddress::parse(address).unwrap(), a);
         }
         assert!(jid("@s.whatsapp.net").signal_address().is_err());
+        assert!(jid("a.b@g.us").signal_address().is_err());
         assert!(jid("1:99@s.whatsapp.net").signal_address().is_err());
     }
 

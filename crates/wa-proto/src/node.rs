@@ -328,12 +328,15 @@ impl Node {
     pub fn attr_as<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
         match self.attr(key) {
             None => Ok(None),
-            Some(value) => value.parse().map(Some).map_err(|_| Error::InvalidAttribute {
-                tag: self.tag.clone(),
-                key: key.to_owned(),
-                value: value.to_owned(),
-                expected: std::any::type_name::<T>(),
-            }),
+            Some(value) => value
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::InvalidAttribute {
+                    tag: self.tag.clone(),
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    expected: std::any::type_name::<T>(),
+                }),
         }
     }
 

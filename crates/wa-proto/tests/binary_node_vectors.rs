@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Failures, b64, node_from_json, read_json, same_bytes, wire_dir, wire_files};
-use wa_proto::codec::{self, DecodeLimits};
 use wa_proto::Node;
+use wa_proto::codec::{self, DecodeLimits};
 
 /// Encode `node` and compare with `expected`; decode `expected` and compare with `decoded`.
 fn check_both_ways(node: &Node, expected: &[u8], decoded: &Node) -> Result<(), String> {
@@ -24,7 +24,12 @@ fn every_binary_node_vector_encodes_and_decodes_byte_for_byte() {
     let mut failures = Failures::default();
     for file in wire_files("binary-nodes") {
         let doc = read_json(&file);
-        assert_eq!(doc["format"], "wa-binary-node-vectors/1", "{}", file.display());
+        assert_eq!(
+            doc["format"],
+            "wa-binary-node-vectors/1",
+            "{}",
+            file.display()
+        );
         assert_eq!(doc["leading_flag_byte"], true);
         let vectors = doc["vectors"].as_array().expect("vectors[]");
         for v in vectors {

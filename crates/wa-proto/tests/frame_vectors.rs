@@ -13,15 +13,25 @@ fn intro_of(t: &Value) -> Result<Intro, String> {
     let header: [u8; 4] = header
         .try_into()
         .map_err(|_| "noise header is not 4 bytes".to_owned())?;
-    let routing = t["routing_info_b64"].as_str().map(|_| b64(&t["routing_info_b64"]));
+    let routing = t["routing_info_b64"]
+        .as_str()
+        .map(|_| b64(&t["routing_info_b64"]));
     Intro::new(routing.as_deref())
         .map(|i| i.with_header(header))
         .map_err(|e| e.to_string())
 }
 
+/// Both directions of a transcript: the payloads and the bytes on the wire.
+struct Streams {
+    client_payloads: Vec<Vec<u8>>,
+    server_payloads: Vec<Vec<u8>>,
+    client_wire: Vec<u8>,
+    server_wire: Vec<u8>,
+}
+
 /// What the client sends, in order: hello (with intro), finish, then its transport frames; and
 /// what the server sends: hello, then its transport frames.
-fn streams(t: &Value) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
+fn streams(t: &Value) -> Streams {
     let hs = &t["handshake"];
     let mut client_payloads = vec![
         b64(&hs["client_hello"]["handshake_message_b64"]),
@@ -43,10 +53,19 @@ fn streams(t: &Value) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
             server_wire.extend(bytes);
         }
     }
-    (client_payloads, server_payloads, client_wire, server_wire)
+    Streams {
+        client_payloads,
+        server_payloads,
+        client_wire,
+        server_wire,
+    }
 }
 
-fn decode_all(mut decoder: FrameDecoder, wire: &[u8], chunk: usize) -> Result<(FrameDecoder, Vec<Vec<u8>>), String> {
+fn decode_all(
+    mut decoder: FrameDecoder,
+    wire: &[u8],
+    chunk: usize,
+) -> Result<(FrameDecoder, Vec<Vec<u8>>), String> {
     let mut frames = Vec::new();
     for piece in wire.chunks(chunk) {
         decoder.push(piece);
@@ -74,13 +93,20 @@ fn handshake_and_transport_frames_match_the_transcripts() {
         })();
         failures.check(&format!("{name}/intro"), intro);
 
-        let (client_payloads, server_payloads, client_wire, server_wire) = streams(t);
+        let Streams {
+            client_payloads,
+            server_payloads,
+            client_wire,
+            server_wire,
+        } = streams(t);
 
         let encode = (|| {
             let mut client = FrameEncoder::new(intro_of(t)?);
             let mut wire = Vec::new();
             for p in &client_payloads {
-                client.encode_into(p, &mut wire).map_err(|e| e.to_string())?;
+                client
+                    .encode_into(p, &mut wire)
+                    .map_err(|e| e.to_string())?;
             }
             same_bytes("client stream", &wire, &client_wire)?;
             let mut wire = Vec::new();
@@ -93,7 +119,8 @@ fn handshake_and_transport_frames_match_the_transcripts() {
 
         let decode = (|| {
             for chunk in [1, 2, 3, 5, 64, 4096] {
-                let (decoder, frames) = decode_all(FrameDecoder::expecting_intro(), &client_wire, chunk)?;
+                let (decoder, frames) =
+                    decode_all(FrameDecoder::expecting_intro(), &client_wire, chunk)?;
                 if frames != client_payloads {
                     return Err(format!("client frames differ with {chunk}-byte reads"));
                 }

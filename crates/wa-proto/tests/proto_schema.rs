@@ -56,7 +56,7 @@ fn our_schema() -> Ours {
 }
 
 /// Our name for a schema type name (the `Message.` container is flattened here).
-fn local_name<'a>(name: &'a str, known: impl Fn(&str) -> bool) -> Option<&'a str> {
+fn local_name(name: &str, known: impl Fn(&str) -> bool) -> Option<&str> {
     if known(name) {
         return Some(name);
     }
@@ -106,7 +106,9 @@ fn check_message(name: &str, schema: &Value, ours: &DescriptorProto) -> Vec<Stri
         };
         let schema_short = schema_type.rsplit('.').next().unwrap_or_default();
         if our_type != schema_short {
-            problems.push(format!("{here} is {our_type} here, {schema_type} in the schema"));
+            problems.push(format!(
+                "{here} is {our_type} here, {schema_type} in the schema"
+            ));
         }
         let expected_label = match f["label"].as_str() {
             Some("repeated") => Label::Repeated,

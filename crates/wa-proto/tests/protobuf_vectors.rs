@@ -19,7 +19,11 @@ fn reencodes<M: Message + Default>(bytes: &[u8]) -> Result<M, String> {
     Ok(msg)
 }
 
-fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, expected: T) -> Result<(), String> {
+fn expect_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    got: T,
+    expected: T,
+) -> Result<(), String> {
     if got == expected {
         Ok(())
     } else {
@@ -32,7 +36,9 @@ fn check_payload(payload: &ClientPayload, json: &Value) -> Result<(), String> {
     expect_eq(
         "username",
         payload.username,
-        json["username"].as_str().map(|s| s.parse().expect("uint64 as string")),
+        json["username"]
+            .as_str()
+            .map(|s| s.parse().expect("uint64 as string")),
     )?;
     expect_eq("passive", payload.passive, json["passive"].as_bool())?;
     expect_eq("pull", payload.pull, json["pull"].as_bool())?;
@@ -72,7 +78,9 @@ fn check_payload(payload: &ClientPayload, json: &Value) -> Result<(), String> {
         (version.primary, version.secondary, version.tertiary),
         (
             ua_json["appVersion"]["primary"].as_u64().map(|v| v as u32),
-            ua_json["appVersion"]["secondary"].as_u64().map(|v| v as u32),
+            ua_json["appVersion"]["secondary"]
+                .as_u64()
+                .map(|v| v as u32),
             ua_json["appVersion"]["tertiary"].as_u64().map(|v| v as u32),
         ),
     )?;
@@ -185,7 +193,8 @@ fn handshake_messages_and_cert_chains_reencode_identically() {
         let name = t["name"].as_str().expect("name");
         let hs = &t["handshake"];
         let hello = (|| {
-            let msg: HandshakeMessage = reencodes(&b64(&hs["client_hello"]["handshake_message_b64"]))?;
+            let msg: HandshakeMessage =
+                reencodes(&b64(&hs["client_hello"]["handshake_message_b64"]))?;
             let hello = msg.client_hello.ok_or("no clientHello")?;
             expect_eq(
                 "clientHello.ephemeral",
@@ -196,7 +205,8 @@ fn handshake_messages_and_cert_chains_reencode_identically() {
         failures.check(&format!("{name}/client_hello"), hello);
 
         let server = (|| {
-            let msg: HandshakeMessage = reencodes(&b64(&hs["server_hello"]["handshake_message_b64"]))?;
+            let msg: HandshakeMessage =
+                reencodes(&b64(&hs["server_hello"]["handshake_message_b64"]))?;
             let hello = msg.server_hello.ok_or("no serverHello")?;
             expect_eq(
                 "serverHello.ephemeral",
@@ -212,14 +222,16 @@ fn handshake_messages_and_cert_chains_reencode_identically() {
         failures.check(&format!("{name}/server_hello"), server);
 
         let finish = (|| {
-            let msg: HandshakeMessage = reencodes(&b64(&hs["client_finish"]["handshake_message_b64"]))?;
+            let msg: HandshakeMessage =
+                reencodes(&b64(&hs["client_finish"]["handshake_message_b64"]))?;
             let finish = msg.client_finish.ok_or("no clientFinish")?;
             expect_eq(
                 "clientFinish.payload",
                 finish.payload,
                 Some(b64(&hs["client_finish"]["payload_ciphertext_b64"])),
             )?;
-            let payload: ClientPayload = reencodes(&b64(&hs["client_finish"]["client_payload_b64"]))?;
+            let payload: ClientPayload =
+                reencodes(&b64(&hs["client_finish"]["client_payload_b64"]))?;
             check_payload(&payload, &hs["client_finish"]["client_payload"])
         })();
         failures.check(&format!("{name}/client_finish"), finish);
@@ -234,7 +246,11 @@ fn handshake_messages_and_cert_chains_reencode_identically() {
                 Some(b64(&cert["intermediate_details_b64"])),
             )?;
             let leaf = chain.leaf.ok_or("no leaf")?;
-            expect_eq("leaf.details", leaf.details, Some(b64(&cert["leaf_details_b64"])))?;
+            expect_eq(
+                "leaf.details",
+                leaf.details,
+                Some(b64(&cert["leaf_details_b64"])),
+            )?;
             let details: wa_proto::proto::cert_chain::noise_certificate::Details =
                 reencodes(&b64(&cert["leaf_details_b64"]))?;
             expect_eq(

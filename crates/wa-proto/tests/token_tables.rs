@@ -72,10 +72,7 @@ fn tag_bytes_equal_the_fixture() {
     for (name, byte) in ours {
         assert_eq!(tags[*name].as_u64(), Some(u64::from(*byte)), "{name}");
     }
-    assert_eq!(
-        tags["PACKED_MAX"].as_u64(),
-        Some(token::PACKED_MAX as u64)
-    );
+    assert_eq!(tags["PACKED_MAX"].as_u64(), Some(token::PACKED_MAX as u64));
     // Every tag in the fixture is known here.
     assert_eq!(tags.len(), ours.len() + 1);
 }
@@ -91,7 +88,11 @@ fn regenerate(single: &[String], double: &[Vec<String>]) {
     out.push_str(
         "/// Single-byte tokens: byte `i` (1..=235) stands for `SINGLE_BYTE[i]`; index 0 is the empty string.\n",
     );
-    let _ = writeln!(out, "pub(crate) static SINGLE_BYTE: [&str; {}] = [", single.len());
+    let _ = writeln!(
+        out,
+        "pub(crate) static SINGLE_BYTE: [&str; {}] = [",
+        single.len()
+    );
     for s in single {
         let _ = writeln!(out, "    {},", lit(s));
     }

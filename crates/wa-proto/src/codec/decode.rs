@@ -397,7 +397,10 @@ mod tests {
                 .tag,
             "1.5-3"
         );
-        assert_eq!(decode(&[0xf8, 0x01, 0xfb, 0x82, 0xf0, 0xff]).unwrap().tag, "F0F");
+        assert_eq!(
+            decode(&[0xf8, 0x01, 0xfb, 0x82, 0xf0, 0xff]).unwrap().tag,
+            "F0F"
+        );
     }
 
     #[test]
@@ -445,11 +448,15 @@ mod tests {
     #[test]
     fn fb_and_interop_jids() {
         // FB_JID: user "u", device 0x0102, server "msgr".
-        let mut fb = vec![0xf8, 0x02, 0x19, 0xf6, 0xfc, 0x01, b'u', 0x01, 0x02, 0xfc, 0x04];
+        let mut fb = vec![
+            0xf8, 0x02, 0x19, 0xf6, 0xfc, 0x01, b'u', 0x01, 0x02, 0xfc, 0x04,
+        ];
         fb.extend_from_slice(b"msgr");
         assert_eq!(decode(&fb).unwrap().content_text(), Some("u:258@msgr"));
         // INTEROP_JID: user "u", device 3, integrator 7, server "interop".
-        let mut interop = vec![0xf8, 0x02, 0x19, 0xf5, 0xfc, 0x01, b'u', 0, 3, 0, 7, 0xfc, 0x07];
+        let mut interop = vec![
+            0xf8, 0x02, 0x19, 0xf5, 0xfc, 0x01, b'u', 0, 3, 0, 7, 0xfc, 0x07,
+        ];
         interop.extend_from_slice(b"interop");
         assert_eq!(
             decode(&interop).unwrap().content_text(),

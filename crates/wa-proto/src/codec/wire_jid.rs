@@ -8,7 +8,11 @@ pub(super) enum WireJid<'a> {
     /// `JID_PAIR user server` (user may be empty).
     Pair { user: &'a str, server: &'a str },
     /// `AD_JID domain device user`.
-    Device { domain: u8, device: u8, user: &'a str },
+    Device {
+        domain: u8,
+        device: u8,
+        user: &'a str,
+    },
     /// `FB_JID user device(u16) server`.
     Messenger {
         user: &'a str,
@@ -41,20 +45,22 @@ pub(super) fn classify(s: &str) -> Option<WireJid<'_>> {
         Some((rest, parse_decimal(device)?))
     };
     let jid = match server {
-        "s.whatsapp.net" | "lid" | "hosted" | "hosted.lid" => split_device().and_then(|(rest, device)| {
-            let device = u8::try_from(device).ok()?;
-            let (user, domain) = match server {
-                "lid" => (rest, 1),
-                "hosted" => (rest, 128),
-                "hosted.lid" => (rest, 129),
-                _ => agent_split(rest).unwrap_or((rest, 0)),
-            };
-            Some(WireJid::Device {
-                domain,
-                device,
-                user,
+        "s.whatsapp.net" | "lid" | "hosted" | "hosted.lid" => {
+            split_device().and_then(|(rest, device)| {
+                let device = u8::try_from(device).ok()?;
+                let (user, domain) = match server {
+                    "lid" => (rest, 1),
+                    "hosted" => (rest, 128),
+                    "hosted.lid" => (rest, 129),
+                    _ => agent_split(rest).unwrap_or((rest, 0)),
+                };
+                Some(WireJid::Device {
+                    domain,
+                    device,
+                    user,
+                })
             })
-        }),
+        }
         "msgr" => split_device().and_then(|(user, device)| {
             Some(WireJid::Messenger {
                 user,

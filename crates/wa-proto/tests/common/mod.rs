@@ -45,7 +45,9 @@ pub fn read_json(path: &std::path::Path) -> Value {
 
 /// Standard base64 with padding, as every `*_b64` field.
 pub fn b64(s: &Value) -> Vec<u8> {
-    let s = s.as_str().unwrap_or_else(|| panic!("not a base64 string: {s}"));
+    let s = s
+        .as_str()
+        .unwrap_or_else(|| panic!("not a base64 string: {s}"));
     STANDARD
         .decode(s)
         .unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
