@@ -578,11 +578,15 @@ impl SignalAddress {
             Some((user, domain)) => {
                 let domain = parse_decimal(domain)
                     .and_then(|d| u8::try_from(d).ok())
-                    .ok_or_else(|| fail("the '_' suffix is not a domain type"))?;
+                    .filter(|d| *d != 0)
+                    .ok_or_else(|| fail("the '_' suffix is not a non-zero domain type"))?;
                 (user, domain)
             }
             None => (self.name.as_str(), 0),
         };
+        if user.is_empty() {
+            return Err(fail("no user before the domain type"));
+        }
         let jid = match Server::from_domain_type(domain) {
             Some(server) => Jid::new(user, server),
             None => Jid::new(user, Server::Pn).map(|j| j.with_agent(domain)),
@@ -903,7 +907,17 @@ mod tests {
             assert_eq!(jid.to_string(), expected);
             assert_eq!(jid.signal_address().unwrap().to_string(), address);
         }
-        for bad in ["", "1", ".1", "1.x", "1.01", "a_b.1", "1.99999999999"] {
+        for bad in [
+            "",
+            "1",
+            ".1",
+            "1.x",
+            "1.01",
+            "a_b.1",
+            "1.99999999999",
+            "1_0.2",
+            "_1.2",
+        ] {
             let parsed = SignalAddress::parse(bad);
             assert!(
                 parsed.is_err() || parsed.unwrap().to_jid().is_err(),
