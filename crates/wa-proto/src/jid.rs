@@ -516,7 +516,7 @@ impl From<&Jid> for String {
 ///
 /// let address: SignalAddress = "210987654321098_1.3".parse()?;
 /// assert_eq!(address.name(), "210987654321098_1");
-/// assert_eq!(address.device(), 3);
+/// assert_eq!(address.device_id(), 3);
 /// assert_eq!(address.to_jid()?.to_string(), "210987654321098:3@lid");
 /// # Ok::<(), wa_proto::Error>(())
 /// ```
@@ -561,7 +561,7 @@ impl SignalAddress {
     }
 
     /// The device id.
-    pub fn device(&self) -> u32 {
+    pub fn device_id(&self) -> u32 {
         self.device
     }
 
