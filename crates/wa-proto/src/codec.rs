@@ -16,6 +16,8 @@
 //! `user_agent:device@s.whatsapp.net` form with agent 0, 1, 128 or 129 decodes as the server
 //! that domain type names; string content that is not a token, packed number or JID decodes as
 //! [`Content::Bytes`](crate::Content::Bytes); empty string content decodes as an empty child list.
+//! (So two attribute keys that differ only in such a form, e.g. `u:0@lid` and `u@lid`, collide
+//! once decoded, and the decoder reports [`Error::DuplicateAttribute`].)
 //!
 //! Decoding is defensive: it never panics, allocates in proportion to the input (never to a
 //! declared size), bounds nesting ([`DecodeLimits::max_depth`]) and inflation
@@ -134,4 +136,79 @@ fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>> {
         return Err(Error::DecompressedTooLarge { limit });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Node {
+        Node::new("message")
+            .with_attr("id", "3EB0C7A1B2C3D4E5F6")
+            .with_attr("to", "120363025246125888@g.us")
+            .with_children([Node::new("enc").with_bytes(vec![7; 200])])
+    }
+
+    #[test]
+    fn flag_byte_rules() {
+        assert!(matches!(decode(&[]), Err(Error::Empty)));
+        let mut bytes = encode(&sample()).unwrap();
+        bytes[0] = 0x01;
+        assert!(matches!(
+            decode(&bytes),
+            Err(Error::UnsupportedFlags { flags: 0x01 })
+        ));
+        bytes[0] = 0x00;
+        assert_eq!(decode(&bytes).unwrap(), sample());
+        assert_eq!(
+            decode_raw(&bytes[1..], &DecodeLimits::DEFAULT).unwrap(),
+            sample()
+        );
+        assert_eq!(encode_raw(&sample()).unwrap(), bytes[1..]);
+    }
+
+    #[test]
+    fn broken_compressed_input_is_an_error() {
+        let packed = encode_compressed(&sample(), 9).unwrap();
+        assert_eq!(packed[0], FLAG_COMPRESSED);
+        assert_eq!(decode(&packed).unwrap(), sample());
+        for cut in 1..packed.len() {
+            assert!(decode(&packed[..cut]).is_err(), "cut at {cut}");
+        }
+        // Not zlib at all.
+        assert!(matches!(
+            decode(&[FLAG_COMPRESSED, 0xde, 0xad, 0xbe, 0xef]),
+            Err(Error::Decompress(_))
+        ));
+    }
+
+    #[test]
+    fn inflate_limit_stops_bombs() {
+        // 4 MiB of zeros as content compresses to a few KiB.
+        let bomb = Node::new("x").with_bytes(vec![0; 4 << 20]);
+        let packed = encode_compressed(&bomb, 9).unwrap();
+        assert!(packed.len() < 64 << 10);
+        let limits = DecodeLimits {
+            max_inflated_len: 1 << 20,
+            ..DecodeLimits::DEFAULT
+        };
+        assert!(matches!(
+            decode_with_limits(&packed, &limits),
+            Err(Error::DecompressedTooLarge { limit }) if limit == 1 << 20
+        ));
+        assert_eq!(decode(&packed).unwrap(), bomb);
+    }
+
+    #[test]
+    fn unencodable_nodes_are_errors() {
+        assert!(matches!(
+            encode(&Node::new("")),
+            Err(Error::Unencodable { .. })
+        ));
+        let wide = Node::new("list").with_children((0..70_000).map(|_| Node::new("item")));
+        assert!(matches!(
+            encode(&wide),
+            Err(Error::TooLarge { what: "list", .. })
+        ));
+    }
 }

@@ -222,7 +222,7 @@ impl fmt::Display for HexPreview<'_> {
 }
 
 /// A binary node: `tag`, ordered `attrs`, `content`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Node {
     /// The tag (`iq`, `message`, `pair-success`, ...). Never empty in a valid node.
     pub tag: String,
