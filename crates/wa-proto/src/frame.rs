@@ -140,14 +140,17 @@ impl Intro {
         } else {
             (None, 0)
         };
-        let Some(header) = bytes.get(header_at..header_at + 4) else {
-            return Ok(None);
-        };
-        if header[..2] != WA_HEADER[..2] {
+        // Judge the "WA" magic as soon as its two bytes are here.
+        if let Some(magic) = bytes.get(header_at..header_at + 2)
+            && magic != &WA_HEADER[..2]
+        {
             return Err(Error::InvalidIntro {
                 reason: "no \"WA\" header",
             });
         }
+        let Some(header) = bytes.get(header_at..header_at + 4) else {
+            return Ok(None);
+        };
         let header = [header[0], header[1], header[2], header[3]];
         Ok(Some((
             Intro {
@@ -367,6 +370,11 @@ mod tests {
         );
         assert!(matches!(
             Intro::parse(b"XX\x06\x03", 100),
+            Err(Error::InvalidIntro { .. })
+        ));
+        // Garbage is refused before a whole header arrives.
+        assert!(matches!(
+            Intro::parse(b"GE", 100),
             Err(Error::InvalidIntro { .. })
         ));
         assert!(matches!(
