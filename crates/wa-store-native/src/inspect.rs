@@ -23,6 +23,9 @@ pub struct Inspection {
     pub has_creds: bool,
     /// Number of keys per kind.
     pub keys: BTreeMap<KeyKind, usize>,
+    /// The snapshot batch the log continues from (`None`: no log). Below `snapshot_seq` after
+    /// a compaction was interrupted between publishing the snapshot and restarting the log.
+    pub log_base: Option<u64>,
     /// Log frames replayed (frames the snapshot already includes are not counted).
     pub frames: usize,
     /// Offset in the log where a torn tail starts, which opening for writing discards.
@@ -54,6 +57,7 @@ pub fn inspect_bytes(snapshot: Option<&[u8]>, log: Option<&[u8]>) -> Result<Insp
             .iter()
             .map(|(kind, entries)| (kind.clone(), entries.len()))
             .collect(),
+        log_base: recovered.log_base,
         frames: recovered.frames_applied,
         torn_tail: recovered.torn,
     })
