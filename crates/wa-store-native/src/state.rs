@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wa_auth::codec::encode_binary;
-use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, Result, WriteBatch};
+use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
 
 use crate::format::{self, MAX_BATCH_LEN};
 
@@ -98,12 +98,10 @@ impl EncodedBatch {
         let mut entry_count: u32 = u32::from(creds.is_some());
         let mut changes = Vec::with_capacity(keys.len());
         for (kind, entries) in keys {
-            let mut encoded = Vec::with_capacity(entries.len());
-            for (id, value) in entries {
-                let value = value.map(|v| Bytes::from(encode_binary(&v)));
-                total += format::put_len_bound(&kind, &id, value.as_ref().map_or(0, Bytes::len));
+            let encoded = encode_values(entries.into_iter().collect());
+            for (id, value) in &encoded {
+                total += format::put_len_bound(&kind, id, value.as_ref().map_or(0, Bytes::len));
                 entry_count = entry_count.checked_add(1).ok_or_else(too_large)?;
-                encoded.push((id, value));
             }
             changes.push((kind, encoded));
         }
@@ -137,6 +135,46 @@ impl EncodedBatch {
     pub(crate) fn key_count(&self) -> usize {
         self.changes.iter().map(|(_, c)| c.len()).sum()
     }
+}
+
+/// Values of one kind above which encoding is spread over the machine's cores.
+const PARALLEL_ENCODE: usize = 2048;
+
+/// Encodes values (dropping the decoded ones as it goes), on several threads for big batches:
+/// protobuf encoding of 10,000 sessions takes longer than writing them.
+fn encode_values(entries: Vec<(KeyId, Option<KeyValue>)>) -> Vec<(KeyId, Option<Bytes>)> {
+    fn encode(entries: Vec<(KeyId, Option<KeyValue>)>) -> Vec<(KeyId, Option<Bytes>)> {
+        entries
+            .into_iter()
+            .map(|(id, value)| (id, value.map(|v| Bytes::from(encode_binary(&v)))))
+            .collect()
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if entries.len() < PARALLEL_ENCODE || threads < 2 {
+        return encode(entries);
+    }
+    let chunk = entries.len().div_ceil(threads);
+    let mut rest = entries;
+    let mut parts = Vec::with_capacity(threads);
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || encode(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(encoded) => encoded,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 fn too_large() -> AuthError {
