@@ -111,7 +111,7 @@ pub(crate) fn scan_log(bytes: &[u8]) -> Result<LogScan<'_>, DecodeError> {
             _ if remaining < FRAME_HEADER_LEN => true,
             Some(h) if h.first_seq == expected && h.count > 0 => {
                 let end = FRAME_HEADER_LEN as u64 + u64::from(h.payload_len);
-                if end > remaining as u64 || end == remaining as u64 {
+                if end >= remaining as u64 {
                     true
                 } else {
                     return Err(DecodeError::corrupt(

@@ -153,7 +153,7 @@ pub(crate) fn write_snapshot(
     }
     for (kind, entries) in keys {
         for (id, value) in entries {
-            if records % 1024 == 0 && cancel.load(Ordering::Relaxed) {
+            if records.is_multiple_of(1024) && cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::new(
                     io::ErrorKind::Interrupted,
                     "compaction cancelled",

@@ -396,6 +396,11 @@ impl Writer {
         };
         let _ = compaction.thread.join();
         let outcome = match result {
+            // A store that refuses writes publishes nothing either.
+            Ok(_) if self.failed.is_some() => {
+                let _ = fs::remove_file(&self.paths.snapshot_tmp);
+                Err(self.unhealthy().unwrap_or(AuthError::Closed))
+            }
             Ok(snapshot_len) => self.publish(compaction.seq, compaction.log_offset, snapshot_len),
             Err(e) => {
                 let _ = fs::remove_file(&self.paths.snapshot_tmp);
