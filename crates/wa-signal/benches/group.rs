@@ -8,7 +8,10 @@ use wa_signal::store::InMemoryStore;
 use wa_signal::{KeyPair, SenderKeyName, SignalAddress, group};
 
 fn bench(c: &mut Criterion) {
-    let name = SenderKeyName::new("120363000000000000@g.us", SignalAddress::new("alice", 0));
+    let name = SenderKeyName::new(
+        "120363000000000000@g.us",
+        SignalAddress::new("alice", 0).unwrap(),
+    );
     let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
     let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
     let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();

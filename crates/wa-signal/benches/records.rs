@@ -14,8 +14,8 @@ use wa_signal::{
 };
 
 fn session_record() -> SessionRecord {
-    let a = SignalAddress::new("alice", 0);
-    let b = SignalAddress::new("bob", 0);
+    let a = SignalAddress::new("alice", 0).unwrap();
+    let b = SignalAddress::new("bob", 0).unwrap();
     let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
     let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
     for round in 0..3u32 {
@@ -52,7 +52,7 @@ fn session_record() -> SessionRecord {
 }
 
 fn sender_key_record() -> SenderKeyRecord {
-    let name = SenderKeyName::new("g@g.us", SignalAddress::new("alice", 0));
+    let name = SenderKeyName::new("g@g.us", SignalAddress::new("alice", 0).unwrap());
     let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
     let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
     let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();

@@ -30,8 +30,8 @@ fn parties() -> (InMemoryStore, InMemoryStore, PreKeyBundle) {
 }
 
 fn bench(c: &mut Criterion) {
-    let a = SignalAddress::new("alice", 0);
-    let b = SignalAddress::new("bob", 0);
+    let a = SignalAddress::new("alice", 0).unwrap();
+    let b = SignalAddress::new("bob", 0).unwrap();
     let plaintext = vec![0x42u8; 100];
 
     let (alice, bob, bundle) = parties();

@@ -15,7 +15,7 @@
 //! use wa_signal::{group, KeyPair, SenderKeyName, SignalAddress};
 //! use wa_signal::store::InMemoryStore;
 //!
-//! let name = SenderKeyName::new("123@g.us", SignalAddress::new("alice", 0));
+//! let name = SenderKeyName::new("123@g.us", SignalAddress::new("alice", 0).unwrap());
 //! let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
 //! let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
 //! let skdm = group::create_distribution_message(&mut alice, &name).await?;

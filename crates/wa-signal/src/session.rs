@@ -25,8 +25,8 @@
 //! bob.add_signed_pre_key(spk);
 //! bob.add_pre_key(opk);
 //!
-//! let bob_address = SignalAddress::new("bob", 0);
-//! let alice_address = SignalAddress::new("alice", 0);
+//! let bob_address = SignalAddress::new("bob", 0).unwrap();
+//! let alice_address = SignalAddress::new("alice", 0).unwrap();
 //! process_bundle(&mut alice, &bob_address, &bundle).await?;
 //! let sent = cipher::encrypt(&mut alice, &bob_address, b"hi").await?;
 //! let got = cipher::decrypt(&mut bob, &alice_address, &sent).await?;

@@ -10,7 +10,10 @@ use wa_signal::store::InMemoryStore;
 use wa_signal::{KeyPair, SenderKeyName, SignalAddress, SignalError};
 
 fn setup() -> (InMemoryStore, InMemoryStore, SenderKeyName) {
-    let name = SenderKeyName::new("120363000000000000@g.us", SignalAddress::new("alice", 3));
+    let name = SenderKeyName::new(
+        "120363000000000000@g.us",
+        SignalAddress::new("alice", 3).unwrap(),
+    );
     let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
     let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
     let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();
@@ -53,7 +56,10 @@ fn tampering_and_duplicates_are_typed_errors() {
         "{err}"
     );
 
-    let other = SenderKeyName::new("120363000000000000@g.us", SignalAddress::new("carol", 1));
+    let other = SenderKeyName::new(
+        "120363000000000000@g.us",
+        SignalAddress::new("carol", 1).unwrap(),
+    );
     let err = block_on(group::decrypt(&mut bob, &other, &msg)).unwrap_err();
     assert!(matches!(err, SignalError::NoSenderKeyState { .. }), "{err}");
     let err = block_on(group::encrypt(&mut bob, &name, b"x")).unwrap_err();

@@ -19,7 +19,7 @@ struct Party {
 fn party(name: &str, registration_id: u32) -> Party {
     Party {
         store: InMemoryStore::new(KeyPair::generate(), registration_id),
-        address: SignalAddress::new(name, 1),
+        address: SignalAddress::new(name, 1).unwrap(),
     }
 }
 
@@ -143,7 +143,7 @@ fn tampered_messages_fail_with_bad_mac_and_change_nothing() {
 #[test]
 fn missing_session_and_unknown_pre_keys_are_typed_errors() {
     let (mut alice, bob) = established();
-    let stranger = SignalAddress::new("nobody", 0);
+    let stranger = SignalAddress::new("nobody", 0).unwrap();
     let err = block_on(cipher::encrypt(&mut alice.store, &stranger, b"x")).unwrap_err();
     assert!(matches!(err, SignalError::NoSession { .. }));
     let msg = send(&mut alice, &bob.address, b"x");

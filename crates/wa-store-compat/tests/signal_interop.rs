@@ -174,7 +174,7 @@ fn account_session_for(peer: &Value, vectors: &Value, store: &InMemoryStore) -> 
         .into_iter()
         .flatten()
         .filter_map(to_address)
-        .find(|id| SignalAddress::parse(id).is_some_and(|a| store.session(&a).is_some()))
+        .find(|id| SignalAddress::parse(id).is_ok_and(|a| store.session(&a).is_some()))
 }
 
 #[test]
@@ -383,7 +383,7 @@ fn a_session_we_start_from_a_peer_bundle_is_accepted_by_the_peer_state() {
             signed_pre_key_signature: signed.signature,
             identity_key: identity.public,
         };
-        let to_peer = SignalAddress::new(format!("{peer_name}-test"), 0);
+        let to_peer = SignalAddress::new(format!("{peer_name}-test"), 0).unwrap();
         let from_account = SignalAddress::parse(
             vectors["account"]["me"]["id"]
                 .as_str()
