@@ -278,21 +278,60 @@ fn bad_session_values_name_the_field() {
 }
 
 #[test]
-fn derived_only_message_keys_cannot_be_written_as_v1() {
+fn what_libsignal_node_cannot_express_survives_as_extension_fields() {
     let v = sample_session();
     let record = codec::session::from_json(&v).unwrap();
     let mut state = record.current().unwrap().clone();
-    state
-        .sender_chain
-        .as_mut()
+    let chain = state.sender_chain.as_mut().unwrap();
+    chain.message_keys.push(StoredMessageKey {
+        index: 0,
+        material: MessageKeyMaterial::Keys(MessageKeySeed::from_bytes([3; 32]).derive()),
+    });
+    chain.message_keys.push(StoredMessageKey {
+        index: 1,
+        material: MessageKeyMaterial::Seed(MessageKeySeed::from_bytes([4; 32])),
+    });
+    let identity = KeyPair::generate().public;
+    state.local_identity = Some(identity);
+    state.local_registration_id = Some(241);
+    let record = SessionRecord::from_parts(Some(state), vec![]);
+
+    let json = codec::session::to_json(&record).unwrap();
+    let entry = json["_sessions"]
+        .as_object()
         .unwrap()
-        .message_keys
-        .push(StoredMessageKey {
-            index: 0,
-            material: MessageKeyMaterial::Keys(MessageKeySeed::from_bytes([3; 32]).derive()),
-        });
-    let err = codec::session::to_json(&SessionRecord::from_parts(Some(state), vec![])).unwrap_err();
-    assert!(matches!(err, CompatError::NotRepresentable { .. }), "{err}");
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(entry["localRegistrationId"], json!(241));
+    assert!(entry["localIdentityKey"].is_string());
+    let chain = entry["_chains"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(chain["messageKeys"].as_object().unwrap().len(), 1);
+    assert_eq!(chain["messageKeysDerived"].as_object().unwrap().len(), 1);
+    assert_eq!(codec::session::from_json(&json).unwrap(), record);
+
+    // The folder's own identity is left out, as libsignal-node does; filling it back restores it.
+    let own = codec::session::to_json_for(&record, Some((&identity, 241))).unwrap();
+    let entry = own["_sessions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert!(entry.get("localIdentityKey").is_none() && entry.get("localRegistrationId").is_none());
+    let mut back = codec::session::from_json(&own).unwrap();
+    assert_ne!(back, record);
+    back.fill_local_identity(&identity, 241);
+    assert_eq!(back, record);
+    // Another identity is kept.
+    let other = KeyPair::generate().public;
+    let kept = codec::session::to_json_for(&record, Some((&other, 7))).unwrap();
+    assert_eq!(codec::session::from_json(&kept).unwrap(), record);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! `{"type":"Buffer","data":"<base64>"}`. Other forms occur in real folders: the number-array
 //! form `{"type":"Buffer","data":[1,2,3]}` (plain `JSON.stringify`, older tools, and every
 //! buffer inside a Baileys 7 sender key), a numeric-key object (`{"0":1,"1":2}`, a stringified
-//! `Uint8Array`, also as `data`), and plain base64 strings (libsignal-node's own records).
+//! `Uint8Array`, also as `data`), plain base64 strings (libsignal-node's own records), and the
+//! old `{"buffer":true,"value":"<base64>"}` form that Baileys 6's reviver still accepts.
 
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
@@ -51,11 +52,12 @@ pub fn buffer_numbers(bytes: &[u8]) -> Value {
     Value::Object(map)
 }
 
-/// Whether `value` is a `{"type":"Buffer", ...}` object.
+/// Whether `value` is a `{"type":"Buffer", ...}` object (or the old `{"buffer":true, ...}`).
 pub fn is_buffer(value: &Value) -> bool {
-    value
-        .as_object()
-        .is_some_and(|m| m.get("type").and_then(Value::as_str) == Some("Buffer"))
+    value.as_object().is_some_and(|m| {
+        m.get("type").and_then(Value::as_str) == Some("Buffer")
+            || m.get("buffer").and_then(Value::as_bool) == Some(true)
+    })
 }
 
 /// The bytes of a value in any of the accepted forms: a base64 string, a Buffer object (with
@@ -66,8 +68,14 @@ pub fn bytes_from_value(value: &Value, path: &str) -> Result<Vec<u8>> {
         Value::String(text) => decode_base64(text, path),
         Value::Array(items) => numbers(items.iter(), path),
         Value::Object(map) if is_buffer(value) => {
-            let data_path = format!("{path}/data");
-            match map.get("data") {
+            // Baileys 6's reviver reads `data`, or `value` in the old `{buffer: true}` form.
+            let field = if map.contains_key("data") || !map.contains_key("value") {
+                "data"
+            } else {
+                "value"
+            };
+            let data_path = format!("{path}/{field}");
+            match map.get(field) {
                 Some(Value::String(text)) => decode_base64(text, &data_path),
                 Some(Value::Array(items)) => numbers(items.iter(), &data_path),
                 Some(Value::Object(obj)) => numeric_keys(obj, &data_path),
@@ -140,6 +148,8 @@ mod tests {
             json!({"type": "Buffer", "data": {"0": 0, "1": 1, "2": 2, "3": 254, "4": 255}}),
             json!({"1": 1, "0": 0, "2": 2, "3": 254, "4": 255}),
             json!([0, 1, 2, 254, 255]),
+            json!({"buffer": true, "value": "AAEC/v8="}),
+            json!({"buffer": true, "data": [0, 1, 2, 254, 255]}),
         ];
         for form in &forms {
             assert_eq!(bytes_from_value(form, "/x").unwrap(), bytes, "{form}");

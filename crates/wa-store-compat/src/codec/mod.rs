@@ -16,13 +16,19 @@
 //!   [`Flavour`].
 //! - [`pre_key`]: `{private, public}` key pairs (pre-keys, creds key pairs) and the creds'
 //!   `signedPreKey`.
+//! - [`creds`]: `creds.json` <-> [`AuthCreds`](wa_auth::AuthCreds), Buffers exactly where
+//!   Baileys has them, unknown fields kept.
+//! - [`key_value`]: any key file's value <-> a typed [`KeyValue`](wa_auth::KeyValue), every
+//!   kind, both flavours.
 //!
 //! Errors are [`CompatError`]s naming the JSON path that is wrong (`/_sessions/<key>/...`).
 //!
 //! [`SessionRecord`]: wa_signal::SessionRecord
 
 pub mod buffer_json;
+pub mod creds;
 mod error;
+pub mod key_value;
 pub mod pre_key;
 pub mod sender_key;
 pub mod session;
@@ -32,9 +38,35 @@ pub use error::CompatError;
 
 /// Which Baileys major version's JSON shapes to write, where they differ (sender keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Flavour {
     /// Baileys 6.x: sender keys as a JSON array with base64 strings.
     Baileys6,
     /// Baileys 7.x: sender keys as a BufferJSON buffer holding the array's JSON text.
     Baileys7,
+}
+
+impl Flavour {
+    /// The flavour's name: `baileys6` or `baileys7`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Baileys6 => "baileys6",
+            Flavour::Baileys7 => "baileys7",
+        }
+    }
+
+    /// The flavour named `name` (see [`Flavour::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "baileys6" => Some(Flavour::Baileys6),
+            "baileys7" => Some(Flavour::Baileys7),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Flavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

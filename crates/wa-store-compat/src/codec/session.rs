@@ -19,15 +19,31 @@
 //! a retired receiving chain; `chainType` 1 is the sending chain (under our current ratchet
 //! key), 2 a receiving one; `baseKeyType` 1 = we initiated, 2 = they did; `closed` -1 = open.
 //! The open session becomes the record's current one; closed ones are archived, most recently
-//! closed first. Our identity key and registration id are not part of this form (see
-//! [`SessionRecord::fill_local_identity`]).
+//! closed first.
+//!
+//! Two things a standard libsignal record can hold have no place in libsignal-node's form; they
+//! are written as *extension fields*, which libsignal-node ignores when it reads the file (and
+//! drops when it rewrites it), so nothing is lost on our side and Baileys still reads the file:
+//!
+//! - our identity key and registration id of a session (`"localIdentityKey"`: base64 of the
+//!   33-byte key, `"localRegistrationId"`: a number), next to `registrationId`, written only
+//!   when the record has them. The store leaves them out when they are the folder's own
+//!   (see [`to_json_for`]), so sessions it writes look exactly like Baileys' own;
+//! - a skipped message key known only by its derived keys (from a standard libsignal record,
+//!   where libsignal-node keeps seeds): `"messageKeysDerived": {"<counter>": {"cipherKey",
+//!   "macKey", "iv"}}` in its chain, next to `messageKeys`. libsignal-node cannot use such a
+//!   key, so a message that needs it can only be decrypted by this implementation.
+//!
+//! Message keys are read back ordered by counter when a chain has derived ones (libsignal-node
+//! writes `messageKeys` in counter order anyway).
 
 use serde_json::{Map, Value};
-use wa_signal::KeyPair;
+use wa_signal::ratchet::MessageKeys;
 use wa_signal::record::{
     BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, PreKeyId, ReceiverChain,
     SessionRecord, SessionState, SignedPreKeyId, StoredMessageKey,
 };
+use wa_signal::{KeyPair, PublicKey};
 
 use super::buffer_json::{decode_base64, encode_base64};
 use super::error::{CompatError, Result};
@@ -38,6 +54,13 @@ use super::value::{
 
 /// The only session format version libsignal-node writes.
 pub const VERSION: &str = "v1";
+
+/// Extension field: our identity key of a session (not written by libsignal-node).
+const EXT_LOCAL_IDENTITY: &str = "localIdentityKey";
+/// Extension field: our registration id of a session (not written by libsignal-node).
+const EXT_LOCAL_REGISTRATION_ID: &str = "localRegistrationId";
+/// Extension field of a chain: message keys known only by their derived keys.
+const EXT_DERIVED_KEYS: &str = "messageKeysDerived";
 
 const CHAIN_SENDING: i64 = 1;
 const CHAIN_RECEIVING: i64 = 2;
@@ -75,14 +98,22 @@ pub fn from_json(value: &Value) -> Result<SessionRecord> {
     Ok(SessionRecord::from_parts(current, previous))
 }
 
-/// Writes a record as a session file's JSON value. Fails only for records holding a message
-/// key without its seed (from a standard libsignal record), which this form cannot express.
+/// Writes a record as a session file's JSON value, with every field the record has
+/// (see the module docs for the extension fields).
 pub fn to_json(record: &SessionRecord) -> Result<Value> {
+    to_json_for(record, None)
+}
+
+/// Writes a record as a session file's JSON value, leaving out our identity key and
+/// registration id where they equal `local` (the folder's own identity public key and
+/// registration id): libsignal-node never stores them, so a record read back gets them from the
+/// creds again (see [`SessionRecord::fill_local_identity`]).
+pub fn to_json_for(record: &SessionRecord, local: Option<(&PublicKey, u32)>) -> Result<Value> {
     let mut sessions = Map::new();
     for state in record.sessions() {
         sessions.insert(
             encode_base64(&state.base_key.serialize()),
-            state_to_json(state)?,
+            state_to_json(state, local)?,
         );
     }
     let mut root = Map::new();
@@ -206,9 +237,22 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         })
         .transpose()?;
 
+    let local_identity = optional(obj, EXT_LOCAL_IDENTITY)
+        .map(|v| signal_public_key(v, &join(path, EXT_LOCAL_IDENTITY)))
+        .transpose()?;
+    let local_registration_id = optional(obj, EXT_LOCAL_REGISTRATION_ID)
+        .map(|v| {
+            in_range(
+                v,
+                &join(path, EXT_LOCAL_REGISTRATION_ID),
+                "a registration id",
+            )
+        })
+        .transpose()?;
+
     Ok(SessionState {
-        local_identity: None,
-        local_registration_id: None,
+        local_identity,
+        local_registration_id,
         remote_identity,
         remote_registration_id: u32_field(obj, path, "registrationId")?,
         root_key: root,
@@ -254,10 +298,50 @@ fn chain_from_json(obj: &Map<String, Value>, path: &str) -> Result<ChainState> {
             })
             .collect::<Result<Vec<_>>>()?,
     };
+    let mut message_keys = message_keys;
+    if let Some(v) = optional(obj, EXT_DERIVED_KEYS) {
+        let derived_path = join(path, EXT_DERIVED_KEYS);
+        for (index, keys) in object(v, &derived_path)? {
+            let p = join(&derived_path, index);
+            message_keys.push(StoredMessageKey {
+                index: index
+                    .parse()
+                    .map_err(|_| mismatch(&p, "message key index is not a counter"))?,
+                material: MessageKeyMaterial::Keys(derived_keys_from_json(keys, &p)?),
+            });
+        }
+        message_keys.sort_by_key(|k| k.index);
+    }
     Ok(ChainState {
         next_index,
         key,
         message_keys,
+    })
+}
+
+fn fixed<const N: usize>(obj: &Map<String, Value>, path: &str, key: &str) -> Result<[u8; N]> {
+    let p = join(path, key);
+    let bytes = decode_base64(
+        required(obj, path, key)?
+            .as_str()
+            .ok_or_else(|| CompatError::WrongType {
+                path: p.clone(),
+                expected: "base64 string",
+            })?,
+        &p,
+    )?;
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| mismatch(&p, format!("must be {N} bytes, got {len}")))
+}
+
+fn derived_keys_from_json(value: &Value, path: &str) -> Result<MessageKeys> {
+    let obj = object(value, path)?;
+    Ok(MessageKeys {
+        cipher_key: fixed(obj, path, "cipherKey")?,
+        mac_key: fixed(obj, path, "macKey")?,
+        iv: fixed(obj, path, "iv")?,
     })
 }
 
@@ -275,26 +359,32 @@ fn chain_to_json(chain: &ChainState, chain_type: i64) -> Result<Value> {
         ck.insert("key".into(), b64(key.as_bytes()));
     }
     let mut keys = Map::new();
+    let mut derived = Map::new();
     for mk in &chain.message_keys {
-        let MessageKeyMaterial::Seed(seed) = &mk.material else {
-            return Err(CompatError::NotRepresentable {
-                what: "session",
-                reason: format!(
-                    "message key {} has only derived keys; libsignal-node stores seeds",
-                    mk.index
-                ),
-            });
-        };
-        keys.insert(mk.index.to_string(), b64(seed.as_bytes()));
+        match &mk.material {
+            MessageKeyMaterial::Seed(seed) => {
+                keys.insert(mk.index.to_string(), b64(seed.as_bytes()));
+            }
+            MessageKeyMaterial::Keys(k) => {
+                let mut m = Map::new();
+                m.insert("cipherKey".into(), b64(&k.cipher_key));
+                m.insert("macKey".into(), b64(&k.mac_key));
+                m.insert("iv".into(), b64(&k.iv));
+                derived.insert(mk.index.to_string(), Value::Object(m));
+            }
+        }
     }
     let mut out = Map::new();
     out.insert("chainKey".into(), Value::Object(ck));
     out.insert("chainType".into(), Value::from(chain_type));
     out.insert("messageKeys".into(), Value::Object(keys));
+    if !derived.is_empty() {
+        out.insert(EXT_DERIVED_KEYS.into(), Value::Object(derived));
+    }
     Ok(Value::Object(out))
 }
 
-fn state_to_json(s: &SessionState) -> Result<Value> {
+fn state_to_json(s: &SessionState, local: Option<(&PublicKey, u32)>) -> Result<Value> {
     let mut pair = Map::new();
     pair.insert("pubKey".into(), b64(&s.our_ratchet_key.public.serialize()));
     pair.insert("privKey".into(), b64(s.our_ratchet_key.private.as_bytes()));
@@ -342,6 +432,18 @@ fn state_to_json(s: &SessionState) -> Result<Value> {
         "registrationId".into(),
         Value::from(s.remote_registration_id),
     );
+    if let Some(identity) = s
+        .local_identity
+        .filter(|k| local.is_none_or(|(own, _)| own != k))
+    {
+        out.insert(EXT_LOCAL_IDENTITY.into(), b64(&identity.serialize()));
+    }
+    if let Some(id) = s
+        .local_registration_id
+        .filter(|id| local.is_none_or(|(_, own)| own != *id))
+    {
+        out.insert(EXT_LOCAL_REGISTRATION_ID.into(), Value::from(id));
+    }
     out.insert("currentRatchet".into(), Value::Object(ratchet));
     out.insert("indexInfo".into(), Value::Object(index));
     out.insert("_chains".into(), Value::Object(chains));

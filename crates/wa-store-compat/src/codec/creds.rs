@@ -1,0 +1,171 @@
+//! `creds.json` <-> [`AuthCreds`].
+//!
+//! Baileys writes its creds with `BufferJSON.replacer`, so every `Buffer` field is
+//! `{"type":"Buffer","data":"<base64>"}`: the key pairs (`noiseKey`, `pairingEphemeralKeyPair`,
+//! `signedIdentityKey`, `signedPreKey.keyPair`), `signedPreKey.signature`, `routingInfo` and each
+//! `signalIdentities[].identifierKey`. Everything else is plain JSON: `advSecretKey` is base64
+//! text, `account` is protobuf JSON (bytes as plain base64 strings), counters are numbers.
+//!
+//! Reading turns the byte fields (in any [`buffer_json`](super::buffer_json) form, so the
+//! number-array creds older tools wrote are accepted) into the base64 strings of
+//! [`AuthCreds`]' serde form; writing puts Buffers back exactly where Baileys has them. Fields
+//! [`AuthCreds`] does not know are kept as read, Buffers included, and written back unchanged.
+
+use serde_json::Value;
+use wa_auth::AuthCreds;
+
+use super::buffer_json::{buffer_base64, bytes_from_value, encode_base64};
+use super::error::{CompatError, Result};
+
+/// A path to byte fields: object keys, with `*` for every element of an array.
+type Path = &'static [&'static str];
+
+/// Byte fields Baileys writes as Buffers.
+const BUFFERS: &[Path] = &[
+    &["noiseKey", "private"],
+    &["noiseKey", "public"],
+    &["pairingEphemeralKeyPair", "private"],
+    &["pairingEphemeralKeyPair", "public"],
+    &["signedIdentityKey", "private"],
+    &["signedIdentityKey", "public"],
+    &["signedPreKey", "keyPair", "private"],
+    &["signedPreKey", "keyPair", "public"],
+    &["signedPreKey", "signature"],
+    &["routingInfo"],
+    &["signalIdentities", "*", "identifierKey"],
+];
+
+/// Byte fields Baileys writes as plain base64 text, accepted as Buffers too when reading.
+const TEXT_BYTES: &[Path] = &[
+    &["advSecretKey"],
+    &["account", "details"],
+    &["account", "accountSignatureKey"],
+    &["account", "accountSignature"],
+    &["account", "deviceSignature"],
+];
+
+/// Reads a `creds.json` value.
+pub fn from_json(value: &Value) -> Result<AuthCreds> {
+    if !value.is_object() {
+        return Err(CompatError::WrongType {
+            path: String::new(),
+            expected: "object",
+        });
+    }
+    let mut value = value.clone();
+    for path in BUFFERS.iter().chain(TEXT_BYTES) {
+        rewrite_at(&mut value, path, String::new(), &mut |v, p| {
+            if !v.is_string() {
+                *v = Value::from(encode_base64(&bytes_from_value(v, p)?));
+            }
+            Ok(())
+        })?;
+    }
+    serde_json::from_value(value).map_err(|source| CompatError::Shape {
+        path: String::new(),
+        source,
+    })
+}
+
+/// Writes creds as Baileys' `creds.json` value.
+pub fn to_json(creds: &AuthCreds) -> Result<Value> {
+    let mut value = serde_json::to_value(creds).map_err(|e| CompatError::NotRepresentable {
+        what: "creds",
+        reason: e.to_string(),
+    })?;
+    for path in BUFFERS {
+        rewrite_at(&mut value, path, String::new(), &mut |v, p| {
+            *v = buffer_base64(&bytes_from_value(v, p)?);
+            Ok(())
+        })?;
+    }
+    // Baileys has no `signalIdentities` until the device is paired.
+    if let Some(obj) = value.as_object_mut()
+        && obj
+            .get("signalIdentities")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        obj.remove("signalIdentities");
+    }
+    Ok(value)
+}
+
+/// Applies `f` to every non-null value found at `path` (JSON Pointer of it as second argument).
+pub(crate) fn rewrite_at(
+    value: &mut Value,
+    path: &[&str],
+    pointer: String,
+    f: &mut dyn FnMut(&mut Value, &str) -> Result<()>,
+) -> Result<()> {
+    let Some((first, rest)) = path.split_first() else {
+        return if value.is_null() {
+            Ok(())
+        } else {
+            f(value, &pointer)
+        };
+    };
+    match (value, *first) {
+        (Value::Array(items), "*") => {
+            for (i, item) in items.iter_mut().enumerate() {
+                rewrite_at(item, rest, format!("{pointer}/{i}"), f)?;
+            }
+            Ok(())
+        }
+        (Value::Object(map), "*") => {
+            for (key, item) in map.iter_mut() {
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                rewrite_at(item, rest, format!("{pointer}/{escaped}"), f)?;
+            }
+            Ok(())
+        }
+        (Value::Object(map), key) => match map.get_mut(key) {
+            Some(item) => rewrite_at(item, rest, format!("{pointer}/{key}"), f),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn buffers_go_back_where_baileys_has_them_and_unknown_fields_survive() {
+        let mut creds = AuthCreds::generate();
+        creds.routing_info = Some(vec![8, 5, 8]);
+        creds.extra.insert(
+            "futureBuffer".into(),
+            json!({"type": "Buffer", "data": [1, 2, 3]}),
+        );
+        let value = to_json(&creds).unwrap();
+        assert_eq!(value["noiseKey"]["private"]["type"], "Buffer");
+        assert_eq!(value["signedPreKey"]["signature"]["type"], "Buffer");
+        assert_eq!(value["routingInfo"], buffer_base64(&[8, 5, 8]));
+        assert!(value["advSecretKey"].is_string());
+        assert!(value.get("signalIdentities").is_none());
+        assert_eq!(
+            value["futureBuffer"],
+            json!({"type": "Buffer", "data": [1, 2, 3]})
+        );
+        assert_eq!(from_json(&value).unwrap(), creds);
+    }
+
+    #[test]
+    fn bad_byte_fields_name_their_path() {
+        let mut value = to_json(&AuthCreds::generate()).unwrap();
+        value["signedIdentityKey"]["public"] = json!({"type": "Buffer", "data": [300]});
+        let err = from_json(&value).unwrap_err();
+        assert!(
+            err.to_string().starts_with("/signedIdentityKey/public"),
+            "{err}"
+        );
+        assert!(from_json(&json!([])).is_err());
+        assert!(matches!(
+            from_json(&json!({"noiseKey": null})),
+            Err(CompatError::Shape { .. })
+        ));
+    }
+}
