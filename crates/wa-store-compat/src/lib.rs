@@ -1,19 +1,94 @@
 //! Baileys-compatible JSON multi-file store for WhatsApp auth state (Baileys 6 and 7 layouts).
 //!
-//! - [`codec`]: pure value codecs between Baileys' stored JSON values and the typed records of
-//!   `wa-signal` (BufferJSON bytes, libsignal-node "v1" sessions, sender keys in both Baileys
-//!   flavours, pre-key pairs). No I/O.
+//! [`CompatStore`] is a [`Persistence`](wa_auth::Persistence) over the folder layout of
+//! Baileys' `useMultiFileAuthState`, so a Rust service can take over a Baileys folder, keep it
+//! usable by Baileys (6.x or 7.x), and migrate off it:
 //!
-//! The folder layout and the `Persistence` implementation are not implemented yet.
+//! - **Layout** ([`layout`]): `creds.json` and one file per key named
+//!   `fixFileName("<kind>-<id>.json")`; file names are mapped back to kinds and ids, files that
+//!   are not part of the layout are reported ([`FolderReport`]) and never touched.
+//! - **Values** ([`codec`]): Baileys' JSON shapes for every kind, in both flavours
+//!   ([`Flavour`]: detected from the folder, or set), BufferJSON in all its forms, libsignal-node
+//!   session JSON, unknown kinds and unknown creds fields kept.
+//! - **Crash safety**: every file is written to a temp file and renamed into place (synced by
+//!   default), never rewritten in place; a commit of many keys goes through a journal, so a
+//!   crash leaves the folder as before or as after the commit once reopened. A reader that
+//!   ignores the journal (Baileys) never sees a torn file, but may see part of an interrupted
+//!   commit: see `docs/format-compat.md`.
+//! - **Bad input**: an unreadable key file is an error naming the file ([`ReadMode::Strict`],
+//!   the default) or skipped with a warning and reported ([`ReadMode::Lenient`]); unreadable
+//!   creds are always an error, never a reason to start over. Nothing is deleted or rewritten
+//!   because it is bad.
+//! - **One owner**: a lock file (`.wa-store-compat.lock`, invisible to Baileys) held while the
+//!   folder is open for writing.
+//! - **Reads**: the folder is listed once when opened; values are read from their files when
+//!   asked for, on tokio's blocking pool; commits run on a dedicated writer thread.
 //!
 //! ```
-//! use wa_store_compat::codec::{self, Flavour};
+//! use wa_auth::{KeyKind, KeyValue, PersistenceExt, Transaction};
+//! use wa_store_compat::{CompatStore, use_multi_file_auth_state};
 //!
-//! let value = serde_json::json!([]);
-//! let record = codec::sender_key::from_json(&value)?;
-//! assert!(record.is_empty());
-//! assert_eq!(codec::sender_key::to_json(&record, Flavour::Baileys6)?, value);
-//! # Ok::<(), codec::CompatError>(())
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa_auth::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("wa-compat-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! // Like Baileys' useMultiFileAuthState: fresh creds for an empty folder.
+//! let state = use_multi_file_auth_state(&dir).await?;
+//! state
+//!     .transaction("4915112345678.0", async |tx: &mut Transaction<'_>| {
+//!         tx.put(KeyKind::LidMapping, "4915112345678", KeyValue::LidMapping("123456789012345".into()));
+//!         Ok::<_, wa_auth::AuthError>(())
+//!     })
+//!     .await?;
+//! drop(state); // releases the folder
+//! assert!(dir.join("lid-mapping-4915112345678.json").is_file());
+//!
+//! let store = CompatStore::open(&dir).await?;
+//! let mapping = store.get_one(&KeyKind::LidMapping, &"4915112345678".into()).await?;
+//! assert_eq!(mapping, Some(KeyValue::LidMapping("123456789012345".into())));
+//! assert!(store.report().is_clean());
+//! # drop(store); std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
 //! ```
+//!
+//! # Features
+//! None: the crate has no optional parts.
+
+#![forbid(unsafe_code)]
 
 pub mod codec;
+mod folder;
+mod fsio;
+mod journal;
+pub mod layout;
+mod lock;
+mod options;
+mod report;
+mod store;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wa_auth::{AuthState, Result};
+
+pub use codec::{CompatError, Flavour};
+pub use options::{CompatStoreOptions, ReadMode};
+pub use report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
+pub use store::CompatStore;
+
+/// Opens (or creates) the Baileys folder `path` and loads its [`AuthState`], like Baileys'
+/// `useMultiFileAuthState`: fresh creds are created and saved only when the folder holds
+/// neither creds nor keys; unreadable creds are an error. Creds changes are saved with the
+/// commits that make them. The folder stays locked while the state (or a clone) lives.
+pub async fn use_multi_file_auth_state(path: impl AsRef<Path>) -> Result<AuthState> {
+    use_multi_file_auth_state_with(path, CompatStoreOptions::default()).await
+}
+
+/// [`use_multi_file_auth_state`] with options.
+pub async fn use_multi_file_auth_state_with(
+    path: impl AsRef<Path>,
+    options: CompatStoreOptions,
+) -> Result<AuthState> {
+    let store = CompatStore::open_with(path, options).await?;
+    AuthState::load(Arc::new(store)).await
+}

@@ -1,0 +1,434 @@
+//! [`CompatStore`]: the [`Persistence`] over a Baileys folder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::ErrorKind;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+use wa_auth::{
+    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+};
+use wa_signal::PublicKey;
+
+use crate::codec::{self, CompatError, Flavour};
+use crate::folder::{View, open_folder};
+use crate::layout::{CREDS_FILE, key_file_name};
+use crate::lock::DirLock;
+use crate::options::{CompatStoreOptions, ReadMode};
+use crate::report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
+use crate::writer::{self, Job};
+
+/// State shared by the store handle, its blocking reads and its writer thread.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub options: CompatStoreOptions,
+    pub flavour: Flavour,
+    pub flavour_source: FlavourSource,
+    pub recovery: Recovery,
+    pub registry_error: Option<String>,
+    /// The folder's index. Reads hold it shared while they read files; the writer holds it
+    /// exclusively while it renames a commit's files into place, so a read sees a commit
+    /// entirely or not at all.
+    pub view: RwLock<View>,
+    /// Our identity public key and registration id (from the creds), filled into sessions.
+    pub local: Mutex<Option<(PublicKey, u32)>>,
+    /// Files skipped in lenient mode, by name.
+    pub skipped: Mutex<BTreeMap<String, SkippedFile>>,
+}
+
+struct Writer {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Stops the writer after the queued commits; returns its thread to join.
+    fn stop(&self) -> Option<JoinHandle<()>> {
+        self.jobs.lock().take();
+        self.thread.lock().take()
+    }
+}
+
+/// A [`Persistence`] over a Baileys `useMultiFileAuthState` folder, keeping it readable by
+/// Baileys (see the [crate docs](crate)).
+///
+/// Opening lists the folder once into an index; values are read from their files when asked
+/// for (so opening a 10 000-session folder takes milliseconds) and not cached (an
+/// [`AuthState`](wa_auth::AuthState) over the store caches). Commits go to a dedicated writer
+/// thread; reads run on tokio's blocking pool. Dropping the store (or [`CompatStore::close`])
+/// stops the writer after the queued commits and releases the folder's lock.
+pub struct CompatStore {
+    shared: Arc<Shared>,
+    writer: Option<Writer>,
+    _lock: Option<DirLock>,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuthError::Backend {
+            backend: "compat",
+            source: Box::new(e),
+        })?
+}
+
+impl CompatStore {
+    /// Opens (or creates) the folder `path` with default options: detected flavour, strict
+    /// reads, fsync on, locked for writing.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, CompatStoreOptions::default()).await
+    }
+
+    /// Opens the folder `path` with `options`. Fails with
+    /// [`AuthError::AlreadyOwned`] when another handle owns it (unless read-only), and with
+    /// [`AuthError::Corrupt`] only for this store's own metadata (journal, registry);
+    /// unreadable creds and key files are reported when read.
+    pub async fn open_with(path: impl AsRef<Path>, options: CompatStoreOptions) -> Result<Self> {
+        let dir = path.as_ref().to_path_buf();
+        blocking(move || Self::open_blocking(dir, options)).await
+    }
+
+    fn open_blocking(dir: PathBuf, options: CompatStoreOptions) -> Result<Self> {
+        match std::fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(AuthError::invalid(
+                    dir.display().to_string(),
+                    "exists and is not a directory",
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| AuthError::io(&dir, e))?;
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(AuthError::NotFound {
+                    what: format!("auth folder {}", dir.display()),
+                });
+            }
+            Err(e) => return Err(AuthError::io(&dir, e)),
+        }
+        let lock = if options.read_only {
+            None
+        } else {
+            Some(DirLock::acquire(&dir)?)
+        };
+        let opened = open_folder(&dir, &options)?;
+        info!(
+            dir = %dir.display(),
+            keys = opened.view.files.len(),
+            unrecognised = opened.view.unrecognised.len(),
+            flavour = %opened.flavour,
+            recovery = ?opened.recovery,
+            "opened Baileys folder"
+        );
+        for (file, why) in &opened.view.unrecognised {
+            warn!(file = %file, reason = %why, "unrecognised file left alone");
+        }
+        let read_only = options.read_only;
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            flavour: opened.flavour,
+            flavour_source: opened.flavour_source,
+            recovery: opened.recovery,
+            registry_error: opened.registry_error,
+            view: RwLock::new(opened.view),
+            local: Mutex::new(opened.local),
+            skipped: Mutex::new(BTreeMap::new()),
+        });
+        let writer = if read_only {
+            None
+        } else {
+            let (tx, rx) = mpsc::channel();
+            let for_thread = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("wa-store-compat-writer".into())
+                .spawn(move || writer::run(for_thread, rx))
+                .map_err(|e| AuthError::io(&shared.dir, e))?;
+            Some(Writer {
+                jobs: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            })
+        };
+        Ok(Self {
+            shared,
+            writer,
+            _lock: lock,
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The Baileys layout this store writes.
+    pub fn flavour(&self) -> Flavour {
+        self.shared.flavour
+    }
+
+    /// What the store found in its folder so far: unrecognised files, files skipped in lenient
+    /// mode, the flavour and how it was decided, what recovery did.
+    pub fn report(&self) -> FolderReport {
+        let view = self.shared.view.read();
+        FolderReport {
+            flavour: self.shared.flavour,
+            flavour_source: self.shared.flavour_source,
+            recovery: self.shared.recovery.clone(),
+            unrecognised: view
+                .unrecognised
+                .iter()
+                .map(|(file, reason)| UnrecognisedFile {
+                    file: file.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            skipped: self.shared.skipped.lock().values().cloned().collect(),
+            creds_error: None,
+            registry_error: self.shared.registry_error.clone(),
+            key_files: view.files.len(),
+        }
+    }
+
+    /// Reads and decodes the creds and every key file, and reports every problem instead of
+    /// failing (whatever the read mode): [`FolderReport::skipped`] lists every unreadable key
+    /// file, [`FolderReport::creds_error`] says why the creds cannot be read. Nothing is
+    /// changed. For migration tools, before they copy a folder.
+    pub async fn scan(&self) -> Result<FolderReport> {
+        let shared = self.shared.clone();
+        let (creds_error, unreadable) = blocking(move || {
+            let creds_error = read_creds(&shared).err().map(|e| e.to_string());
+            let entries: Vec<(KeyKind, KeyId)> = {
+                let view = shared.view.read();
+                view.files
+                    .values()
+                    .map(|e| (e.kind.clone(), e.id.clone()))
+                    .collect()
+            };
+            let mut unreadable = Vec::new();
+            for (kind, id) in entries {
+                if let Err(reason) = read_key(&shared, &kind, &id) {
+                    unreadable.push(SkippedFile {
+                        file: key_file_name(&kind, &id),
+                        kind,
+                        id,
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            Ok((creds_error, unreadable))
+        })
+        .await?;
+        let mut report = self.report();
+        report.creds_error = creds_error;
+        let mut skipped: BTreeMap<String, SkippedFile> = report
+            .skipped
+            .into_iter()
+            .map(|s| (s.file.clone(), s))
+            .collect();
+        for s in unreadable {
+            skipped.insert(s.file.clone(), s);
+        }
+        report.skipped = skipped.into_values().collect();
+        Ok(report)
+    }
+
+    /// Stops the writer after the commits already queued and releases the folder's lock.
+    /// Later commits fail with [`AuthError::Closed`]; reads still work.
+    pub async fn close(&self) -> Result<()> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        if let Some(thread) = writer.stop() {
+            blocking(move || {
+                thread.join().map_err(|_| AuthError::Backend {
+                    backend: "compat",
+                    source: "the writer thread panicked".into(),
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CompatStore {
+    fn drop(&mut self) {
+        if let Some(thread) = self.writer.as_ref().and_then(Writer::stop) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for CompatStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompatStore")
+            .field("dir", &self.shared.dir)
+            .field("flavour", &self.shared.flavour)
+            .field("read_only", &self.shared.options.read_only)
+            .field("key_files", &self.shared.view.read().files.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
+    AuthError::corrupt(dir.join(name).display().to_string(), source)
+}
+
+/// Reads the creds: `None` when there are none. Always strict.
+fn read_creds(shared: &Shared) -> Result<Option<AuthCreds>> {
+    let view = shared.view.read();
+    let Some(physical) = view.creds.as_ref() else {
+        return Ok(None);
+    };
+    let path = shared.dir.join(physical);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuthError::io(&path, e)),
+    };
+    drop(view);
+    let creds = CompatError::parse(&bytes)
+        .and_then(|value| codec::creds::from_json(&value))
+        .map_err(|e| corrupt(&shared.dir, CREDS_FILE, e))?;
+    *shared.local.lock() = Some((creds.signed_identity_key.public, creds.registration_id));
+    Ok(Some(creds))
+}
+
+/// Reads one key: `Ok(None)` when absent, `Err` (naming the file) when unreadable.
+fn read_key_in(
+    shared: &Shared,
+    view: &View,
+    kind: &KeyKind,
+    id: &KeyId,
+) -> Result<Option<KeyValue>> {
+    let name = key_file_name(kind, id);
+    let Some(entry) = view.files.get(&name).filter(|e| &e.kind == kind) else {
+        return Ok(None);
+    };
+    let path = shared.dir.join(entry.physical.as_deref().unwrap_or(&name));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuthError::io(&path, e)),
+    };
+    let local = *shared.local.lock();
+    let value = CompatError::parse(&bytes)
+        .and_then(|json| {
+            codec::key_value::from_json(kind, id, &json, local.as_ref().map(|(k, r)| (k, *r)))
+        })
+        .map_err(|e| corrupt(&shared.dir, &name, e))?;
+    value
+        .check_fits(kind, id)
+        .map_err(|e| AuthError::corrupt(shared.dir.join(&name).display().to_string(), e))?;
+    Ok(Some(value))
+}
+
+fn read_key(shared: &Shared, kind: &KeyKind, id: &KeyId) -> Result<Option<KeyValue>> {
+    let view = shared.view.read();
+    read_key_in(shared, &view, kind, id)
+}
+
+#[async_trait]
+impl Persistence for CompatStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new("compat")
+            .atomic_commit(true)
+            .durable_on_commit(self.shared.options.fsync)
+            .persistent(true)
+    }
+
+    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        let shared = self.shared.clone();
+        blocking(move || read_creds(&shared)).await
+    }
+
+    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = self.shared.clone();
+        let kind = kind.clone();
+        let ids: BTreeSet<KeyId> = ids.iter().cloned().collect();
+        blocking(move || {
+            let view = shared.view.read();
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                match read_key_in(&shared, &view, &kind, &id) {
+                    Ok(Some(value)) => found.push((id, value)),
+                    Ok(None) => {}
+                    Err(AuthError::Corrupt { what, source })
+                        if shared.options.mode == ReadMode::Lenient =>
+                    {
+                        warn!(file = %what, error = %source, "skipping an unreadable key file");
+                        let file = key_file_name(&kind, &id);
+                        shared.skipped.lock().insert(
+                            file.clone(),
+                            SkippedFile {
+                                file,
+                                kind: kind.clone(),
+                                id,
+                                reason: source.to_string(),
+                            },
+                        );
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        Ok(self
+            .shared
+            .view
+            .read()
+            .by_kind
+            .get(kind)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        let mut kinds: Vec<KeyKind> = self.shared.view.read().by_kind.keys().cloned().collect();
+        kinds.sort();
+        Ok(kinds)
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        if self.shared.options.read_only {
+            return Err(AuthError::invalid(
+                format!("commit to {}", self.shared.dir.display()),
+                "the folder is open read-only",
+            ));
+        }
+        batch.validate()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.writer.as_ref().and_then(|w| {
+            w.jobs
+                .lock()
+                .as_ref()
+                .map(|tx| tx.send(Job { batch, reply }))
+        });
+        match sent {
+            Some(Ok(())) => answer.await.map_err(|_| AuthError::Closed)?,
+            _ => Err(AuthError::Closed),
+        }
+    }
+}

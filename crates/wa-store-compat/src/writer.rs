@@ -1,0 +1,400 @@
+//! The writer: a dedicated thread that applies commits, several queued batches at a time
+//! (group commit: one journal and one folder sync for all of them).
+//!
+//! A group is applied in three steps (see `docs/format-compat.md`):
+//! 1. every new file is written under a temp name (and synced);
+//! 2. the journal listing the renames and deletes is written under a temp name, synced and
+//!    renamed into place, and the folder is synced: from here on the commit has happened;
+//! 3. the renames and deletes are carried out, in order: key files, deletes, the registry,
+//!    `creds.json` last.
+//!
+//! The journal stays until the next commit replaces it or the next open removes it (replaying
+//! a completed journal changes nothing), which saves a second folder sync per commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use tokio::sync::oneshot;
+use tracing::{debug, error};
+use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
+use wa_signal::PublicKey;
+
+use crate::codec::{self, CompatError};
+use crate::folder::View;
+use crate::fsio::{remove_if_exists, sync_dir, write_new};
+use crate::journal::{Journal, Op, Registry};
+use crate::layout::{
+    FileClass, JOURNAL_FILE, MAX_FILE_NAME, REGISTRY_FILE, TEMP_PREFIX, Unrecognised, key_file_name,
+};
+use crate::store::Shared;
+
+/// Most batches merged into one group commit.
+const MAX_GROUP: usize = 64;
+
+/// A batch waiting for the writer.
+pub(crate) struct Job {
+    pub batch: WriteBatch,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+/// A change to one file.
+enum Change {
+    Put {
+        kind: KeyKind,
+        id: KeyId,
+        bytes: Vec<u8>,
+    },
+    Delete,
+}
+
+/// The changes of the batches of a group, merged (a later batch wins).
+#[derive(Default)]
+struct Plan {
+    files: BTreeMap<String, Change>,
+    creds: Option<Vec<u8>>,
+    local: Option<(PublicKey, u32)>,
+    registry: Option<Registry>,
+}
+
+/// The writer thread's loop: until every sender is gone.
+pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
+    let mut poisoned: Option<String> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if let Some(reason) = &poisoned {
+            for job in group {
+                let _ = job.reply.send(Err(unhealthy(reason)));
+            }
+            continue;
+        }
+        commit_group(&shared, group, &mut poisoned);
+    }
+}
+
+fn unhealthy(reason: &str) -> AuthError {
+    AuthError::Unhealthy {
+        backend: "compat",
+        reason: format!("{reason}; reopen the folder to complete the last commit"),
+    }
+}
+
+fn invalid(what: impl Into<String>, reason: impl Into<String>) -> AuthError {
+    AuthError::invalid(what, reason)
+}
+
+fn not_representable(kind: &KeyKind, id: &KeyId, e: CompatError) -> AuthError {
+    invalid(format!("{kind} {id}"), e.to_string())
+}
+
+fn commit_group(shared: &Shared, group: Vec<Job>, poisoned: &mut Option<String>) {
+    let mut plan = Plan::default();
+    let mut accepted = Vec::with_capacity(group.len());
+    {
+        let view = shared.view.read();
+        for job in group {
+            match prepare(shared, &view, &mut plan, &job.batch) {
+                Ok(()) => accepted.push(job.reply),
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    let outcome = execute(shared, plan, poisoned);
+    for reply in accepted {
+        let result = match &outcome {
+            Ok(()) => Ok(()),
+            Err(e) if poisoned.is_some() => Err(unhealthy(&e.to_string())),
+            Err(AuthError::Io { path, source }) => Err(AuthError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            }),
+            Err(e) => Err(AuthError::Backend {
+                backend: "compat",
+                source: e.to_string().into(),
+            }),
+        };
+        let _ = reply.send(result);
+    }
+}
+
+/// The kind and id the file `name` holds, as of the group so far.
+fn current<'a>(view: &'a View, plan: &'a Plan, name: &str) -> Option<(&'a KeyKind, &'a KeyId)> {
+    match plan.files.get(name) {
+        Some(Change::Put { kind, id, .. }) => Some((kind, id)),
+        Some(Change::Delete) => None,
+        None => view.files.get(name).map(|e| (&e.kind, &e.id)),
+    }
+}
+
+/// Adds `batch` to `plan`, or fails leaving `plan` unchanged.
+fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) -> Result<()> {
+    let mut registry = plan
+        .registry
+        .clone()
+        .unwrap_or_else(|| view.registry.clone());
+    let mut names = registry.names.clone();
+    names
+        .other_kinds
+        .extend(shared.options.other_kinds.iter().cloned());
+    let local = batch
+        .creds()
+        .map(|c| (c.signed_identity_key.public, c.registration_id))
+        .or(plan.local)
+        .or(*shared.local.lock());
+
+    let mut changes: BTreeMap<String, Change> = BTreeMap::new();
+    let mut owners: BTreeMap<String, (&KeyKind, &KeyId)> = BTreeMap::new();
+    for (kind, id, value) in batch.entries() {
+        let what = || format!("{kind} {id}");
+        let name = key_file_name(kind, id);
+        if name.len() > MAX_FILE_NAME {
+            return Err(invalid(
+                what(),
+                format!(
+                    "its file name would be {} bytes (at most {MAX_FILE_NAME})",
+                    name.len()
+                ),
+            ));
+        }
+        if let Some((k, i)) = owners.insert(name.clone(), (kind, id)) {
+            return Err(invalid(
+                what(),
+                format!("{k} {i} of the same batch is stored in the same file {name}"),
+            ));
+        }
+        let Some(value) = value else {
+            if current(view, plan, &name).is_some_and(|(k, _)| k == kind) {
+                registry.names.ids.remove(&name);
+                changes.insert(name, Change::Delete);
+            }
+            continue;
+        };
+        if let KeyKind::Other(other) = kind
+            && !names.other_kinds.contains(other)
+        {
+            let mut wider = names.clone();
+            wider.other_kinds.insert(other.clone());
+            if let Some(file) = view.files.iter().find_map(|(file, e)| {
+                (wider.classify(file)
+                    != FileClass::Key {
+                        kind: e.kind.clone(),
+                        id: e.id.clone(),
+                    })
+                .then_some(file)
+            }) {
+                return Err(invalid(
+                    what(),
+                    format!("recognising kind {kind} would change how {file} is read"),
+                ));
+            }
+            names = wider;
+            registry.names.other_kinds.insert(other.clone());
+        }
+        if view.unrecognised.contains_key(&name) && !plan.files.contains_key(&name) {
+            return Err(invalid(
+                what(),
+                format!(
+                    "{name} exists and is not a file of this store's layout; move it away first"
+                ),
+            ));
+        }
+        match names.classify(&name) {
+            FileClass::Key { kind: k, id: i } if &k == kind => {
+                if &i == id {
+                    names.ids.remove(&name);
+                    registry.names.ids.remove(&name);
+                } else {
+                    names.ids.insert(name.clone(), id.as_str().to_owned());
+                    registry
+                        .names
+                        .ids
+                        .insert(name.clone(), id.as_str().to_owned());
+                }
+            }
+            FileClass::Unrecognised(
+                Unrecognised::InvalidId { kind: k, .. }
+                | Unrecognised::NotCanonical { kind: k, .. },
+            ) if &k == kind => {
+                names.ids.insert(name.clone(), id.as_str().to_owned());
+                registry
+                    .names
+                    .ids
+                    .insert(name.clone(), id.as_str().to_owned());
+            }
+            _ => {}
+        }
+        let read_back = names.classify(&name);
+        if read_back
+            != (FileClass::Key {
+                kind: kind.clone(),
+                id: id.clone(),
+            })
+        {
+            return Err(invalid(
+                what(),
+                format!("its file {name} would be read back as {read_back:?}"),
+            ));
+        }
+        let json = codec::key_value::to_json(
+            kind,
+            value,
+            shared.flavour,
+            local.as_ref().map(|(k, r)| (k, *r)),
+        )
+        .map_err(|e| not_representable(kind, id, e))?;
+        let bytes = serde_json::to_vec(&json)
+            .map_err(|e| invalid(what(), format!("cannot serialise: {e}")))?;
+        changes.insert(
+            name,
+            Change::Put {
+                kind: kind.clone(),
+                id: id.clone(),
+                bytes,
+            },
+        );
+    }
+    let creds = match batch.creds() {
+        Some(creds) => {
+            let json = codec::creds::to_json(creds).map_err(|e| invalid("creds", e.to_string()))?;
+            Some(serde_json::to_vec(&json).map_err(|e| invalid("creds", e.to_string()))?)
+        }
+        None => None,
+    };
+
+    // Accepted: merge.
+    plan.files.extend(changes);
+    if creds.is_some() {
+        plan.creds = creds;
+        plan.local = local;
+    }
+    registry.flavour = Some(shared.flavour);
+    if !view.registry_on_disk || registry != view.registry {
+        plan.registry = Some(registry);
+    }
+    Ok(())
+}
+
+fn unique_prefix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{TEMP_PREFIX}{}-{nanos}-{}-",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result<()> {
+    let dir = shared.dir.as_path();
+    let fsync = shared.options.fsync;
+    let prefix = unique_prefix();
+    let mut temps = Vec::new();
+    let mut renames = Vec::new();
+    let mut deletes = Vec::new();
+    let mut index_updates = Vec::new();
+    let written = (|| -> Result<()> {
+        let mut write = |target: &str, bytes: &[u8]| -> Result<()> {
+            let temp = format!("{prefix}{}", temps.len());
+            write_new(&dir.join(&temp), bytes, fsync)?;
+            temps.push(temp.clone());
+            renames.push(Op::Rename {
+                temp,
+                target: target.to_owned(),
+            });
+            Ok(())
+        };
+        for (name, change) in &plan.files {
+            match change {
+                Change::Put { kind, id, bytes } => {
+                    write(name, bytes)?;
+                    index_updates.push((name.clone(), Some((kind.clone(), id.clone()))));
+                }
+                Change::Delete => {
+                    deletes.push(Op::Delete(name.clone()));
+                    index_updates.push((name.clone(), None));
+                }
+            }
+        }
+        if let Some(registry) = &plan.registry {
+            write(REGISTRY_FILE, &registry.to_bytes())?;
+        }
+        if let Some(creds) = &plan.creds {
+            write(crate::layout::CREDS_FILE, creds)?;
+        }
+        Ok(())
+    })();
+    let mut ops = Vec::with_capacity(renames.len() + deletes.len());
+    // Keys first, then deletes, then the registry and creds (the last renames).
+    let tail = usize::from(plan.registry.is_some()) + usize::from(plan.creds.is_some());
+    let keys = renames.len().saturating_sub(tail);
+    let meta = renames.split_off(keys);
+    ops.extend(renames);
+    ops.extend(deletes);
+    ops.extend(meta);
+    let journal_temp = format!("{prefix}journal");
+    let committed = written.and_then(|()| {
+        let journal = Journal { ops: ops.clone() };
+        write_new(&dir.join(&journal_temp), &journal.to_bytes(), fsync)?;
+        std::fs::rename(dir.join(&journal_temp), dir.join(JOURNAL_FILE))
+            .map_err(|e| AuthError::io(dir.join(JOURNAL_FILE), e))?;
+        if fsync {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = committed {
+        // Nothing was applied: remove what was written (best effort; the next open would).
+        for temp in temps.iter().chain(std::iter::once(&journal_temp)) {
+            let _ = remove_if_exists(&dir.join(temp));
+        }
+        error!(error = %e, "commit failed before its journal; nothing applied");
+        return Err(e);
+    }
+
+    // The commit has happened: apply it.
+    let mut view = shared.view.write();
+    for op in &ops {
+        let result = match op {
+            Op::Rename { temp, target } => std::fs::rename(dir.join(temp), dir.join(target))
+                .map_err(|e| AuthError::io(dir.join(target), e)),
+            Op::Delete(name) => remove_if_exists(&dir.join(name)).map(|_| ()),
+        };
+        if let Err(e) = result {
+            error!(error = %e, "commit journaled but not applied; refusing further commits");
+            *poisoned = Some(e.to_string());
+            return Err(e);
+        }
+    }
+    for (name, change) in index_updates {
+        view.unrecognised.remove(&name);
+        match change {
+            Some((kind, id)) => view.insert(name, kind, id, None),
+            None => view.remove(&name),
+        }
+    }
+    if let Some(registry) = plan.registry {
+        view.registry = registry;
+        view.registry_on_disk = true;
+    }
+    if plan.creds.is_some() {
+        view.creds = Some(crate::layout::CREDS_FILE.to_owned());
+        *shared.local.lock() = plan.local;
+    }
+    debug!(ops = ops.len(), "commit applied");
+    Ok(())
+}
