@@ -357,7 +357,7 @@ mod tests {
             ("unknown-type-123.json", "kind"),
             (
                 "sender-key-120363025246125888@g.us::15550100001::17.json",
-                "canonical",
+                "baileys uses",
             ),
             ("app-state-sync-key-AAAAAP%2F6.json", "base64"),
             ("pre-key-010.json", "decimal"),
