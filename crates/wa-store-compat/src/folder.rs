@@ -88,6 +88,8 @@ pub(crate) struct Opened {
     pub flavour: Flavour,
     pub flavour_source: FlavourSource,
     pub local: Option<(PublicKey, u32)>,
+    /// The field order of the creds file, kept when it is rewritten.
+    pub creds_order: Vec<String>,
     pub registry_error: Option<String>,
 }
 
@@ -272,6 +274,10 @@ pub(crate) fn open_folder(dir: &Path, options: &CompatStoreOptions) -> Result<Op
         .and_then(|v| codec::creds::from_json(v).ok())
         .map(|c| (c.signed_identity_key.public, c.registration_id));
 
+    let creds_order = creds_json
+        .as_ref()
+        .map(codec::creds::field_order)
+        .unwrap_or_default();
     let (flavour, flavour_source) =
         detect_flavour(dir, options, &view, sender_keys, creds_json.as_ref());
     Ok(Opened {
@@ -280,6 +286,7 @@ pub(crate) fn open_folder(dir: &Path, options: &CompatStoreOptions) -> Result<Op
         flavour,
         flavour_source,
         local,
+        creds_order,
         registry_error,
     })
 }

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub view: RwLock<View>,
     /// Our identity public key and registration id (from the creds), filled into sessions.
     pub local: Mutex<Option<(PublicKey, u32)>>,
+    /// The field order of `creds.json`, kept when it is rewritten.
+    pub creds_order: Mutex<Vec<String>>,
     /// Files skipped in lenient mode, by name.
     pub skipped: Mutex<BTreeMap<String, SkippedFile>>,
 }
@@ -145,6 +147,7 @@ impl CompatStore {
             registry_error: opened.registry_error,
             view: RwLock::new(opened.view),
             local: Mutex::new(opened.local),
+            creds_order: Mutex::new(opened.creds_order),
             skipped: Mutex::new(BTreeMap::new()),
         });
         let writer = if read_only {

@@ -53,7 +53,7 @@ enum Change {
 #[derive(Default)]
 struct Plan {
     files: BTreeMap<String, Change>,
-    creds: Option<Vec<u8>>,
+    creds: Option<(Vec<u8>, Vec<String>)>,
     local: Option<(PublicKey, u32)>,
     registry: Option<Registry>,
 }
@@ -267,8 +267,11 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
     }
     let creds = match batch.creds() {
         Some(creds) => {
-            let json = codec::creds::to_json(creds).map_err(|e| invalid("creds", e.to_string()))?;
-            Some(serde_json::to_vec(&json).map_err(|e| invalid("creds", e.to_string()))?)
+            let order = shared.creds_order.lock().clone();
+            let json = codec::creds::to_json_ordered(creds, &order)
+                .map_err(|e| invalid("creds", e.to_string()))?;
+            let bytes = serde_json::to_vec(&json).map_err(|e| invalid("creds", e.to_string()))?;
+            Some((bytes, codec::creds::field_order(&json)))
         }
         None => None,
     };
@@ -333,7 +336,7 @@ fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result
         if let Some(registry) = &plan.registry {
             write(REGISTRY_FILE, &registry.to_bytes())?;
         }
-        if let Some(creds) = &plan.creds {
+        if let Some((creds, _)) = &plan.creds {
             write(crate::layout::CREDS_FILE, creds)?;
         }
         Ok(())
@@ -391,9 +394,10 @@ fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result
         view.registry = registry;
         view.registry_on_disk = true;
     }
-    if plan.creds.is_some() {
+    if let Some((_, order)) = plan.creds {
         view.creds = Some(crate::layout::CREDS_FILE.to_owned());
         *shared.local.lock() = plan.local;
+        *shared.creds_order.lock() = order;
     }
     debug!(ops = ops.len(), "commit applied");
     Ok(())

@@ -67,8 +67,68 @@ pub fn from_json(value: &Value) -> Result<AuthCreds> {
     })
 }
 
-/// Writes creds as Baileys' `creds.json` value.
+/// The order of the fields in the `creds.json` Baileys 7 writes for a paired device (the
+/// fields of `initAuthCreds` first). Other fields follow in their own order.
+pub const BAILEYS_FIELD_ORDER: &[&str] = &[
+    "noiseKey",
+    "pairingEphemeralKeyPair",
+    "signedIdentityKey",
+    "signedPreKey",
+    "registrationId",
+    "advSecretKey",
+    "processedHistoryMessages",
+    "nextPreKeyId",
+    "firstUnuploadedPreKeyId",
+    "accountSyncCounter",
+    "accountSettings",
+    "registered",
+    "pairingCode",
+    "lastPropHash",
+    "routingInfo",
+    "account",
+    "me",
+    "signalIdentities",
+    "platform",
+    "myAppStateKeyId",
+    "lastAccountSyncTimestamp",
+];
+
+/// Writes creds as Baileys' `creds.json` value, fields in [`BAILEYS_FIELD_ORDER`].
 pub fn to_json(creds: &AuthCreds) -> Result<Value> {
+    to_json_ordered(creds, &[])
+}
+
+/// Writes creds as Baileys' `creds.json` value, with the fields named in `order` first, in that
+/// order (the order of the `creds.json` being replaced, so that a rewrite changes only what
+/// changed), then the others in [`BAILEYS_FIELD_ORDER`], then any other.
+pub fn to_json_ordered(creds: &AuthCreds, order: &[String]) -> Result<Value> {
+    let value = to_json_unordered(creds)?;
+    let Value::Object(mut fields) = value else {
+        return Ok(value);
+    };
+    let mut out = serde_json::Map::new();
+    let preferred = order
+        .iter()
+        .map(String::as_str)
+        .chain(BAILEYS_FIELD_ORDER.iter().copied());
+    for key in preferred {
+        if let Some(v) = fields.shift_remove(key) {
+            out.insert(key.to_owned(), v);
+        }
+    }
+    out.extend(fields);
+    Ok(Value::Object(out))
+}
+
+/// The field names of a `creds.json` value, in order.
+pub fn field_order(value: &Value) -> Vec<String> {
+    value
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn to_json_unordered(creds: &AuthCreds) -> Result<Value> {
     let mut value = serde_json::to_value(creds).map_err(|e| CompatError::NotRepresentable {
         what: "creds",
         reason: e.to_string(),

@@ -41,7 +41,7 @@ pub enum CompatError {
     #[error("empty file (0 bytes)")]
     Empty,
     /// A file is not valid JSON.
-    #[error("invalid JSON at byte {offset} (line {line}, column {column}): {source}")]
+    #[error("invalid JSON at byte {offset}: {source}")]
     Syntax {
         /// Byte offset of the error in the file.
         offset: usize,

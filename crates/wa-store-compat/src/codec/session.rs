@@ -109,8 +109,11 @@ pub fn to_json(record: &SessionRecord) -> Result<Value> {
 /// registration id): libsignal-node never stores them, so a record read back gets them from the
 /// creds again (see [`SessionRecord::fill_local_identity`]).
 pub fn to_json_for(record: &SessionRecord, local: Option<(&PublicKey, u32)>) -> Result<Value> {
+    // libsignal-node keeps sessions in the order it created them (oldest first).
+    let mut states: Vec<&SessionState> = record.sessions().collect();
+    states.sort_by_key(|s| s.created);
     let mut sessions = Map::new();
-    for state in record.sessions() {
+    for state in states {
         sessions.insert(
             encode_base64(&state.base_key.serialize()),
             state_to_json(state, local)?,

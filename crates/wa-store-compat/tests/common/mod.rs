@@ -161,3 +161,79 @@ pub fn b64(text: &str) -> Vec<u8> {
 }
 
 pub type Counts = BTreeMap<String, usize>;
+
+/// Copies a folder (recursively) to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// A temp dir holding a copy of `auth` as `<tmp>/auth`.
+pub fn temp_copy(auth: &Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("auth");
+    copy_dir(auth, &dir);
+    (tmp, dir)
+}
+
+/// Every scenario with `expected/vectors.json`: `(name, version, scenario dir)`.
+pub fn vector_scenarios() -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    for (name, auth) in wa_testkit::fixtures::baileys_auth_folders() {
+        let dir = auth.parent().expect("scenario dir").to_path_buf();
+        if dir.join("expected/vectors.json").is_file() {
+            let version = name.split('/').next().unwrap_or_default().to_owned();
+            out.push((name, version, dir));
+        }
+    }
+    assert!(!out.is_empty(), "no scenario with expected/vectors.json");
+    out
+}
+
+/// Every file of a folder (not directories, not this store's own dot-files): name -> bytes.
+pub fn folder_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let entry = entry.expect("dir entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().expect("file type").is_file() && !name.starts_with(".wa-store-compat")
+        {
+            out.insert(name, std::fs::read(entry.path()).expect("read file"));
+        }
+    }
+    out
+}
+
+/// Every entry of a folder, recursively, with its bytes (directories as `None`), own files
+/// included: to prove nothing was changed.
+pub fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Option<Vec<u8>>>) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let entry = entry.expect("dir entry");
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .into_owned();
+            if entry.file_type().expect("file type").is_dir() {
+                out.insert(format!("{rel}/"), None);
+                walk(root, &entry.path(), out);
+            } else {
+                out.insert(rel, Some(std::fs::read(entry.path()).expect("read")));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
