@@ -1,22 +1,30 @@
-//! Real interop with Baileys/libsignal-node: for every `paired-with-sessions` scenario, load
-//! the account's Baileys folder through the codecs, decrypt every vector in order (1:1 `pkmsg`
-//! and `msg`, group `skdm` + `skmsg`, including those Baileys itself cannot decrypt), writing
-//! every touched record back through the Baileys JSON form after each message (as Baileys
-//! persists it). Then encrypt replies (1:1 and group) and check that each peer, loaded from its
-//! own saved Baileys state, decrypts them; and that our state decrypts each peer's answer.
+//! Real interop with Baileys/libsignal-node, through this store: for every
+//! `paired-with-sessions` scenario found in the fixtures, open a copy of the account's Baileys
+//! folder with [`use_multi_file_auth_state`] and decrypt every vector in order (1:1 `pkmsg` and
+//! `msg`, group `skdm` + `skmsg`, including those Baileys itself cannot decrypt) inside
+//! `AuthState` transactions, each committed to the folder as one batch (a consumed one-time
+//! pre-key is deleted in the same commit as the session it created). Then restart (reopen
+//! the folder), encrypt replies (1:1 and group) and check that each peer, opened from its own
+//! saved Baileys folder the same way, decrypts them, and that we decrypt each peer's answer.
+//!
+//! The two last tests check protocol facts at the codec level (an in-memory store loaded
+//! through the codecs).
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
-use common::{b64, flavour_of, load_auth, read_json, session_scenarios};
+use common::{b64, flavour_of, load_auth, read_json, session_scenarios, temp_copy};
 use futures::executor::block_on;
 use serde_json::Value;
+use wa_auth::{AuthError, AuthState, KeyKind, Persistence, PersistenceExt, Transaction};
 use wa_signal::record::PreKeyId;
 use wa_signal::session::{PreKeyBundle, process_bundle};
 use wa_signal::store::InMemoryStore;
 use wa_signal::{SenderKeyName, SignalAddress, cipher, group};
 use wa_store_compat::codec::{self, Flavour};
+use wa_store_compat::{CompatStoreOptions, use_multi_file_auth_state_with};
 
 /// Writes a session record to Baileys JSON and reads it back, as a Baileys restart would.
 fn persist_session(store: &mut InMemoryStore, address: &SignalAddress) {
@@ -26,28 +34,8 @@ fn persist_session(store: &mut InMemoryStore, address: &SignalAddress) {
         .clone();
     let json = codec::session::to_json(&record).expect("session to v1 JSON");
     let back = codec::session::from_json(&json).expect("session from v1 JSON");
-    assert_eq!(back.encode(), {
-        // v1 JSON does not carry our identity; compare what it does carry.
-        let mut stripped = record.clone();
-        for s in stripped.previous_mut().iter_mut() {
-            s.local_identity = None;
-            s.local_registration_id = None;
-        }
-        if let Some(s) = stripped.current_mut() {
-            s.local_identity = None;
-            s.local_registration_id = None;
-        }
-        stripped.encode()
-    });
-    store.put_session(address.clone(), back);
-}
-
-fn persist_sender_key(store: &mut InMemoryStore, name: &SenderKeyName, flavour: Flavour) {
-    let record = store.sender_key(name).expect("sender key").clone();
-    let json = codec::sender_key::to_json(&record, flavour).expect("sender key to JSON");
-    let back = codec::sender_key::from_json(&json).expect("sender key from JSON");
     assert_eq!(back, record);
-    store.put_sender_key(name.clone(), back);
+    store.put_session(address.clone(), back);
 }
 
 fn text(m: &Value, key: &str) -> String {
@@ -57,12 +45,41 @@ fn text(m: &Value, key: &str) -> String {
         .to_owned()
 }
 
-/// Decrypts every vector; returns a line per message and the failures.
-fn decrypt_vectors(
+async fn open(auth: &Path, flavour: Flavour) -> AuthState {
+    use_multi_file_auth_state_with(auth, CompatStoreOptions::default().flavour(flavour))
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", auth.display()))
+}
+
+/// Decrypts one 1:1 message in a transaction; deletes a consumed pre-key in the same commit.
+async fn decrypt_1to1(
+    state: &AuthState,
+    address: &SignalAddress,
+    bytes: &[u8],
+    pre_key_message: bool,
+) -> Result<cipher::Decrypted, AuthError> {
+    let lock = state.lock_key_for(address).await?;
+    state
+        .transaction(lock, async |tx: &mut Transaction<'_>| {
+            let decrypted = if pre_key_message {
+                cipher::decrypt_pre_key_message(tx, address, bytes).await?
+            } else {
+                cipher::decrypt_message(tx, address, bytes).await?
+            };
+            if let Some(id) = decrypted.consumed_pre_key {
+                tx.delete(KeyKind::PreKey, id.0.to_string());
+            }
+            Ok::<_, AuthError>(decrypted)
+        })
+        .await
+}
+
+/// Decrypts every vector through the auth state; returns a line per message and the failures.
+async fn decrypt_vectors(
     scenario: &str,
-    flavour: Flavour,
     vectors: &Value,
-    store: &mut InMemoryStore,
+    state: &AuthState,
+    auth: &Path,
 ) -> (Vec<String>, Vec<String>) {
     let mut report = Vec::new();
     let mut failures = Vec::new();
@@ -81,31 +98,26 @@ fn decrypt_vectors(
             "pkmsg" | "msg" => {
                 let address = SignalAddress::parse(&text(m, "session_key_id")).expect("address");
                 let bytes = b64(&text(m, "ciphertext_b64"));
-                let result = block_on(async {
-                    if kind == "pkmsg" {
-                        cipher::decrypt_pre_key_message(store, &address, &bytes).await
-                    } else {
-                        cipher::decrypt_message(store, &address, &bytes).await
-                    }
-                });
-                match result {
+                match decrypt_1to1(state, &address, &bytes, kind == "pkmsg").await {
                     Ok(d) if d.plaintext == b64(&text(m, "plaintext_b64")) => {
                         let mut note = String::new();
                         if let Some(id) = d.consumed_pre_key {
-                            // The caller deletes the consumed pre-key in the same transaction.
-                            assert!(store.remove_pre_key(id).is_some());
                             consumed.insert(id.0);
-                            note = format!(", consumed pre-key {}", id.0);
+                            note = format!(", consumed pre-key {} deleted in the same commit", id.0);
                         }
                         let expected = m["pre_key_id"]
                             .as_u64()
                             .and_then(|id| u32::try_from(id).ok());
+                        let session_file = auth.join(format!("session-{address}.json"));
                         if let Some(id) = expected.filter(|id| !consumed.contains(id)) {
-                            Err(format!(
-                                "one-time pre-key {id} was not reported as consumed"
-                            ))
+                            Err(format!("one-time pre-key {id} was not reported as consumed"))
+                        } else if let Some(id) = expected
+                            .filter(|id| auth.join(format!("pre-key-{id}.json")).exists())
+                        {
+                            Err(format!("consumed pre-key {id} is still in the folder"))
+                        } else if !session_file.is_file() {
+                            Err(format!("{} was not written", session_file.display()))
                         } else {
-                            persist_session(store, &address);
                             Ok(format!("{kind} from {address} decrypted{note}"))
                         }
                     }
@@ -116,20 +128,27 @@ fn decrypt_vectors(
             "skdm" => {
                 let name = SenderKeyName::parse(&text(m, "sender_key_id")).expect("name");
                 let bytes = b64(&text(m, "skdm_b64"));
-                match block_on(group::process_distribution_bytes(store, &name, &bytes)) {
-                    Ok(()) => {
-                        persist_sender_key(store, &name, flavour);
-                        Ok(format!("skdm for {name} processed"))
-                    }
+                let result = state
+                    .transaction(name.group_id().to_owned(), async |tx: &mut Transaction<'_>| {
+                        group::process_distribution_bytes(tx, &name, &bytes).await?;
+                        Ok::<_, AuthError>(())
+                    })
+                    .await;
+                match result {
+                    Ok(()) => Ok(format!("skdm for {name} processed")),
                     Err(e) => Err(format!("{e}")),
                 }
             }
             "skmsg" => {
                 let name = SenderKeyName::parse(&text(m, "sender_key_id")).expect("name");
                 let bytes = b64(&text(m, "ciphertext_b64"));
-                match block_on(group::decrypt(store, &name, &bytes)) {
+                let result = state
+                    .transaction(name.group_id().to_owned(), async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(group::decrypt(tx, &name, &bytes).await?)
+                    })
+                    .await;
+                match result {
                     Ok(pt) if pt == b64(&text(m, "plaintext_b64")) => {
-                        persist_sender_key(store, &name, flavour);
                         Ok(format!("skmsg from {name} decrypted"))
                     }
                     Ok(_) => Err("plaintext differs".into()),
@@ -152,7 +171,7 @@ fn decrypt_vectors(
 
 /// The account's session id for a peer: from the vectors (they name the session key id per
 /// jid), else derived from the peer's LID or PN jid, whichever session exists.
-fn account_session_for(peer: &Value, vectors: &Value, store: &InMemoryStore) -> Option<String> {
+async fn account_session_for(peer: &Value, vectors: &Value, state: &AuthState) -> Option<String> {
     let jid = peer["jid"].as_str()?;
     if let Some(m) = vectors["messages"]
         .as_array()?
@@ -170,91 +189,107 @@ fn account_session_for(peer: &Value, vectors: &Value, store: &InMemoryStore) -> 
             format!("{user}.{device}")
         })
     };
-    [peer["lid"].as_str(), Some(jid)]
+    for id in [peer["lid"].as_str(), Some(jid)]
         .into_iter()
         .flatten()
         .filter_map(to_address)
-        .find(|id| SignalAddress::parse(id).is_ok_and(|a| store.session(&a).is_some()))
+    {
+        if state
+            .get_one(&KeyKind::Session, &id.as_str().into())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return Some(id);
+        }
+    }
+    None
 }
 
-#[test]
-fn decrypts_every_vector_and_peers_decrypt_our_replies() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies() {
     let mut all_failures = Vec::new();
     let mut decrypted = 0usize;
     let mut replies = 0usize;
     for (scenario, version, dir) in session_scenarios() {
         let flavour = flavour_of(&version);
         let vectors = read_json(&dir.join("expected/vectors.json"));
-        let mut account = load_auth(&dir.join("auth"));
-        println!(
-            "{scenario}: loaded {} sessions, {} sender keys, {} pre-keys",
-            account.sessions, account.sender_keys, account.pre_keys
-        );
-        let (report, failures) = decrypt_vectors(&scenario, flavour, &vectors, &mut account.store);
+        let (_tmp, auth) = temp_copy(&dir.join("auth"));
+        let state = open(&auth, flavour).await;
+        let (report, failures) = decrypt_vectors(&scenario, &vectors, &state, &auth).await;
         for line in &report {
             println!("{line}");
         }
         decrypted += report.len() - failures.len();
         all_failures.extend(failures);
 
+        // Restart: everything from here on is read back from the folder.
+        drop(state);
+        let state = open(&auth, flavour).await;
+
         // Replies: 1:1 to every peer with a session, group to every peer holding our sender key.
         let peers = read_json(&dir.join("peers/index.json"));
         let peers = peers["peers"].as_object().expect("peers");
         assert!(!peers.is_empty());
         let mut group_messages: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut peer_dirs = Vec::new();
         for (peer_name, peer) in peers {
-            let Some(account_address) = peer["account_signal_address"].as_str() else {
-                continue;
-            };
-            let Some(session_id) = account_session_for(peer, &vectors, &account.store) else {
-                all_failures.push(format!("{scenario} peer {peer_name}: no session found"));
-                continue;
-            };
-            let to_peer = SignalAddress::parse(&session_id).expect("session id");
-            let from_account = SignalAddress::parse(account_address).expect("account address");
-            let plaintext = format!("reply from the account to {peer_name}").into_bytes();
-            let sent = block_on(cipher::encrypt(&mut account.store, &to_peer, &plaintext))
-                .unwrap_or_else(|e| panic!("{scenario}: encrypt to {to_peer}: {e}"));
-            persist_session(&mut account.store, &to_peer);
-
-            let mut peer_state = load_auth(&dir.join(peer["auth_dir"].as_str().expect("auth_dir")));
-            let result = block_on(cipher::decrypt(&mut peer_state.store, &from_account, &sent));
-            let line = format!(
-                "{scenario} reply to {peer_name} ({to_peer}, {})",
-                sent.wa_type()
-            );
-            match result {
-                Ok(d) if d.plaintext == plaintext => {
-                    println!("{line}: peer decrypted it");
-                    replies += 1;
-                }
-                Ok(_) => all_failures.push(format!("{line}: plaintext differs")),
-                Err(e) => all_failures.push(format!("{line}: peer failed: {e}")),
-            }
-            // And the peer answers on the same session; we decrypt it.
-            let answer = b"answer from the peer".to_vec();
-            match block_on(cipher::encrypt(
-                &mut peer_state.store,
-                &from_account,
-                &answer,
-            )) {
-                Ok(msg) => {
-                    let got = block_on(cipher::decrypt(&mut account.store, &to_peer, &msg));
-                    match got {
-                        Ok(d) if d.plaintext == answer => {
-                            println!(
-                                "{scenario} answer from {peer_name} ({}): decrypted",
-                                msg.wa_type()
-                            );
-                            persist_session(&mut account.store, &to_peer);
-                        }
-                        other => all_failures.push(format!(
-                            "{scenario} answer from {peer_name}: {:?}",
-                            other.err()
-                        )),
+            let (peer_tmp, peer_auth) =
+                temp_copy(&dir.join(peer["auth_dir"].as_str().expect("auth_dir")));
+            peer_dirs.push(peer_tmp);
+            let peer_state = open(&peer_auth, flavour).await;
+            if let Some(account_address) = peer["account_signal_address"].as_str() {
+                let Some(session_id) = account_session_for(peer, &vectors, &state).await else {
+                    all_failures.push(format!("{scenario} peer {peer_name}: no session found"));
+                    continue;
+                };
+                let to_peer = SignalAddress::parse(&session_id).expect("session id");
+                let from_account = SignalAddress::parse(account_address).expect("address");
+                let plaintext = format!("reply from the account to {peer_name}").into_bytes();
+                let lock = state.lock_key_for(&to_peer).await.expect("lock key");
+                let sent = state
+                    .transaction(lock.clone(), async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(cipher::encrypt(tx, &to_peer, &plaintext).await?)
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{scenario}: encrypt to {to_peer}: {e}"));
+                let line = format!("{scenario} reply to {peer_name} ({to_peer}, {})", sent.wa_type());
+                let got = peer_state
+                    .transaction(from_account.to_string(), async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(cipher::decrypt(tx, &from_account, &sent).await?)
+                    })
+                    .await;
+                match got {
+                    Ok(d) if d.plaintext == plaintext => {
+                        println!("{line}: peer decrypted it");
+                        replies += 1;
                     }
+                    Ok(_) => all_failures.push(format!("{line}: plaintext differs")),
+                    Err(e) => all_failures.push(format!("{line}: peer failed: {e}")),
                 }
-                Err(e) => all_failures.push(format!("{scenario} peer {peer_name} encrypt: {e}")),
+                // The peer answers on the same session; we decrypt it.
+                let answer = b"answer from the peer".to_vec();
+                let msg = peer_state
+                    .transaction(from_account.to_string(), async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(cipher::encrypt(tx, &from_account, &answer).await?)
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{scenario}: {peer_name} encrypts: {e}"));
+                let got = state
+                    .transaction(lock, async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(cipher::decrypt(tx, &to_peer, &msg).await?)
+                    })
+                    .await;
+                match got {
+                    Ok(d) if d.plaintext == answer => {
+                        println!("{scenario} answer from {peer_name} ({}): decrypted", msg.wa_type());
+                    }
+                    other => all_failures.push(format!(
+                        "{scenario} answer from {peer_name}: {:?}",
+                        other.err()
+                    )),
+                }
             }
 
             // Group messages from the account, one per group, checked by every peer with our key.
@@ -268,16 +303,24 @@ fn decrypts_every_vector_and_peers_decrypt_our_replies() {
                     Some((_, pt, ct)) => (pt.clone(), ct.clone()),
                     None => {
                         let pt = format!("group reply from the account in {group_id}").into_bytes();
-                        let ct = block_on(group::encrypt(&mut account.store, &name, &pt))
+                        let ct = state
+                            .transaction(group_id.clone(), async |tx: &mut Transaction<'_>| {
+                                Ok::<_, AuthError>(group::encrypt(tx, &name, &pt).await?)
+                            })
+                            .await
                             .unwrap_or_else(|e| panic!("{scenario}: group encrypt {name}: {e}"));
-                        persist_sender_key(&mut account.store, &name, flavour);
                         let ct = ct.serialized().to_vec();
                         group_messages.push((key_id.to_owned(), pt.clone(), ct.clone()));
                         (pt, ct)
                     }
                 };
                 let line = format!("{scenario} group message in {group_id} to {peer_name}");
-                match block_on(group::decrypt(&mut peer_state.store, &name, &message.1)) {
+                let got = peer_state
+                    .transaction(group_id.clone(), async |tx: &mut Transaction<'_>| {
+                        Ok::<_, AuthError>(group::decrypt(tx, &name, &message.1).await?)
+                    })
+                    .await;
+                match got {
                     Ok(pt) if pt == message.0 => {
                         println!("{line}: peer decrypted it");
                         replies += 1;
@@ -287,6 +330,17 @@ fn decrypts_every_vector_and_peers_decrypt_our_replies() {
                 }
             }
         }
+        // Everything the account's folder now holds reads back strictly, nothing unrecognised.
+        let store = state.store().clone();
+        let all = store.load_all().await.expect("strict load of the folder we wrote");
+        assert!(all.creds.is_some());
+        drop(store);
+        drop(state);
+        let reopened = wa_store_compat::CompatStore::open(&auth).await.expect("reopen");
+        let report = reopened.scan().await.expect("scan");
+        assert!(report.is_clean(), "{scenario}: {report}");
+        assert_eq!(reopened.flavour(), flavour, "{scenario}");
+        assert_eq!(reopened.capabilities().backend, "compat");
     }
     println!("{decrypted} vectors decrypted, {replies} replies decrypted by peers");
     assert!(
