@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 use wa_auth::{AuthError, KeyId, KeyKind, Result};
-use wa_signal::PublicKey;
 
 use crate::codec::{self, CompatError, Flavour, buffer_json};
 use crate::fsio::{read_if_exists, remove_if_exists, sync_dir};
@@ -87,7 +86,6 @@ pub(crate) struct Opened {
     pub recovery: Recovery,
     pub flavour: Flavour,
     pub flavour_source: FlavourSource,
-    pub local: Option<(PublicKey, u32)>,
     /// The field order of the creds file, kept when it is rewritten.
     pub creds_order: Vec<String>,
     pub registry_error: Option<String>,
@@ -269,10 +267,6 @@ pub(crate) fn open_folder(dir: &Path, options: &CompatStoreOptions) -> Result<Op
         .as_ref()
         .and_then(|name| std::fs::read(dir.join(name)).ok())
         .and_then(|bytes| CompatError::parse(&bytes).ok());
-    let local = creds_json
-        .as_ref()
-        .and_then(|v| codec::creds::from_json(v).ok())
-        .map(|c| (c.signed_identity_key.public, c.registration_id));
 
     let creds_order = creds_json
         .as_ref()
@@ -285,7 +279,6 @@ pub(crate) fn open_folder(dir: &Path, options: &CompatStoreOptions) -> Result<Op
         recovery,
         flavour,
         flavour_source,
-        local,
         creds_order,
         registry_error,
     })

@@ -15,7 +15,6 @@ use tracing::{info, warn};
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
-use wa_signal::PublicKey;
 
 use crate::codec::{self, CompatError, Flavour};
 use crate::folder::{View, open_folder};
@@ -37,8 +36,6 @@ pub(crate) struct Shared {
     /// exclusively while it renames a commit's files into place, so a read sees a commit
     /// entirely or not at all.
     pub view: RwLock<View>,
-    /// Our identity public key and registration id (from the creds), filled into sessions.
-    pub local: Mutex<Option<(PublicKey, u32)>>,
     /// The field order of `creds.json`, kept when it is rewritten.
     pub creds_order: Mutex<Vec<String>>,
     /// Files skipped in lenient mode, by name.
@@ -146,7 +143,6 @@ impl CompatStore {
             recovery: opened.recovery,
             registry_error: opened.registry_error,
             view: RwLock::new(opened.view),
-            local: Mutex::new(opened.local),
             creds_order: Mutex::new(opened.creds_order),
             skipped: Mutex::new(BTreeMap::new()),
         });
@@ -305,7 +301,6 @@ fn read_creds(shared: &Shared) -> Result<Option<AuthCreds>> {
     let creds = CompatError::parse(&bytes)
         .and_then(|value| codec::creds::from_json(&value))
         .map_err(|e| corrupt(&shared.dir, CREDS_FILE, e))?;
-    *shared.local.lock() = Some((creds.signed_identity_key.public, creds.registration_id));
     Ok(Some(creds))
 }
 
@@ -326,11 +321,8 @@ fn read_key_in(
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(AuthError::io(&path, e)),
     };
-    let local = *shared.local.lock();
     let value = CompatError::parse(&bytes)
-        .and_then(|json| {
-            codec::key_value::from_json(kind, id, &json, local.as_ref().map(|(k, r)| (k, *r)))
-        })
+        .and_then(|json| codec::key_value::from_json(kind, id, &json))
         .map_err(|e| corrupt(&shared.dir, &name, e))?;
     value
         .check_fits(kind, id)

@@ -19,7 +19,6 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use tokio::sync::oneshot;
 use tracing::{debug, error};
 use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
-use wa_signal::PublicKey;
 
 use crate::codec::{self, CompatError};
 use crate::folder::View;
@@ -54,7 +53,6 @@ enum Change {
 struct Plan {
     files: BTreeMap<String, Change>,
     creds: Option<(Vec<u8>, Vec<String>)>,
-    local: Option<(PublicKey, u32)>,
     registry: Option<Registry>,
 }
 
@@ -148,11 +146,6 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
     names
         .other_kinds
         .extend(shared.options.other_kinds.iter().cloned());
-    let local = batch
-        .creds()
-        .map(|c| (c.signed_identity_key.public, c.registration_id))
-        .or(plan.local)
-        .or(*shared.local.lock());
 
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let mut owners: BTreeMap<String, (&KeyKind, &KeyId)> = BTreeMap::new();
@@ -210,30 +203,23 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
                 ),
             ));
         }
-        match names.classify(&name) {
-            FileClass::Key { kind: k, id: i } if &k == kind => {
-                if &i == id {
-                    names.ids.remove(&name);
-                    registry.names.ids.remove(&name);
-                } else {
-                    names.ids.insert(name.clone(), id.as_str().to_owned());
-                    registry
-                        .names
-                        .ids
-                        .insert(name.clone(), id.as_str().to_owned());
-                }
-            }
+        // How the name reads without a recorded id: if that is not `id`, record `id`.
+        names.ids.remove(&name);
+        registry.names.ids.remove(&name);
+        let needs_record = match names.classify(&name) {
+            FileClass::Key { kind: k, id: i } => &k == kind && &i != id,
             FileClass::Unrecognised(
                 Unrecognised::InvalidId { kind: k, .. }
                 | Unrecognised::NotCanonical { kind: k, .. },
-            ) if &k == kind => {
-                names.ids.insert(name.clone(), id.as_str().to_owned());
-                registry
-                    .names
-                    .ids
-                    .insert(name.clone(), id.as_str().to_owned());
-            }
-            _ => {}
+            ) => &k == kind,
+            _ => false,
+        };
+        if needs_record {
+            names.ids.insert(name.clone(), id.as_str().to_owned());
+            registry
+                .names
+                .ids
+                .insert(name.clone(), id.as_str().to_owned());
         }
         let read_back = names.classify(&name);
         if read_back
@@ -247,13 +233,8 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
                 format!("its file {name} would be read back as {read_back:?}"),
             ));
         }
-        let json = codec::key_value::to_json(
-            kind,
-            value,
-            shared.flavour,
-            local.as_ref().map(|(k, r)| (k, *r)),
-        )
-        .map_err(|e| not_representable(kind, id, e))?;
+        let json = codec::key_value::to_json(kind, value, shared.flavour)
+            .map_err(|e| not_representable(kind, id, e))?;
         let bytes = serde_json::to_vec(&json)
             .map_err(|e| invalid(what(), format!("cannot serialise: {e}")))?;
         changes.insert(
@@ -280,7 +261,6 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
     plan.files.extend(changes);
     if creds.is_some() {
         plan.creds = creds;
-        plan.local = local;
     }
     registry.flavour = Some(shared.flavour);
     if !view.registry_on_disk || registry != view.registry {
@@ -396,7 +376,6 @@ fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result
     }
     if let Some((_, order)) = plan.creds {
         view.creds = Some(crate::layout::CREDS_FILE.to_owned());
-        *shared.local.lock() = plan.local;
         *shared.creds_order.lock() = order;
     }
     debug!(ops = ops.len(), "commit applied");

@@ -103,16 +103,19 @@ async fn decrypt_vectors(
                         let mut note = String::new();
                         if let Some(id) = d.consumed_pre_key {
                             consumed.insert(id.0);
-                            note = format!(", consumed pre-key {} deleted in the same commit", id.0);
+                            note =
+                                format!(", consumed pre-key {} deleted in the same commit", id.0);
                         }
                         let expected = m["pre_key_id"]
                             .as_u64()
                             .and_then(|id| u32::try_from(id).ok());
                         let session_file = auth.join(format!("session-{address}.json"));
                         if let Some(id) = expected.filter(|id| !consumed.contains(id)) {
-                            Err(format!("one-time pre-key {id} was not reported as consumed"))
-                        } else if let Some(id) = expected
-                            .filter(|id| auth.join(format!("pre-key-{id}.json")).exists())
+                            Err(format!(
+                                "one-time pre-key {id} was not reported as consumed"
+                            ))
+                        } else if let Some(id) =
+                            expected.filter(|id| auth.join(format!("pre-key-{id}.json")).exists())
                         {
                             Err(format!("consumed pre-key {id} is still in the folder"))
                         } else if !session_file.is_file() {
@@ -129,10 +132,13 @@ async fn decrypt_vectors(
                 let name = SenderKeyName::parse(&text(m, "sender_key_id")).expect("name");
                 let bytes = b64(&text(m, "skdm_b64"));
                 let result = state
-                    .transaction(name.group_id().to_owned(), async |tx: &mut Transaction<'_>| {
-                        group::process_distribution_bytes(tx, &name, &bytes).await?;
-                        Ok::<_, AuthError>(())
-                    })
+                    .transaction(
+                        name.group_id().to_owned(),
+                        async |tx: &mut Transaction<'_>| {
+                            group::process_distribution_bytes(tx, &name, &bytes).await?;
+                            Ok::<_, AuthError>(())
+                        },
+                    )
                     .await;
                 match result {
                     Ok(()) => Ok(format!("skdm for {name} processed")),
@@ -143,9 +149,12 @@ async fn decrypt_vectors(
                 let name = SenderKeyName::parse(&text(m, "sender_key_id")).expect("name");
                 let bytes = b64(&text(m, "ciphertext_b64"));
                 let result = state
-                    .transaction(name.group_id().to_owned(), async |tx: &mut Transaction<'_>| {
-                        Ok::<_, AuthError>(group::decrypt(tx, &name, &bytes).await?)
-                    })
+                    .transaction(
+                        name.group_id().to_owned(),
+                        async |tx: &mut Transaction<'_>| {
+                            Ok::<_, AuthError>(group::decrypt(tx, &name, &bytes).await?)
+                        },
+                    )
                     .await;
                 match result {
                     Ok(pt) if pt == b64(&text(m, "plaintext_b64")) => {
@@ -254,11 +263,17 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                     })
                     .await
                     .unwrap_or_else(|e| panic!("{scenario}: encrypt to {to_peer}: {e}"));
-                let line = format!("{scenario} reply to {peer_name} ({to_peer}, {})", sent.wa_type());
+                let line = format!(
+                    "{scenario} reply to {peer_name} ({to_peer}, {})",
+                    sent.wa_type()
+                );
                 let got = peer_state
-                    .transaction(from_account.to_string(), async |tx: &mut Transaction<'_>| {
-                        Ok::<_, AuthError>(cipher::decrypt(tx, &from_account, &sent).await?)
-                    })
+                    .transaction(
+                        from_account.to_string(),
+                        async |tx: &mut Transaction<'_>| {
+                            Ok::<_, AuthError>(cipher::decrypt(tx, &from_account, &sent).await?)
+                        },
+                    )
                     .await;
                 match got {
                     Ok(d) if d.plaintext == plaintext => {
@@ -271,9 +286,12 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                 // The peer answers on the same session; we decrypt it.
                 let answer = b"answer from the peer".to_vec();
                 let msg = peer_state
-                    .transaction(from_account.to_string(), async |tx: &mut Transaction<'_>| {
-                        Ok::<_, AuthError>(cipher::encrypt(tx, &from_account, &answer).await?)
-                    })
+                    .transaction(
+                        from_account.to_string(),
+                        async |tx: &mut Transaction<'_>| {
+                            Ok::<_, AuthError>(cipher::encrypt(tx, &from_account, &answer).await?)
+                        },
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("{scenario}: {peer_name} encrypts: {e}"));
                 let got = state
@@ -283,7 +301,10 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                     .await;
                 match got {
                     Ok(d) if d.plaintext == answer => {
-                        println!("{scenario} answer from {peer_name} ({}): decrypted", msg.wa_type());
+                        println!(
+                            "{scenario} answer from {peer_name} ({}): decrypted",
+                            msg.wa_type()
+                        );
                     }
                     other => all_failures.push(format!(
                         "{scenario} answer from {peer_name}: {:?}",
@@ -332,11 +353,16 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
         }
         // Everything the account's folder now holds reads back strictly, nothing unrecognised.
         let store = state.store().clone();
-        let all = store.load_all().await.expect("strict load of the folder we wrote");
+        let all = store
+            .load_all()
+            .await
+            .expect("strict load of the folder we wrote");
         assert!(all.creds.is_some());
         drop(store);
         drop(state);
-        let reopened = wa_store_compat::CompatStore::open(&auth).await.expect("reopen");
+        let reopened = wa_store_compat::CompatStore::open(&auth)
+            .await
+            .expect("reopen");
         let report = reopened.scan().await.expect("scan");
         assert!(report.is_clean(), "{scenario}: {report}");
         assert_eq!(reopened.flavour(), flavour, "{scenario}");

@@ -78,15 +78,8 @@ fn write<T: serde::Serialize>(kind: &KeyKind, value: &T) -> Result<Value> {
     Ok(value)
 }
 
-/// Reads the value of a `kind` file stored under `id`. `local` is the folder's own identity
-/// public key and registration id (from the creds), filled into sessions, which libsignal-node
-/// stores without them.
-pub fn from_json(
-    kind: &KeyKind,
-    id: &KeyId,
-    value: &Value,
-    local: Option<(&PublicKey, u32)>,
-) -> Result<KeyValue> {
+/// Reads the value of a `kind` file stored under `id`.
+pub fn from_json(kind: &KeyKind, id: &KeyId, value: &Value) -> Result<KeyValue> {
     let typed = match kind {
         KeyKind::PreKey => {
             let number = id.as_str().parse().map_err(|_| CompatError::InvalidValue {
@@ -95,13 +88,7 @@ pub fn from_json(
             })?;
             KeyValue::PreKey(pre_key::pre_key_from_json(PreKeyId(number), value)?)
         }
-        KeyKind::Session => {
-            let mut record = session::from_json(value)?;
-            if let Some((identity, registration_id)) = local {
-                record.fill_local_identity(identity, registration_id);
-            }
-            KeyValue::Session(record)
-        }
+        KeyKind::Session => KeyValue::Session(session::from_json(value)?),
         KeyKind::SenderKey => KeyValue::SenderKey(sender_key::from_json(value)?),
         KeyKind::SenderKeyMemory => {
             KeyValue::SenderKeyMemory(parse::<BTreeMap<String, bool>>(kind, value)?)
@@ -129,17 +116,11 @@ pub fn from_json(
     Ok(typed)
 }
 
-/// Writes `value` (of `kind`) as its file value in `flavour`'s shape. Sessions leave out our
-/// identity and registration id where they equal `local` (see [`session::to_json_for`]).
-pub fn to_json(
-    kind: &KeyKind,
-    value: &KeyValue,
-    flavour: Flavour,
-    local: Option<(&PublicKey, u32)>,
-) -> Result<Value> {
+/// Writes `value` (of `kind`) as its file value in `flavour`'s shape.
+pub fn to_json(kind: &KeyKind, value: &KeyValue, flavour: Flavour) -> Result<Value> {
     let json = match value {
         KeyValue::PreKey(record) => pre_key::pre_key_to_json(record),
-        KeyValue::Session(record) => session::to_json_for(record, local)?,
+        KeyValue::Session(record) => session::to_json(record)?,
         KeyValue::SenderKey(record) => sender_key::to_json(record, flavour)?,
         KeyValue::SenderKeyMemory(map) => write(kind, map)?,
         KeyValue::AppStateSyncKey(data) => write(kind, data)?,
@@ -162,8 +143,8 @@ mod tests {
     fn every_kind_round_trips_in_both_flavours() {
         for flavour in [Flavour::Baileys6, Flavour::Baileys7] {
             for (kind, id, value) in wa_auth_samples() {
-                let json = to_json(&kind, &value, flavour, None).unwrap();
-                let back = from_json(&kind, &id, &json, None).unwrap();
+                let json = to_json(&kind, &value, flavour).unwrap();
+                let back = from_json(&kind, &id, &json).unwrap();
                 assert_eq!(back, value, "{kind} {flavour:?}");
             }
         }
@@ -216,7 +197,6 @@ mod tests {
             &kind,
             &KeyValue::AppStateSyncVersion(version.clone()),
             Flavour::Baileys7,
-            None,
         )
         .unwrap();
         assert_eq!(json["hash"]["type"], "Buffer");
@@ -228,7 +208,7 @@ mod tests {
         let mut legacy = json.clone();
         legacy["hash"] = super::super::buffer_json::buffer_numbers(&[7; 128]);
         assert_eq!(
-            from_json(&kind, &KeyId::new("regular"), &legacy, None).unwrap(),
+            from_json(&kind, &KeyId::new("regular"), &legacy).unwrap(),
             KeyValue::AppStateSyncVersion(version)
         );
     }
@@ -236,10 +216,10 @@ mod tests {
     #[test]
     fn wrong_shapes_are_errors() {
         let id = KeyId::new("x");
-        assert!(from_json(&KeyKind::LidMapping, &id, &json!(5), None).is_err());
-        assert!(from_json(&KeyKind::DeviceList, &id, &json!({}), None).is_err());
-        assert!(from_json(&KeyKind::SenderKeyMemory, &id, &json!({"a": 1}), None).is_err());
-        assert!(from_json(&KeyKind::PreKey, &id, &json!({}), None).is_err());
-        assert!(from_json(&KeyKind::IdentityKey, &id, &json!("AAAA"), None).is_err());
+        assert!(from_json(&KeyKind::LidMapping, &id, &json!(5)).is_err());
+        assert!(from_json(&KeyKind::DeviceList, &id, &json!({})).is_err());
+        assert!(from_json(&KeyKind::SenderKeyMemory, &id, &json!({"a": 1})).is_err());
+        assert!(from_json(&KeyKind::PreKey, &id, &json!({})).is_err());
+        assert!(from_json(&KeyKind::IdentityKey, &id, &json!("AAAA")).is_err());
     }
 }

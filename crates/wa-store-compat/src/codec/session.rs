@@ -27,8 +27,10 @@
 //!
 //! - our identity key and registration id of a session (`"localIdentityKey"`: base64 of the
 //!   33-byte key, `"localRegistrationId"`: a number), next to `registrationId`, written only
-//!   when the record has them. The store leaves them out when they are the folder's own
-//!   (see [`to_json_for`]), so sessions it writes look exactly like Baileys' own;
+//!   when the record has them (sessions read from libsignal-node's JSON do not; sessions this
+//!   implementation creates do). They are never filled in from the creds: a record reads back
+//!   exactly as it was written (see [`SessionRecord::fill_local_identity`] for readers that
+//!   need them);
 //! - a skipped message key known only by its derived keys (from a standard libsignal record,
 //!   where libsignal-node keeps seeds): `"messageKeysDerived": {"<counter>": {"cipherKey",
 //!   "macKey", "iv"}}` in its chain, next to `messageKeys`. libsignal-node cannot use such a
@@ -38,12 +40,12 @@
 //! writes `messageKeys` in counter order anyway).
 
 use serde_json::{Map, Value};
+use wa_signal::KeyPair;
 use wa_signal::ratchet::MessageKeys;
 use wa_signal::record::{
     BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, PreKeyId, ReceiverChain,
     SessionRecord, SessionState, SignedPreKeyId, StoredMessageKey,
 };
-use wa_signal::{KeyPair, PublicKey};
 
 use super::buffer_json::{decode_base64, encode_base64};
 use super::error::{CompatError, Result};
@@ -101,14 +103,6 @@ pub fn from_json(value: &Value) -> Result<SessionRecord> {
 /// Writes a record as a session file's JSON value, with every field the record has
 /// (see the module docs for the extension fields).
 pub fn to_json(record: &SessionRecord) -> Result<Value> {
-    to_json_for(record, None)
-}
-
-/// Writes a record as a session file's JSON value, leaving out our identity key and
-/// registration id where they equal `local` (the folder's own identity public key and
-/// registration id): libsignal-node never stores them, so a record read back gets them from the
-/// creds again (see [`SessionRecord::fill_local_identity`]).
-pub fn to_json_for(record: &SessionRecord, local: Option<(&PublicKey, u32)>) -> Result<Value> {
     // libsignal-node keeps sessions in the order it created them (oldest first).
     let mut states: Vec<&SessionState> = record.sessions().collect();
     states.sort_by_key(|s| s.created);
@@ -116,7 +110,7 @@ pub fn to_json_for(record: &SessionRecord, local: Option<(&PublicKey, u32)>) -> 
     for state in states {
         sessions.insert(
             encode_base64(&state.base_key.serialize()),
-            state_to_json(state, local)?,
+            state_to_json(state)?,
         );
     }
     let mut root = Map::new();
@@ -387,7 +381,7 @@ fn chain_to_json(chain: &ChainState, chain_type: i64) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-fn state_to_json(s: &SessionState, local: Option<(&PublicKey, u32)>) -> Result<Value> {
+fn state_to_json(s: &SessionState) -> Result<Value> {
     let mut pair = Map::new();
     pair.insert("pubKey".into(), b64(&s.our_ratchet_key.public.serialize()));
     pair.insert("privKey".into(), b64(s.our_ratchet_key.private.as_bytes()));
@@ -435,16 +429,10 @@ fn state_to_json(s: &SessionState, local: Option<(&PublicKey, u32)>) -> Result<V
         "registrationId".into(),
         Value::from(s.remote_registration_id),
     );
-    if let Some(identity) = s
-        .local_identity
-        .filter(|k| local.is_none_or(|(own, _)| own != k))
-    {
+    if let Some(identity) = &s.local_identity {
         out.insert(EXT_LOCAL_IDENTITY.into(), b64(&identity.serialize()));
     }
-    if let Some(id) = s
-        .local_registration_id
-        .filter(|id| local.is_none_or(|(_, own)| own != *id))
-    {
+    if let Some(id) = s.local_registration_id {
         out.insert(EXT_LOCAL_REGISTRATION_ID.into(), Value::from(id));
     }
     out.insert("currentRatchet".into(), Value::Object(ratchet));
