@@ -66,7 +66,8 @@ impl Writer {
 pub struct CompatStore {
     shared: Arc<Shared>,
     writer: Option<Writer>,
-    _lock: Option<DirLock>,
+    /// Released by [`CompatStore::close`] (or when dropped).
+    lock: Mutex<Option<DirLock>>,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -163,7 +164,7 @@ impl CompatStore {
         Ok(Self {
             shared,
             writer,
-            _lock: lock,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -258,6 +259,7 @@ impl CompatStore {
             })
             .await?;
         }
+        self.lock.lock().take();
         Ok(())
     }
 }
