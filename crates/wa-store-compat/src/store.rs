@@ -417,15 +417,15 @@ impl Persistence for CompatStore {
             return Ok(());
         }
         let (reply, answer) = oneshot::channel();
-        let sent = self.writer.as_ref().and_then(|w| {
+        let sent = self.writer.as_ref().is_some_and(|w| {
             w.jobs
                 .lock()
                 .as_ref()
-                .map(|tx| tx.send(Job { batch, reply }))
+                .is_some_and(|tx| tx.send(Job { batch, reply }).is_ok())
         });
-        match sent {
-            Some(Ok(())) => answer.await.map_err(|_| AuthError::Closed)?,
-            _ => Err(AuthError::Closed),
+        if !sent {
+            return Err(AuthError::Closed);
         }
+        answer.await.map_err(|_| AuthError::Closed)?
     }
 }
