@@ -1,2 +1,48 @@
-//! `cargo xtask`: the project command line.
-fn main() {}
+//! `cargo xtask`: the project command line. Each subcommand lives in its own module and takes
+//! the arguments after its name.
+
+use std::process::ExitCode;
+
+mod interop;
+
+/// A subcommand: its name, a one-line summary, and its entry point.
+type Command = (
+    &'static str,
+    &'static str,
+    fn(&[String]) -> Result<(), String>,
+);
+
+const COMMANDS: &[Command] = &[(
+    "interop",
+    "check that real Baileys 6 and 7 (from npm) read what wa-store-compat writes",
+    interop::main,
+)];
+
+fn usage() -> String {
+    let mut text = String::from("usage: cargo xtask <command> [args]\n\ncommands:\n");
+    for (name, summary, _) in COMMANDS {
+        text.push_str(&format!("  {name:<10} {summary}\n"));
+    }
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(name) = args.first() else {
+        eprint!("{}", usage());
+        return ExitCode::from(2);
+    };
+    match COMMANDS.iter().find(|(n, _, _)| n == name) {
+        Some((_, _, run)) => match run(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("xtask {name}: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            eprint!("unknown command {name:?}\n\n{}", usage());
+            ExitCode::from(2)
+        }
+    }
+}
