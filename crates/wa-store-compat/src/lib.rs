@@ -62,6 +62,7 @@ mod journal;
 pub mod layout;
 mod lock;
 mod options;
+mod parallel;
 mod report;
 mod store;
 mod writer;

@@ -21,6 +21,7 @@ use crate::folder::{View, open_folder};
 use crate::layout::{CREDS_FILE, key_file_name};
 use crate::lock::DirLock;
 use crate::options::{CompatStoreOptions, ReadMode};
+use crate::parallel;
 use crate::report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
 use crate::writer::{self, Job};
 
@@ -216,9 +217,12 @@ impl CompatStore {
                     .map(|e| (e.kind.clone(), e.id.clone()))
                     .collect()
             };
+            let results = parallel::map(&entries, parallel::cpu_threads(), |(kind, id)| {
+                read_key(&shared, kind, id)
+            });
             let mut unreadable = Vec::new();
-            for (kind, id) in entries {
-                if let Err(reason) = read_key(&shared, &kind, &id) {
+            for ((kind, id), result) in entries.into_iter().zip(results) {
+                if let Err(reason) = result {
                     unreadable.push(SkippedFile {
                         file: key_file_name(&kind, &id),
                         kind,
@@ -357,12 +361,21 @@ impl Persistence for CompatStore {
         }
         let shared = self.shared.clone();
         let kind = kind.clone();
-        let ids: BTreeSet<KeyId> = ids.iter().cloned().collect();
+        let ids: Vec<KeyId> = ids
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<KeyId>>()
+            .into_iter()
+            .collect();
         blocking(move || {
             let view = shared.view.read();
+            let view: &View = &view;
+            let read = parallel::map(&ids, parallel::cpu_threads(), |id| {
+                read_key_in(&shared, view, &kind, id)
+            });
             let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                match read_key_in(&shared, &view, &kind, &id) {
+            for (id, result) in ids.into_iter().zip(read) {
+                match result {
                     Ok(Some(value)) => found.push((id, value)),
                     Ok(None) => {}
                     Err(AuthError::Corrupt { what, source })

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::oneshot;
 use tracing::{debug, error};
-use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
+use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
 
 use crate::codec::{self, CompatError};
 use crate::folder::View;
@@ -27,6 +27,7 @@ use crate::journal::{Journal, Op, Registry};
 use crate::layout::{
     FileClass, JOURNAL_FILE, MAX_FILE_NAME, REGISTRY_FILE, TEMP_PREFIX, Unrecognised, key_file_name,
 };
+use crate::parallel;
 use crate::store::Shared;
 
 /// Most batches merged into one group commit.
@@ -149,6 +150,7 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
 
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let mut owners: BTreeMap<String, (&KeyKind, &KeyId)> = BTreeMap::new();
+    let mut puts: Vec<(String, &KeyKind, &KeyId, &KeyValue)> = Vec::new();
     for (kind, id, value) in batch.entries() {
         let what = || format!("{kind} {id}");
         let name = key_file_name(kind, id);
@@ -233,16 +235,22 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
                 format!("its file {name} would be read back as {read_back:?}"),
             ));
         }
+        puts.push((name, kind, id, value));
+    }
+    // Encoding is the costly part of a large batch: spread it over the cores.
+    let encoded = parallel::map(&puts, parallel::cpu_threads(), |(_, kind, id, value)| {
         let json = codec::key_value::to_json(kind, value, shared.flavour)
             .map_err(|e| not_representable(kind, id, e))?;
-        let bytes = serde_json::to_vec(&json)
-            .map_err(|e| invalid(what(), format!("cannot serialise: {e}")))?;
+        serde_json::to_vec(&json)
+            .map_err(|e| invalid(format!("{kind} {id}"), format!("cannot serialise: {e}")))
+    });
+    for ((name, kind, id, _), bytes) in puts.into_iter().zip(encoded) {
         changes.insert(
             name,
             Change::Put {
                 kind: kind.clone(),
                 id: id.clone(),
-                bytes,
+                bytes: bytes?,
             },
         );
     }
@@ -263,7 +271,7 @@ fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) ->
         plan.creds = creds;
     }
     registry.flavour = Some(shared.flavour);
-    if !view.registry_on_disk || registry != view.registry {
+    if plan.registry.is_some() || !view.registry_on_disk || registry != view.registry {
         plan.registry = Some(registry);
     }
     Ok(())
@@ -290,37 +298,48 @@ fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result
     let mut renames = Vec::new();
     let mut deletes = Vec::new();
     let mut index_updates = Vec::new();
-    let written = (|| -> Result<()> {
-        let mut write = |target: &str, bytes: &[u8]| -> Result<()> {
-            let temp = format!("{prefix}{}", temps.len());
-            write_new(&dir.join(&temp), bytes, fsync)?;
-            temps.push(temp.clone());
-            renames.push(Op::Rename {
-                temp,
-                target: target.to_owned(),
-            });
-            Ok(())
-        };
-        for (name, change) in &plan.files {
-            match change {
-                Change::Put { kind, id, bytes } => {
-                    write(name, bytes)?;
-                    index_updates.push((name.clone(), Some((kind.clone(), id.clone()))));
-                }
-                Change::Delete => {
-                    deletes.push(Op::Delete(name.clone()));
-                    index_updates.push((name.clone(), None));
-                }
+    // Name every new file, then write (and sync) them, in parallel for large groups.
+    let mut targets: Vec<(&str, &[u8])> = Vec::new();
+    for (name, change) in &plan.files {
+        match change {
+            Change::Put { kind, id, bytes } => {
+                targets.push((name, bytes));
+                index_updates.push((name.clone(), Some((kind.clone(), id.clone()))));
+            }
+            Change::Delete => {
+                deletes.push(Op::Delete(name.clone()));
+                index_updates.push((name.clone(), None));
             }
         }
-        if let Some(registry) = &plan.registry {
-            write(REGISTRY_FILE, &registry.to_bytes())?;
-        }
-        if let Some((creds, _)) = &plan.creds {
-            write(crate::layout::CREDS_FILE, creds)?;
-        }
-        Ok(())
-    })();
+    }
+    let registry_bytes = plan.registry.as_ref().map(Registry::to_bytes);
+    if let Some(bytes) = &registry_bytes {
+        targets.push((REGISTRY_FILE, bytes));
+    }
+    if let Some((creds, _)) = &plan.creds {
+        targets.push((crate::layout::CREDS_FILE, creds));
+    }
+    let mut writes: Vec<(String, &[u8])> = Vec::with_capacity(targets.len());
+    for (n, (target, bytes)) in targets.into_iter().enumerate() {
+        let temp = format!("{prefix}{n}");
+        temps.push(temp.clone());
+        renames.push(Op::Rename {
+            temp: temp.clone(),
+            target: target.to_owned(),
+        });
+        writes.push((temp, bytes));
+    }
+    let threads = if fsync {
+        parallel::SYNC_THREADS
+    } else {
+        parallel::cpu_threads()
+    };
+    let written = parallel::map(&writes, threads, |(temp, bytes)| {
+        write_new(&dir.join(temp), bytes, fsync)
+    })
+    .into_iter()
+    .collect::<Result<Vec<()>>>()
+    .map(|_| ());
     let mut ops = Vec::with_capacity(renames.len() + deletes.len());
     // Keys first, then deletes, then the registry and creds (the last renames).
     let tail = usize::from(plan.registry.is_some()) + usize::from(plan.creds.is_some());

@@ -136,8 +136,13 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         required(pair, &pair_path, "privKey")?,
         &join(&pair_path, "privKey"),
     )?;
-    let our_ratchet_key =
-        KeyPair::from_parts(our_public, our_private).map_err(|e| mismatch(&pair_path, e))?;
+    // Taken as stored, as the protobuf form is: checking that the halves match costs a scalar
+    // multiplication per session on every load (a folder of 10 000 sessions would spend most
+    // of its load time there). Pre-keys and creds key pairs are checked.
+    let our_ratchet_key = KeyPair {
+        public: our_public,
+        private: our_private,
+    };
     let their_ratchet_key = optional(ratchet, "lastRemoteEphemeralKey")
         .map(|v| signal_public_key(v, &join(&ratchet_path, "lastRemoteEphemeralKey")))
         .transpose()?;
