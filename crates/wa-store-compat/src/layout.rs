@@ -3,7 +3,7 @@
 //! Baileys' `useMultiFileAuthState` keeps `creds.json` and one file per key, named
 //! `fixFileName("<kind>-<id>.json")`, where `fixFileName` replaces every `/` with `__` and every
 //! `:` with `-` ([`key_file_name`]). It only ever opens the names it computes from a kind and an
-//! id; reading a folder needs the inverse ([`classify`]):
+//! id; reading a folder needs the inverse ([`Names::classify`]):
 //!
 //! 1. `creds.json` is the creds; names starting with `.wa-store-compat` are this store's own
 //!    files (lock, registry, journal, temp files); any other name starting with `.`, any name

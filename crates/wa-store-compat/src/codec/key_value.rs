@@ -3,8 +3,8 @@
 //! | kind | file value (both flavours unless noted) |
 //! |---|---|
 //! | `pre-key` | `{private, public}`: Buffers of the raw 32-byte keys |
-//! | `session` | libsignal-node "v1" JSON ([`session`](super::session)) |
-//! | `sender-key` | Baileys 6: array of states; Baileys 7: Buffer of that array's JSON ([`sender_key`](super::sender_key)) |
+//! | `session` | libsignal-node "v1" JSON ([`session`]) |
+//! | `sender-key` | Baileys 6: array of states; Baileys 7: Buffer of that array's JSON ([`sender_key`]) |
 //! | `sender-key-memory` | `{"<jid>": true, ...}` |
 //! | `app-state-sync-key` | protobuf JSON `{keyData: "<b64>", fingerprint: {rawId, currentIndex, deviceIndexes}, timestamp: "<int64>"}` |
 //! | `app-state-sync-version` | `{version, hash: Buffer, indexValueMap: {"<b64 index MAC>": {valueMac: Buffer}}}` |
