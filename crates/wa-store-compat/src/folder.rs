@@ -95,6 +95,10 @@ fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
     AuthError::corrupt(dir.join(name).display().to_string(), source)
 }
 
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 /// Replays or discards an interrupted commit. In a read-only open nothing is changed; the
 /// returned overlay maps names to the temp files holding their committed content (`None`:
 /// deleted).
@@ -106,49 +110,69 @@ fn recover(
     let mut overlay = BTreeMap::new();
     if let Some(bytes) = read_if_exists(&dir.join(JOURNAL_FILE))? {
         match Journal::from_bytes(&bytes).map_err(|e| corrupt(dir, JOURNAL_FILE, e))? {
-            Some(journal) if options.read_only => {
-                for op in journal.ops {
-                    match op {
-                        Op::Rename { temp, target } => {
-                            if dir.join(&temp).is_file() {
-                                overlay.insert(target, Some(temp));
-                            }
-                        }
-                        Op::Delete(name) => {
-                            if dir.join(&name).exists() {
-                                overlay.insert(name, None);
-                            }
-                        }
-                    }
-                }
-                if !overlay.is_empty() {
-                    recovery = Recovery::PendingReadOnly;
-                }
-            }
             Some(journal) => {
-                let (mut renamed, mut deleted) = (0, 0);
+                // The commit point: a target changed after it was changed by another program
+                // (Baileys taking the folder over after a crash), whose write must win.
+                let committed = modified(&dir.join(JOURNAL_FILE));
+                let changed_since = |name: &str| {
+                    modified(&dir.join(name)).is_some_and(|m| committed.is_some_and(|c| m > c))
+                };
+                let (mut renamed, mut deleted, mut superseded) = (0, 0, 0);
                 for op in journal.ops {
                     match op {
                         Op::Rename { temp, target } => {
                             let from = dir.join(&temp);
-                            if from.is_file() {
+                            if !from.is_file() {
+                                continue; // applied before the crash
+                            }
+                            if changed_since(&target) {
+                                superseded += 1;
+                                if !options.read_only {
+                                    remove_if_exists(&from)?;
+                                }
+                            } else if options.read_only {
+                                overlay.insert(target, Some(temp));
+                            } else {
                                 std::fs::rename(&from, dir.join(&target))
                                     .map_err(|e| AuthError::io(&from, e))?;
                                 renamed += 1;
                             }
                         }
                         Op::Delete(name) => {
-                            if remove_if_exists(&dir.join(&name))? {
+                            if !dir.join(&name).exists() {
+                                continue;
+                            }
+                            if changed_since(&name) {
+                                superseded += 1;
+                            } else if options.read_only {
+                                overlay.insert(name, None);
+                            } else if remove_if_exists(&dir.join(&name))? {
                                 deleted += 1;
                             }
                         }
                     }
                 }
-                sync_dir(dir)?;
-                remove_if_exists(&dir.join(JOURNAL_FILE))?;
-                if renamed + deleted > 0 {
-                    info!(renamed, deleted, "rolled an interrupted commit forward");
-                    recovery = Recovery::RolledForward { renamed, deleted };
+                if superseded > 0 {
+                    warn!(
+                        superseded,
+                        "files changed by another program after an interrupted commit were kept"
+                    );
+                }
+                if options.read_only {
+                    if !overlay.is_empty() {
+                        recovery = Recovery::PendingReadOnly;
+                    }
+                } else {
+                    sync_dir(dir)?;
+                    remove_if_exists(&dir.join(JOURNAL_FILE))?;
+                    if renamed + deleted + superseded > 0 {
+                        info!(renamed, deleted, "rolled an interrupted commit forward");
+                        recovery = Recovery::RolledForward {
+                            renamed,
+                            deleted,
+                            superseded,
+                        };
+                    }
                 }
             }
             None if options.read_only => {}

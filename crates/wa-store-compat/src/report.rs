@@ -42,6 +42,9 @@ pub enum Recovery {
         renamed: usize,
         /// Files deleted by the recovery.
         deleted: usize,
+        /// Operations not carried out because their file was changed after the commit by
+        /// another program (Baileys taking the folder over after the crash): its write wins.
+        superseded: usize,
     },
     /// An incomplete commit (temp files without a complete journal) was discarded: the
     /// folder is as before that commit.

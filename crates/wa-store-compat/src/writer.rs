@@ -76,6 +76,14 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
         }
         commit_group(&shared, group, &mut poisoned);
     }
+    // Closed cleanly: every commit is applied, the journal is no longer needed.
+    if poisoned.is_none() {
+        let dir = shared.dir.as_path();
+        let synced = !shared.options.fsync || sync_dir(dir).is_ok();
+        if synced && let Err(e) = remove_if_exists(&dir.join(JOURNAL_FILE)) {
+            error!(error = %e, "cannot remove the journal on close");
+        }
+    }
 }
 
 fn unhealthy(reason: &str) -> AuthError {

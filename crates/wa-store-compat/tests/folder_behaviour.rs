@@ -261,7 +261,8 @@ async fn interrupted_commits_roll_forward_or_back() {
         owner.report().recovery,
         Recovery::RolledForward {
             renamed: 1,
-            deleted: 1
+            deleted: 1,
+            superseded: 0
         }
     );
     assert_eq!(
@@ -281,6 +282,39 @@ async fn interrupted_commits_roll_forward_or_back() {
         Recovery::RolledBack { temp_files: 1 }
     );
     assert_eq!(folder_files(&dir), original);
+
+    // Files another program changed after the commit point win over the journal (Baileys
+    // took the folder over after the crash).
+    drop(owner);
+    interrupted_commit(&dir, true);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(".wa-store-compat.journal"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::write(dir.join("lid-mapping-15550100001.json"), br#""newer""#).unwrap();
+    std::fs::write(
+        dir.join("pre-key-10.json"),
+        std::fs::read(dir.join("pre-key-11.json")).unwrap(),
+    )
+    .unwrap();
+    let owner = CompatStore::open(&dir).await.unwrap();
+    assert_eq!(
+        owner.report().recovery,
+        Recovery::RolledForward {
+            renamed: 0,
+            deleted: 0,
+            superseded: 2
+        }
+    );
+    assert_eq!(
+        std::fs::read(dir.join("lid-mapping-15550100001.json")).unwrap(),
+        br#""newer""#
+    );
+    assert!(dir.join("pre-key-10.json").exists());
+    assert!(!dir.join(".wa-store-compat.tmp-1-1-1-0").exists());
 
     // A journal that names files it must not touch is refused, never applied.
     drop(owner);
