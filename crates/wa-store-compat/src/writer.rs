@@ -8,8 +8,9 @@
 //! 3. the renames and deletes are carried out, in order: key files, deletes, the registry,
 //!    `creds.json` last.
 //!
-//! The journal stays until the next commit replaces it or the next open removes it (replaying
-//! a completed journal changes nothing), which saves a second folder sync per commit.
+//! The journal stays until the next commit replaces it, the writer stops (the store is closed)
+//! or the next open removes it (replaying a completed journal changes nothing), which saves a
+//! second folder sync per commit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
