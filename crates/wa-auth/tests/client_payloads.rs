@@ -10,23 +10,7 @@ use wa_auth::flows::{
     Browser, ClientConfig, PayloadProfile, device_props, login_payload, registration_payload,
 };
 use wa_testkit::fixtures;
-
-/// Baileys' BufferJSON `{"type":"Buffer","data":"<b64>"}` -> the canonical base64 string.
-fn debufferize(value: Value) -> Value {
-    match value {
-        Value::Object(map)
-            if map.get("type") == Some(&Value::from("Buffer"))
-                && map.get("data").is_some_and(Value::is_string) =>
-        {
-            map["data"].clone()
-        }
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, debufferize(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(debufferize).collect()),
-        other => other,
-    }
-}
+use wa_testkit::vectors::debufferize;
 
 fn load_creds(relative: &str) -> AuthCreds {
     let json = fixtures::read_json(relative);

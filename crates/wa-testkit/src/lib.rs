@@ -2,5 +2,7 @@
 //!
 //! - [`fixtures`]: where the fixtures live (`$WA_FIXTURES`, default the repository's `fixtures/`)
 //!   and helpers that enumerate the cases found there.
+//! - [`vectors`]: base64 fields, the node JSON form, BufferJSON, failure collection.
 
 pub mod fixtures;
+pub mod vectors;
