@@ -40,4 +40,5 @@ pub fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON in {}: {e}", path.display()))
 }
 
+#[allow(unused_imports)] // each test binary uses a different subset
 pub use wa_testkit::vectors::{Failures, b64, node_from_json, same_bytes};
