@@ -5,8 +5,11 @@
 //! - [`pairing`]: processing a `pair-success` stanza and answering it.
 //! - [`pre_keys`]: one-time pre-key generation, upload stanza, acknowledgement, top-up.
 //! - [`signed_pre_key`]: signed pre-key rotation with a grace period for the retired key.
+//! - [`link`]: [`DeviceLink`], a connection's life cycle (handshake, pairing, pre-key upload)
+//!   over an abstract frame transport.
 
 pub mod client_payload;
+pub mod link;
 pub mod pairing;
 pub mod pre_keys;
 pub mod signed_pre_key;
@@ -14,6 +17,7 @@ pub mod signed_pre_key;
 pub use client_payload::{
     Browser, ClientConfig, device_props, login_payload, login_payload_for, registration_payload,
 };
+pub use link::{DeviceLink, FrameTransport, LinkConfig, LinkKind};
 pub use pairing::{PairingOutcome, PairingRejection, handle_pair_success, process_pair_success};
 
 /// Which Baileys generation's behaviour to reproduce where the two differ (client payload
