@@ -1,0 +1,126 @@
+//! Loading an instance into memory at open: the creds row, then every key in ONE streamed
+//! query (`query_raw`: rows are decoded as they arrive, never buffered as a whole result).
+//!
+//! Decoding (JSON, base64, protobuf) is CPU work: rows are handed in chunks to tokio's blocking
+//! pool, so the executor's threads keep serving other tasks and decoding overlaps with
+//! receiving the next rows.
+
+use futures::TryStreamExt;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
+use wa_auth::codec::decode_json;
+use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, Result};
+
+use crate::error::backend;
+use crate::memory::{CredsSlot, Memory, Slot};
+use crate::sql::Statements;
+
+/// Rows per decoding chunk.
+const CHUNK: usize = 2048;
+/// Chunks being decoded at once (bounds the raw rows held in memory).
+const IN_FLIGHT: usize = 4;
+
+type Decoded = Result<Vec<(KeyKind, KeyId, Slot)>>;
+
+/// Loads the creds and every key of `instance`.
+pub(crate) async fn load(
+    client: &Client,
+    statements: &Statements,
+    instance: &str,
+) -> Result<Memory> {
+    let mut memory = Memory::default();
+    if let Some(row) = client
+        .query_opt(&statements.load_creds, &[&instance])
+        .await
+        .map_err(backend)?
+    {
+        let text: &str = row.try_get(0).map_err(backend)?;
+        memory.creds = Some(match serde_json::from_str::<AuthCreds>(text) {
+            Ok(creds) => CredsSlot::Value(Box::new(creds)),
+            Err(e) => CredsSlot::Corrupt {
+                what: format!("creds of PostgreSQL instance {instance}"),
+                reason: e.to_string(),
+            },
+        });
+    }
+
+    let rows = client
+        .query_raw(&statements.load_keys, [instance])
+        .await
+        .map_err(backend)?;
+    futures::pin_mut!(rows);
+    let mut chunk: Vec<(String, String, String)> = Vec::with_capacity(CHUNK);
+    let mut decoding: std::collections::VecDeque<JoinHandle<Decoded>> = Default::default();
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        let kind: &str = row.try_get(0).map_err(backend)?;
+        let id: &str = row.try_get(1).map_err(backend)?;
+        let data: &str = row.try_get(2).map_err(backend)?;
+        chunk.push((kind.to_owned(), id.to_owned(), data.to_owned()));
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            let instance = instance.to_owned();
+            decoding.push_back(tokio::task::spawn_blocking(move || {
+                decode_chunk(&instance, full)
+            }));
+            if decoding.len() >= IN_FLIGHT
+                && let Some(oldest) = decoding.pop_front()
+            {
+                insert(&mut memory, oldest.await)?;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let instance = instance.to_owned();
+        decoding.push_back(tokio::task::spawn_blocking(move || {
+            decode_chunk(&instance, chunk)
+        }));
+    }
+    while let Some(next) = decoding.pop_front() {
+        insert(&mut memory, next.await)?;
+    }
+    Ok(memory)
+}
+
+fn insert(
+    memory: &mut Memory,
+    decoded: std::result::Result<Decoded, tokio::task::JoinError>,
+) -> Result<()> {
+    let decoded =
+        decoded.map_err(|e| crate::error::backend_msg(format!("decoder task failed: {e}")))??;
+    for (kind, id, slot) in decoded {
+        memory.insert_loaded(kind, id, slot);
+    }
+    Ok(())
+}
+
+/// Decodes rows. A value that does not decode becomes a [`Slot::Corrupt`]; a kind name that
+/// cannot be a kind at all fails the load (no code of ours writes one), naming the row.
+fn decode_chunk(instance: &str, rows: Vec<(String, String, String)>) -> Decoded {
+    let mut out = Vec::with_capacity(rows.len());
+    for (kind_name, id, data) in rows {
+        let kind = KeyKind::from_name(&kind_name).map_err(|e| {
+            AuthError::corrupt(
+                format!("key row ({instance:?}, {kind_name:?}, {id:?})"),
+                format!("invalid kind name: {e}"),
+            )
+        })?;
+        let id = KeyId::new(id);
+        let slot = match serde_json::from_str::<Value>(&data) {
+            Ok(json) => match decode_json(&kind, &id, &json) {
+                Ok(value) => Slot::Value(value),
+                Err(e) => corrupt_slot(instance, &kind, &id, e),
+            },
+            Err(e) => corrupt_slot(instance, &kind, &id, e),
+        };
+        out.push((kind, id, slot));
+    }
+    Ok(out)
+}
+
+fn corrupt_slot(instance: &str, kind: &KeyKind, id: &KeyId, error: impl std::fmt::Display) -> Slot {
+    Slot::Corrupt {
+        what: format!("{kind} key {id} of PostgreSQL instance {instance}"),
+        reason: error.to_string(),
+    }
+}

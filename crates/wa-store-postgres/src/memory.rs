@@ -1,0 +1,123 @@
+//! The in-memory image of one instance: loaded once at open, updated by every commit, and the
+//! source of every read.
+//!
+//! A row that cannot be decoded is kept as a [`Slot::Corrupt`]: the instance still opens, the
+//! row is never rewritten, and reading that key (or the creds) is [`AuthError::Corrupt`] naming
+//! it — unreadable is never treated as absent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result};
+
+/// One stored key.
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    /// A decoded value.
+    Value(KeyValue),
+    /// A row that could not be decoded: what failed and why.
+    Corrupt { what: String, reason: String },
+}
+
+/// The creds as loaded.
+#[derive(Clone, Debug)]
+pub(crate) enum CredsSlot {
+    Value(Box<AuthCreds>),
+    Corrupt { what: String, reason: String },
+}
+
+/// Every key and the creds of one instance.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    pub creds: Option<CredsSlot>,
+    pub keys: HashMap<KeyKind, HashMap<KeyId, Slot>>,
+}
+
+impl Memory {
+    pub(crate) fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        match &self.creds {
+            None => Ok(None),
+            Some(CredsSlot::Value(creds)) => Ok(Some(AuthCreds::clone(creds))),
+            Some(CredsSlot::Corrupt { what, reason }) => {
+                Err(AuthError::corrupt(what.clone(), reason.clone()))
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        let Some(entries) = self.keys.get(kind) else {
+            return Ok(Vec::new());
+        };
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            match entries.get(id) {
+                None => {}
+                Some(Slot::Value(value)) => found.push((id.clone(), value.clone())),
+                Some(Slot::Corrupt { what, reason }) => {
+                    return Err(AuthError::corrupt(what.clone(), reason.clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub(crate) fn list(&self, kind: &KeyKind) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = self
+            .keys
+            .get(kind)
+            .map(|entries| entries.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    pub(crate) fn kinds(&self) -> Vec<KeyKind> {
+        let mut kinds: Vec<KeyKind> = self
+            .keys
+            .iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(kind, _)| kind.clone())
+            .collect();
+        kinds.sort();
+        kinds
+    }
+
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.values().map(HashMap::len).sum()
+    }
+
+    /// Applies a validated batch's parts.
+    pub(crate) fn apply(
+        &mut self,
+        creds: Option<AuthCreds>,
+        keys: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+    ) {
+        if let Some(creds) = creds {
+            self.creds = Some(CredsSlot::Value(Box::new(creds)));
+        }
+        for (kind, entries) in keys {
+            let stored = self.keys.entry(kind.clone()).or_default();
+            for (id, value) in entries {
+                match value {
+                    Some(value) => {
+                        stored.insert(id, Slot::Value(value));
+                    }
+                    None => {
+                        stored.remove(&id);
+                    }
+                }
+            }
+            if stored.is_empty() {
+                self.keys.remove(&kind);
+            }
+        }
+    }
+
+    /// Inserts a loaded key.
+    pub(crate) fn insert_loaded(&mut self, kind: KeyKind, id: KeyId, slot: Slot) {
+        self.keys.entry(kind).or_default().insert(id, slot);
+    }
+}

@@ -1,0 +1,26 @@
+-- Migration 1: keys, creds and leases, one set of rows per instance (account).
+
+CREATE TABLE {schema}.keys (
+    instance_id TEXT        NOT NULL,
+    kind        TEXT        NOT NULL,
+    key_id      TEXT        NOT NULL,
+    data        JSONB       NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance_id, kind, key_id)
+);
+
+CREATE TABLE {schema}.creds (
+    instance_id TEXT        PRIMARY KEY,
+    data        JSONB       NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- owner_id NULL: released (free for anyone). epoch: the fencing token, +1 on every acquisition.
+CREATE TABLE {schema}.leases (
+    instance_id TEXT        PRIMARY KEY,
+    owner_id    TEXT,
+    epoch       BIGINT      NOT NULL,
+    expires_at  TIMESTAMPTZ NOT NULL,
+    acquired_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    renewed_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
