@@ -150,7 +150,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                         failed(&shared, "flush", reason);
                         let delay = backoff.next_delay();
                         debug!(instance = %options.instance_id, keys, delay_ms = delay.as_millis() as u64, "retrying flush");
-                        tokio::time::sleep(delay).await;
+                        pause(&shared, delay).await;
                     }
                 }
             }
@@ -188,6 +188,22 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// Sleeps `delay` before a retry; a caller waiting in `flush` (or `close`) cuts it short.
+async fn pause(shared: &Shared, delay: Duration) {
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return,
+            () = shared.wake.notified() => {
+                let queue = shared.queue.lock();
+                if queue.flush_requested || queue.closing {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 fn next_step(shared: &Shared, retrying: bool) -> Step {
     let queue = shared.queue.lock();
     if queue.pending.is_empty() && !retrying {
@@ -216,6 +232,7 @@ fn next_step(shared: &Shared, retrying: bool) -> Step {
 fn succeeded(shared: &Shared, started: Instant, flushed_seq: Option<u64>) {
     let lease_until = started + shared.options.lease_ttl;
     shared.status.send_modify(|status| {
+        status.rounds += 1;
         if let Some(seq) = flushed_seq {
             status.flushed_seq = status.flushed_seq.max(seq);
         }
@@ -236,6 +253,7 @@ fn failed(shared: &Shared, what: &str, reason: String) {
         "{what} failed; will retry"
     );
     shared.status.send_modify(|status| {
+        status.rounds += 1;
         status.failing_since.get_or_insert_with(Instant::now);
         status.last_error = Some(reason);
     });

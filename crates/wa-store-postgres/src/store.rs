@@ -40,6 +40,8 @@ pub(crate) struct Status {
     pub stopped: bool,
     /// Until when the lease is surely ours (the start of the last confirming round + ttl).
     pub lease_until: Instant,
+    /// Database rounds finished (successful or not).
+    pub rounds: u64,
 }
 
 /// The queue's bookkeeping, under one lock with the pending changes.
@@ -201,6 +203,7 @@ impl PostgresStore {
             fenced: None,
             stopped: false,
             lease_until,
+            rounds: 0,
         });
         let shared = Arc::new(Shared {
             options,
@@ -292,7 +295,23 @@ impl PostgresStore {
         if shared.begin_close() {
             debug!(instance = %shared.options.instance_id, "closing");
         }
+        self.wait_for(|status| status.stopped).await?;
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+
+    /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced, stops
+    /// first, or is unhealthy after a round that finished since the call (a store already
+    /// unhealthy gets one more round: the database may be back).
+    async fn wait_for(&self, done: impl Fn(&Status) -> bool) -> Result<()> {
+        let shared = &self.shared;
         let mut status = shared.status.subscribe();
+        let first_round = status.borrow().rounds;
+        // Also cuts a retry backoff short: a caller waits.
+        shared.wake.notify_one();
         loop {
             let deadline = {
                 let current = status.borrow_and_update();
@@ -302,23 +321,23 @@ impl PostgresStore {
                         reason: reason.clone(),
                     });
                 }
+                if done(&current) {
+                    return Ok(());
+                }
                 if current.stopped {
-                    break;
+                    return Err(AuthError::Closed);
                 }
-                if let Some(err) = shared.unhealthy(&current) {
-                    return Err(err);
+                match shared.unhealthy(&current) {
+                    Some(err) if current.rounds > first_round => return Err(err),
+                    // Wait for the next round's outcome.
+                    Some(_) => None,
+                    None => current
+                        .failing_since
+                        .map(|t| t + shared.options.unhealthy_after),
                 }
-                current
-                    .failing_since
-                    .map(|t| t + shared.options.unhealthy_after)
             };
             wait_for_change(&mut status, deadline).await;
         }
-        let worker = self.worker.lock().take();
-        if let Some(worker) = worker {
-            let _ = worker.await;
-        }
-        Ok(())
     }
 
     async fn wait_for_room(&self, keys: usize, encoded: Encoded, batch: WriteBatch) -> Result<()> {
@@ -446,37 +465,16 @@ impl Persistence for PostgresStore {
 
     async fn flush(&self) -> Result<()> {
         let shared = &self.shared;
-        let target = {
-            let mut queue = shared.queue.lock();
-            queue.flush_requested = true;
-            queue.last_seq
-        };
-        shared.wake.notify_one();
-        let mut status = shared.status.subscribe();
-        loop {
-            let deadline = {
-                let current = status.borrow_and_update();
-                if let Some(reason) = &current.fenced {
-                    return Err(AuthError::OwnershipLost {
-                        resource: shared.resource(),
-                        reason: reason.clone(),
-                    });
-                }
-                if current.flushed_seq >= target {
-                    return Ok(());
-                }
-                if current.stopped {
-                    return Err(AuthError::Closed);
-                }
-                if let Some(err) = shared.unhealthy(&current) {
-                    return Err(err);
-                }
-                current
-                    .failing_since
-                    .map(|t| t + shared.options.unhealthy_after)
-            };
-            wait_for_change(&mut status, deadline).await;
+        let target = shared.queue.lock().last_seq;
+        {
+            let status = shared.status.borrow();
+            if status.fenced.is_none() && status.flushed_seq >= target {
+                return Ok(());
+            }
         }
+        shared.queue.lock().flush_requested = true;
+        self.wait_for(move |status| status.flushed_seq >= target)
+            .await
     }
 }
 
