@@ -7,7 +7,9 @@
 mod support;
 
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use support::stream_batch;
 
 use wa_auth::{
     AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch,
@@ -15,38 +17,6 @@ use wa_auth::{
 use wa_store_postgres::tokio_postgres::Client;
 use wa_store_postgres::{PostgresStore, PostgresStoreOptions};
 use wa_testkit::postgres::Cluster;
-
-/// Batch `i` of the stream: two keys of its own, a running counter, and a `tmp` key that
-/// replaces the previous batch's (a delete and a put).
-fn stream_batch(i: u64, creds: &mut AuthCreds) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    batch.put(
-        KeyKind::LidMapping,
-        format!("s-{i}-a"),
-        KeyValue::LidMapping(i.to_string()),
-    );
-    batch.put(
-        KeyKind::DeviceList,
-        format!("s-{i}-b"),
-        KeyValue::DeviceList(vec![i.to_string()]),
-    );
-    batch.put(
-        KeyKind::LidMapping,
-        "counter",
-        KeyValue::LidMapping(i.to_string()),
-    );
-    if i > 0 {
-        batch.delete(KeyKind::LidMapping, format!("tmp-{}", i - 1));
-    }
-    batch.put(
-        KeyKind::LidMapping,
-        format!("tmp-{i}"),
-        KeyValue::LidMapping(i.to_string()),
-    );
-    creds.next_pre_key_id = i as u32;
-    batch.set_creds(creds.clone());
-    batch
-}
 
 /// Checks, in the database itself, that batches `0..n` are all there exactly once.
 async fn assert_stream_present(client: &Client, instance: &str, n: u64) {

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use wa_auth::{AuthCreds, KeyKind, KeyValue, WriteBatch};
 use wa_store_postgres::tokio_postgres::{self, Client, NoTls};
 use wa_store_postgres::{Pool, PostgresStoreOptions, connect_pool};
 use wa_testkit::postgres::Cluster;
@@ -60,4 +61,38 @@ pub fn init_tracing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// Batch `i` of a test stream: two keys of its own (`s-<i>-a`, `s-<i>-b`), a running
+/// `counter`, a `tmp-<i>` key replacing the previous batch's (a delete and a put), and creds
+/// whose `next_pre_key_id` is `i`. After any prefix `0..=m` of the stream the state is fully
+/// determined by `m`, so a partial batch cannot go unnoticed.
+pub fn stream_batch(i: u64, creds: &mut AuthCreds) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    batch.put(
+        KeyKind::LidMapping,
+        format!("s-{i}-a"),
+        KeyValue::LidMapping(i.to_string()),
+    );
+    batch.put(
+        KeyKind::DeviceList,
+        format!("s-{i}-b"),
+        KeyValue::DeviceList(vec![i.to_string()]),
+    );
+    batch.put(
+        KeyKind::LidMapping,
+        "counter",
+        KeyValue::LidMapping(i.to_string()),
+    );
+    if i > 0 {
+        batch.delete(KeyKind::LidMapping, format!("tmp-{}", i - 1));
+    }
+    batch.put(
+        KeyKind::LidMapping,
+        format!("tmp-{i}"),
+        KeyValue::LidMapping(i.to_string()),
+    );
+    creds.next_pre_key_id = i as u32;
+    batch.set_creds(creds.clone());
+    batch
 }
