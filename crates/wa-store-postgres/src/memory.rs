@@ -11,6 +11,7 @@ use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result};
 
 /// One stored key.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // values are the common case; corrupt rows are rare
 pub(crate) enum Slot {
     /// A decoded value.
     Value(KeyValue),

@@ -29,22 +29,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const SUPERUSER: &str = "postgres";
 
 /// How a cluster is configured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClusterOptions {
     /// Whether the server fsyncs (default `false`: fastest for tests; a killed *server* process
     /// loses nothing either way, only an operating-system crash would). Benchmarks turn it on.
     pub fsync: bool,
     /// Extra `postgresql.conf` lines.
     pub settings: Vec<String>,
-}
-
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        Self {
-            fsync: false,
-            settings: Vec::new(),
-        }
-    }
 }
 
 /// A running throwaway PostgreSQL cluster. Dropping it stops the server and deletes its files.
