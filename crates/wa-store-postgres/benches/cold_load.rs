@@ -89,6 +89,7 @@ async fn time_open(pool: &Pool, instance: &str) -> Duration {
 }
 
 fn main() {
+    support::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

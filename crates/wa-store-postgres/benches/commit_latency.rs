@@ -29,6 +29,7 @@ fn batch(i: usize, session: &KeyValue) -> WriteBatch {
 }
 
 fn main() {
+    support::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -17,6 +17,7 @@ const BATCH: usize = 100;
 const BASELINE_KEYS: usize = 10_000;
 
 fn main() {
+    support::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -28,7 +28,7 @@ use tracing::{debug, error, info, warn};
 use crate::error::RoundError;
 use crate::lease;
 use crate::metrics::Counters;
-use crate::queue::Pending;
+use crate::queue::{Data, Pending};
 use crate::store::{Shared, pool_error};
 
 /// What the loop does next.
@@ -341,24 +341,21 @@ async fn transaction(
 ) -> Result<(), RoundError> {
     let statements = &shared.statements;
     let options = &shared.options;
-    let mut upsert = (Vec::new(), Vec::new(), Vec::new());
-    let mut delete = (Vec::new(), Vec::new());
+    // Three groups of parallel arrays: string values, other JSON values, deletes.
+    let mut text = Columns::default();
+    let mut json = Columns::default();
+    let mut delete = Columns::default();
     for ((kind, id), data) in &work.keys {
         match data {
-            Some(data) => {
-                upsert.0.push(kind.as_str());
-                upsert.1.push(id.as_str());
-                upsert.2.push(data.as_str());
-            }
-            None => {
-                delete.0.push(kind.as_str());
-                delete.1.push(id.as_str());
-            }
+            Some(Data::Text(value)) => text.push(kind.as_str(), id.as_str(), value),
+            Some(Data::Json(value)) => json.push(kind.as_str(), id.as_str(), value),
+            None => delete.push(kind.as_str(), id.as_str(), ""),
         }
     }
     let tx = client.transaction().await?;
     let lease_stmt = tx.prepare_cached(&statements.flush_lease).await?;
     let upsert_stmt = tx.prepare_cached(&statements.upsert_keys).await?;
+    let upsert_text_stmt = tx.prepare_cached(&statements.upsert_text_keys).await?;
     let delete_stmt = tx.prepare_cached(&statements.delete_keys).await?;
     let creds_stmt = tx.prepare_cached(&statements.upsert_creds).await?;
     let instance = options.instance_id.as_str();
@@ -370,31 +367,20 @@ async fn transaction(
     let lease_params: [&(dyn ToSql + Sync); 4] = [&instance, &owner, &epoch, &ttl_ms];
     let lease_check = tx.execute_raw(&lease_stmt, lease_params);
     let rows = options.statement_rows;
-    let upsert_chunks: Vec<(&[&str], &[&str], &[&str])> = (0..upsert.0.len())
-        .step_by(rows)
-        .map(|start| {
-            let end = (start + rows).min(upsert.0.len());
-            (
-                &upsert.0[start..end],
-                &upsert.1[start..end],
-                &upsert.2[start..end],
-            )
-        })
-        .collect();
-    let delete_chunks: Vec<(&[&str], &[&str])> = (0..delete.0.len())
-        .step_by(rows)
-        .map(|start| {
-            let end = (start + rows).min(delete.0.len());
-            (&delete.0[start..end], &delete.1[start..end])
-        })
-        .collect();
+    let (text_chunks, json_chunks, delete_chunks) =
+        (text.chunks(rows), json.chunks(rows), delete.chunks(rows));
     let creds = work.creds.as_deref();
     let mut writes: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::new();
-    for (kinds, ids, data) in &upsert_chunks {
-        let params: [&(dyn ToSql + Sync); 5] = [&instance, kinds, ids, data, &epoch];
-        writes.push(Box::pin(tx.execute_raw(&upsert_stmt, params)));
+    for (statement, chunks) in [
+        (&upsert_text_stmt, &text_chunks),
+        (&upsert_stmt, &json_chunks),
+    ] {
+        for (kinds, ids, data) in chunks {
+            let params: [&(dyn ToSql + Sync); 5] = [&instance, kinds, ids, data, &epoch];
+            writes.push(Box::pin(tx.execute_raw(statement, params)));
+        }
     }
-    for (kinds, ids) in &delete_chunks {
+    for (kinds, ids, _) in &delete_chunks {
         let params: [&(dyn ToSql + Sync); 3] = [&instance, kinds, ids];
         writes.push(Box::pin(tx.execute_raw(&delete_stmt, params)));
     }
@@ -412,4 +398,37 @@ async fn transaction(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Parallel arrays of kinds, ids and values: the parameters of one multi-row statement.
+#[derive(Default)]
+struct Columns<'a> {
+    kinds: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    values: Vec<&'a str>,
+}
+
+type Chunk<'c, 'a> = (&'c [&'a str], &'c [&'a str], &'c [&'a str]);
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, kind: &'a str, id: &'a str, value: &'a str) {
+        self.kinds.push(kind);
+        self.ids.push(id);
+        self.values.push(value);
+    }
+
+    /// The arrays cut into statements of at most `rows` rows.
+    fn chunks(&self, rows: usize) -> Vec<Chunk<'_, 'a>> {
+        (0..self.kinds.len())
+            .step_by(rows)
+            .map(|start| {
+                let end = (start + rows).min(self.kinds.len());
+                (
+                    &self.kinds[start..end],
+                    &self.ids[start..end],
+                    &self.values[start..end],
+                )
+            })
+            .collect()
+    }
 }

@@ -7,8 +7,10 @@
 
 use futures::TryStreamExt;
 use serde_json::Value;
+use std::collections::VecDeque;
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
+
+use tokio_postgres::{Client, Row};
 use wa_auth::codec::decode_json;
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, Result};
 
@@ -50,13 +52,11 @@ pub(crate) async fn load(
         .await
         .map_err(backend)?;
     futures::pin_mut!(rows);
-    let mut chunk: Vec<(String, String, String)> = Vec::with_capacity(CHUNK);
-    let mut decoding: std::collections::VecDeque<JoinHandle<Decoded>> = Default::default();
+    // Rows go to the decoder as they are (no copy); it reads their columns.
+    let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
+    let mut decoding: VecDeque<JoinHandle<Decoded>> = VecDeque::new();
     while let Some(row) = rows.try_next().await.map_err(backend)? {
-        let kind: &str = row.try_get(0).map_err(backend)?;
-        let id: &str = row.try_get(1).map_err(backend)?;
-        let data: &str = row.try_get(2).map_err(backend)?;
-        chunk.push((kind.to_owned(), id.to_owned(), data.to_owned()));
+        chunk.push(row);
         if chunk.len() == CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             let instance = instance.to_owned();
@@ -96,19 +96,31 @@ fn insert(
 
 /// Decodes rows. A value that does not decode becomes a [`Slot::Corrupt`]; a kind name that
 /// cannot be a kind at all fails the load (no code of ours writes one), naming the row.
-fn decode_chunk(instance: &str, rows: Vec<(String, String, String)>) -> Decoded {
+fn decode_chunk(instance: &str, rows: Vec<Row>) -> Decoded {
     let mut out = Vec::with_capacity(rows.len());
-    for (kind_name, id, data) in rows {
-        let kind = KeyKind::from_name(&kind_name).map_err(|e| {
+    for row in rows {
+        let kind_name: &str = row.try_get(0).map_err(backend)?;
+        let id: &str = row.try_get(1).map_err(backend)?;
+        let is_string: bool = row.try_get(2).map_err(backend)?;
+        let text: &str = row.try_get(3).map_err(backend)?;
+        let kind = KeyKind::from_name(kind_name).map_err(|e| {
             AuthError::corrupt(
                 format!("key row ({instance:?}, {kind_name:?}, {id:?})"),
                 format!("invalid kind name: {e}"),
             )
         })?;
         let id = KeyId::new(id);
-        let slot = match serde_json::from_str::<Value>(&data) {
+        let json = if is_string {
+            Ok(Value::String(text.to_owned()))
+        } else {
+            serde_json::from_str::<Value>(text)
+        };
+        let slot = match json {
             Ok(json) => match decode_json(&kind, &id, &json) {
                 Ok(value) => Slot::Value(value),
+                Err(AuthError::Corrupt { source, .. }) => {
+                    corrupt_slot(instance, &kind, &id, source)
+                }
                 Err(e) => corrupt_slot(instance, &kind, &id, e),
             },
             Err(e) => corrupt_slot(instance, &kind, &id, e),

@@ -13,11 +13,31 @@ use wa_auth::codec::encode_json;
 use wa_auth::{AuthError, Result, WriteBatch};
 use wa_auth::{KeyId, KeyKind};
 
-/// A batch in the form the database receives: JSON texts, `None` for a delete.
+/// A key's value as the database receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Data {
+    /// A value whose canonical JSON is a string (sessions, sender keys, identity keys and LID
+    /// mappings): the string itself, stored with `to_jsonb(text)`. Saves serialising and
+    /// parsing JSON for the most common and largest values.
+    Text(String),
+    /// Any other value: its JSON text, stored with `::jsonb`.
+    Json(String),
+}
+
+impl Data {
+    fn of(json: Value) -> Self {
+        match json {
+            Value::String(text) => Data::Text(text),
+            other => Data::Json(other.to_string()),
+        }
+    }
+}
+
+/// A batch in the form the database receives; `None` for a delete.
 #[derive(Debug, Default)]
 pub(crate) struct Encoded {
     pub creds: Option<String>,
-    pub keys: Vec<(KeyKind, KeyId, Option<String>)>,
+    pub keys: Vec<(KeyKind, KeyId, Option<Data>)>,
 }
 
 impl Encoded {
@@ -49,7 +69,7 @@ impl Encoded {
                             "PostgreSQL cannot store a NUL character (\\u0000) in JSON text",
                         ));
                     }
-                    Some(json.to_string())
+                    Some(Data::of(json))
                 }
                 None => None,
             };
@@ -78,8 +98,8 @@ fn has_nul(value: &Value) -> bool {
 pub(crate) struct Pending {
     /// The newest creds, if any batch set them.
     pub creds: Option<String>,
-    /// The newest change per key: JSON text, or `None` for a delete.
-    pub keys: HashMap<(KeyKind, KeyId), Option<String>>,
+    /// The newest change per key, or `None` for a delete.
+    pub keys: HashMap<(KeyKind, KeyId), Option<Data>>,
     /// How many batches were merged.
     pub batches: u64,
     /// The sequence number of the newest merged batch.
@@ -162,7 +182,7 @@ mod tests {
         assert_eq!(pending.batches, 2);
         assert_eq!(pending.last_seq, 2);
         let key = |id: &str| (KeyKind::LidMapping, KeyId::new(id));
-        assert_eq!(pending.keys[&key("1")].as_deref(), Some("\"b\""));
+        assert_eq!(pending.keys[&key("1")], Some(Data::Text("b".into())));
         assert_eq!(pending.keys[&key("2")], None);
         assert_eq!(pending.keys[&key("3")], None);
     }

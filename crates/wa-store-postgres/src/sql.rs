@@ -20,13 +20,17 @@ pub(crate) struct Statements {
     pub release: String,
     /// Upserts keys: `$1` instance, `$2` kinds, `$3` ids, `$4` JSON texts, `$5` epoch.
     pub upsert_keys: String,
+    /// Upserts keys whose JSON value is a string: `$4` holds the strings themselves.
+    pub upsert_text_keys: String,
     /// Deletes keys: `$1` instance, `$2` kinds, `$3` ids.
     pub delete_keys: String,
     /// Upserts the creds: `$1` instance, `$2` JSON text, `$3` epoch.
     pub upsert_creds: String,
     /// The creds as JSON text.
     pub load_creds: String,
-    /// Every key of an instance: `(kind, key_id, data as text)`.
+    /// Every key of an instance: `(kind, key_id, is_string, text)`, where `text` is the string
+    /// itself for JSON strings (no escaping on the server, no JSON parsing on the client) and
+    /// the JSON text otherwise.
     pub load_keys: String,
 }
 
@@ -66,6 +70,14 @@ impl Statements {
                     data = EXCLUDED.data,
                     updated_at = EXCLUDED.updated_at,
                     written_epoch = EXCLUDED.written_epoch"),
+            upsert_text_keys: s("INSERT INTO {schema}.keys AS k
+                    (instance_id, kind, key_id, data, updated_at, written_epoch)
+                SELECT $1, t.kind, t.key_id, to_jsonb(t.data), now(), $5
+                FROM unnest($2::text[], $3::text[], $4::text[]) AS t(kind, key_id, data)
+                ON CONFLICT (instance_id, kind, key_id) DO UPDATE SET
+                    data = EXCLUDED.data,
+                    updated_at = EXCLUDED.updated_at,
+                    written_epoch = EXCLUDED.written_epoch"),
             delete_keys: s("DELETE FROM {schema}.keys AS k
                 USING unnest($2::text[], $3::text[]) AS t(kind, key_id)
                 WHERE k.instance_id = $1 AND k.kind = t.kind AND k.key_id = t.key_id"),
@@ -77,9 +89,9 @@ impl Statements {
                     updated_at = EXCLUDED.updated_at,
                     written_epoch = EXCLUDED.written_epoch"),
             load_creds: s("SELECT data::text FROM {schema}.creds WHERE instance_id = $1"),
-            load_keys: s(
-                "SELECT kind, key_id, data::text FROM {schema}.keys WHERE instance_id = $1",
-            ),
+            load_keys: s("SELECT kind, key_id, jsonb_typeof(data) = 'string',
+                    CASE WHEN jsonb_typeof(data) = 'string' THEN data #>> '{}' ELSE data::text END
+                FROM {schema}.keys WHERE instance_id = $1"),
         }
     }
 }

@@ -76,3 +76,14 @@ pub fn summarize(samples: &mut [u64]) -> Summary {
         mean,
     }
 }
+
+/// Logs to stderr when `RUST_LOG` is set (e.g. `RUST_LOG=wa_store_postgres=debug` shows every
+/// flush with its size and duration).
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
