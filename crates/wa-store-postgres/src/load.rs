@@ -1,21 +1,21 @@
 //! Loading an instance into memory at open: the creds row, then every key in ONE streamed
-//! query (`query_raw`: rows are decoded as they arrive, never buffered as a whole result).
+//! query (`query_raw`: rows are taken as they arrive, never buffered as a whole result).
 //!
-//! Decoding (JSON, base64, protobuf) is CPU work: rows are handed in chunks to tokio's blocking
-//! pool, so the executor's threads keep serving other tasks and decoding overlaps with
-//! receiving the next rows.
+//! Keys are kept in their stored form and decoded when read (see [`crate::memory`]). Rows are
+//! handed in chunks to tokio's blocking pool, which parses kinds and copies values out, so the
+//! executor's threads keep serving other tasks and this overlaps with receiving the next rows.
 
 use futures::TryStreamExt;
-use serde_json::Value;
 use std::collections::VecDeque;
 use tokio::task::JoinHandle;
 
 use tokio_postgres::{Client, Row};
-use wa_auth::codec::decode_json;
+use tracing::debug;
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, Result};
 
 use crate::error::backend;
 use crate::memory::{CredsSlot, Memory, Slot};
+use crate::queue::Data;
 use crate::sql::Statements;
 
 /// Rows per decoding chunk.
@@ -31,7 +31,10 @@ pub(crate) async fn load(
     statements: &Statements,
     instance: &str,
 ) -> Result<Memory> {
-    let mut memory = Memory::default();
+    let mut memory = Memory {
+        instance: instance.to_owned(),
+        ..Memory::default()
+    };
     if let Some(row) = client
         .query_opt(&statements.load_creds, &[&instance])
         .await
@@ -52,10 +55,13 @@ pub(crate) async fn load(
         .await
         .map_err(backend)?;
     futures::pin_mut!(rows);
+    let started = std::time::Instant::now();
+    let mut count = 0usize;
     // Rows go to the decoder as they are (no copy); it reads their columns.
     let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
     let mut decoding: VecDeque<JoinHandle<Decoded>> = VecDeque::new();
     while let Some(row) = rows.try_next().await.map_err(backend)? {
+        count += 1;
         chunk.push(row);
         if chunk.len() == CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
@@ -70,6 +76,7 @@ pub(crate) async fn load(
             }
         }
     }
+    let received = started.elapsed();
     if !chunk.is_empty() {
         let instance = instance.to_owned();
         decoding.push_back(tokio::task::spawn_blocking(move || {
@@ -79,6 +86,13 @@ pub(crate) async fn load(
     while let Some(next) = decoding.pop_front() {
         insert(&mut memory, next.await)?;
     }
+    debug!(
+        instance,
+        rows = count,
+        received_ms = received.as_millis() as u64,
+        decoded_ms = started.elapsed().as_millis() as u64,
+        "loaded keys"
+    );
     Ok(memory)
 }
 
@@ -94,8 +108,8 @@ fn insert(
     Ok(())
 }
 
-/// Decodes rows. A value that does not decode becomes a [`Slot::Corrupt`]; a kind name that
-/// cannot be a kind at all fails the load (no code of ours writes one), naming the row.
+/// Takes the rows' kinds, ids and values. A kind name that cannot be a kind at all fails the
+/// load, naming the row (no writer of ours produces one; the row is left as it is).
 fn decode_chunk(instance: &str, rows: Vec<Row>) -> Decoded {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -109,30 +123,12 @@ fn decode_chunk(instance: &str, rows: Vec<Row>) -> Decoded {
                 format!("invalid kind name: {e}"),
             )
         })?;
-        let id = KeyId::new(id);
-        let json = if is_string {
-            Ok(Value::String(text.to_owned()))
+        let data = if is_string {
+            Data::Text(text.to_owned())
         } else {
-            serde_json::from_str::<Value>(text)
+            Data::Json(text.to_owned())
         };
-        let slot = match json {
-            Ok(json) => match decode_json(&kind, &id, &json) {
-                Ok(value) => Slot::Value(value),
-                Err(AuthError::Corrupt { source, .. }) => {
-                    corrupt_slot(instance, &kind, &id, source)
-                }
-                Err(e) => corrupt_slot(instance, &kind, &id, e),
-            },
-            Err(e) => corrupt_slot(instance, &kind, &id, e),
-        };
-        out.push((kind, id, slot));
+        out.push((kind, KeyId::new(id), Slot::Stored(data)));
     }
     Ok(out)
-}
-
-fn corrupt_slot(instance: &str, kind: &KeyKind, id: &KeyId, error: impl std::fmt::Display) -> Slot {
-    Slot::Corrupt {
-        what: format!("{kind} key {id} of PostgreSQL instance {instance}"),
-        reason: error.to_string(),
-    }
 }

@@ -1,22 +1,26 @@
 //! The in-memory image of one instance: loaded once at open, updated by every commit, and the
 //! source of every read.
 //!
-//! A row that cannot be decoded is kept as a [`Slot::Corrupt`]: the instance still opens, the
-//! row is never rewritten, and reading that key (or the creds) is [`AuthError::Corrupt`] naming
-//! it — unreadable is never treated as absent.
+//! Keys loaded at open are kept in their stored form ([`Slot::Stored`]) and decoded when read:
+//! an open costs one pass over the rows, not a decode of every Signal record, and a loaded key
+//! takes about its stored size in memory. Committed values are kept decoded. A stored value
+//! that cannot be decoded is [`AuthError::Corrupt`] naming the key and instance whenever it is
+//! read; the row is never rewritten and the other keys stay readable — unreadable is never
+//! treated as absent. Corrupt creds likewise fail `load_creds`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result};
 
-/// One stored key.
+use crate::queue::Data;
+
+/// One key.
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)] // values are the common case; corrupt rows are rare
 pub(crate) enum Slot {
-    /// A decoded value.
-    Value(KeyValue),
-    /// A row that could not be decoded: what failed and why.
-    Corrupt { what: String, reason: String },
+    /// A committed value.
+    Value(Box<KeyValue>),
+    /// A value as loaded from its row, decoded when read.
+    Stored(Data),
 }
 
 /// The creds as loaded.
@@ -29,6 +33,8 @@ pub(crate) enum CredsSlot {
 /// Every key and the creds of one instance.
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
+    /// The instance, for error messages.
+    pub instance: String,
     pub creds: Option<CredsSlot>,
     pub keys: HashMap<KeyKind, HashMap<KeyId, Slot>>,
 }
@@ -56,9 +62,16 @@ impl Memory {
             }
             match entries.get(id) {
                 None => {}
-                Some(Slot::Value(value)) => found.push((id.clone(), value.clone())),
-                Some(Slot::Corrupt { what, reason }) => {
-                    return Err(AuthError::corrupt(what.clone(), reason.clone()));
+                Some(Slot::Value(value)) => found.push((id.clone(), KeyValue::clone(value))),
+                Some(Slot::Stored(data)) => {
+                    let value = data.decode(kind, id).map_err(|e| match e {
+                        AuthError::Corrupt { what, source } => AuthError::Corrupt {
+                            what: format!("{what} of PostgreSQL instance {}", self.instance),
+                            source,
+                        },
+                        other => other,
+                    })?;
+                    found.push((id.clone(), value));
                 }
             }
         }
@@ -104,7 +117,7 @@ impl Memory {
             for (id, value) in entries {
                 match value {
                     Some(value) => {
-                        stored.insert(id, Slot::Value(value));
+                        stored.insert(id, Slot::Value(Box::new(value)));
                     }
                     None => {
                         stored.remove(&id);

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::Value;
-use wa_auth::codec::encode_json;
+use wa_auth::codec::{decode_json, encode_json};
 use wa_auth::{AuthError, Result, WriteBatch};
-use wa_auth::{KeyId, KeyKind};
+use wa_auth::{KeyId, KeyKind, KeyValue};
 
 /// A key's value as the database receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,16 @@ impl Data {
             Value::String(text) => Data::Text(text),
             other => Data::Json(other.to_string()),
         }
+    }
+
+    /// Decodes the value of `kind` stored under `id` ([`AuthError::Corrupt`] when it cannot).
+    pub(crate) fn decode(&self, kind: &KeyKind, id: &KeyId) -> Result<KeyValue> {
+        let json = match self {
+            Data::Text(text) => Value::String(text.clone()),
+            Data::Json(text) => serde_json::from_str(text)
+                .map_err(|e| AuthError::corrupt(format!("{kind} key {id}"), e))?,
+        };
+        decode_json(kind, id, &json)
     }
 }
 
@@ -157,7 +167,6 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wa_auth::KeyValue;
 
     fn lid(batch: &mut WriteBatch, id: &str, value: &str) {
         batch.put(KeyKind::LidMapping, id, KeyValue::LidMapping(value.into()));
