@@ -264,6 +264,36 @@ impl Cluster {
         self.start_again();
     }
 
+    /// Turns TLS on: copies the PEM certificate (chain) and private key into the cluster's
+    /// directory, hands them to the server's user and reloads the configuration. New
+    /// connections may then use TLS (`sslmode=require`).
+    pub fn enable_ssl(&self, cert_pem: &Path, key_pem: &Path) {
+        let dir = self.root.join("ssl");
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::copy(cert_pem, &cert)
+            .unwrap_or_else(|e| panic!("cannot copy the certificate: {e}"));
+        std::fs::copy(key_pem, &key).unwrap_or_else(|e| panic!("cannot copy the key: {e}"));
+        run(Command::new("chmod").arg("600").arg(&key));
+        if self.as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir));
+        }
+        // ALTER SYSTEM cannot run in a transaction block: one statement per call.
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{}'",
+            cert.display()
+        ));
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_key_file = '{}'",
+            key.display()
+        ));
+        self.psql("ALTER SYSTEM SET ssl = on");
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     fn write_port(&self) {
         let path = self.data_dir().join("postgresql.conf");
         let mut conf = std::fs::OpenOptions::new()
