@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Object;
+use futures::FutureExt;
 use futures::future::{BoxFuture, try_join, try_join_all};
 use tokio_postgres::types::ToSql;
 use tracing::{debug, error, info, warn};
@@ -71,8 +72,29 @@ impl Backoff {
     }
 }
 
+/// Runs the flusher; should it panic (a bug), the store is marked as crashed so that callers
+/// get an error instead of waiting forever.
+pub(crate) async fn supervise(shared: Arc<Shared>) {
+    let outcome = std::panic::AssertUnwindSafe(run(shared.clone()))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = outcome {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        error!(instance = %shared.options.instance_id, %reason, "the flusher panicked");
+        shared.status.send_modify(|status| {
+            status.crashed = Some(reason);
+            status.stopped = true;
+        });
+        shared.space.notify_waiters();
+    }
+}
+
 /// Runs the flusher of `shared` until the store is closed (and released) or fenced.
-pub(crate) async fn run(shared: Arc<Shared>) {
+async fn run(shared: Arc<Shared>) {
     let options = &shared.options;
     let mut in_flight: Option<Pending> = None;
     let mut backoff = Backoff::new(options.retry_initial, options.retry_max);

@@ -31,10 +31,7 @@ pub(crate) async fn load(
     statements: &Statements,
     instance: &str,
 ) -> Result<Memory> {
-    let mut memory = Memory {
-        instance: instance.to_owned(),
-        ..Memory::default()
-    };
+    let mut memory = Memory::default();
     if let Some(row) = client
         .query_opt(&statements.load_creds, &[&instance])
         .await

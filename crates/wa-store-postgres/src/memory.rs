@@ -33,8 +33,6 @@ pub(crate) enum CredsSlot {
 /// Every key and the creds of one instance.
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
-    /// The instance, for error messages.
-    pub instance: String,
     pub creds: Option<CredsSlot>,
     pub keys: HashMap<KeyKind, HashMap<KeyId, Slot>>,
 }
@@ -50,32 +48,37 @@ impl Memory {
         }
     }
 
-    pub(crate) fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+    /// The slots of those `ids` that exist, each once. Callers decode them with
+    /// [`Memory::decode`] after releasing the lock, so a slow decode never holds up commits.
+    pub(crate) fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Vec<(KeyId, Slot)> {
         let Some(entries) = self.keys.get(kind) else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
         let mut seen = HashSet::with_capacity(ids.len());
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            if !seen.insert(id) {
-                continue;
-            }
-            match entries.get(id) {
-                None => {}
-                Some(Slot::Value(value)) => found.push((id.clone(), KeyValue::clone(value))),
-                Some(Slot::Stored(data)) => {
-                    let value = data.decode(kind, id).map_err(|e| match e {
-                        AuthError::Corrupt { what, source } => AuthError::Corrupt {
-                            what: format!("{what} of PostgreSQL instance {}", self.instance),
-                            source,
-                        },
-                        other => other,
-                    })?;
-                    found.push((id.clone(), value));
-                }
-            }
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| entries.get(id).map(|slot| (id.clone(), slot.clone())))
+            .collect()
+    }
+
+    /// The value in `slot`, decoding a stored one; a value that does not decode is
+    /// [`AuthError::Corrupt`] naming the key and the instance.
+    pub(crate) fn decode(
+        instance: &str,
+        kind: &KeyKind,
+        id: &KeyId,
+        slot: Slot,
+    ) -> Result<KeyValue> {
+        match slot {
+            Slot::Value(value) => Ok(*value),
+            Slot::Stored(data) => data.decode(kind, id).map_err(|e| match e {
+                AuthError::Corrupt { what, source } => AuthError::Corrupt {
+                    what: format!("{what} of PostgreSQL instance {instance}"),
+                    source,
+                },
+                other => other,
+            }),
         }
-        Ok(found)
     }
 
     pub(crate) fn list(&self, kind: &KeyKind) -> Vec<KeyId> {

@@ -36,6 +36,8 @@ pub(crate) struct Status {
     pub last_error: Option<String>,
     /// Why the lease was lost, once it was.
     pub fenced: Option<String>,
+    /// The flusher task ended abnormally (a bug): nothing more can be written.
+    pub crashed: Option<String>,
     /// The flusher has ended (closed and released, or fenced).
     pub stopped: bool,
     /// Until when the lease is surely ours (the start of the last confirming round + ttl).
@@ -90,6 +92,11 @@ impl Shared {
                 resource: self.resource(),
                 reason: reason.clone(),
             });
+        }
+        if let Some(reason) = &status.crashed {
+            return Some(backend_msg(format!(
+                "the store's flusher stopped unexpectedly ({reason}); reopen the store"
+            )));
         }
         if status.stopped {
             return Some(AuthError::Closed);
@@ -201,6 +208,7 @@ impl PostgresStore {
             failing_since: None,
             last_error: None,
             fenced: None,
+            crashed: None,
             stopped: false,
             lease_until,
             rounds: 0,
@@ -217,7 +225,7 @@ impl PostgresStore {
             status,
             counters: Counters::default(),
         });
-        let worker = tokio::spawn(flusher::run(shared.clone()));
+        let worker = tokio::spawn(flusher::supervise(shared.clone()));
         Ok(Self {
             shared,
             worker: Mutex::new(Some(worker)),
@@ -321,11 +329,11 @@ impl PostgresStore {
                         reason: reason.clone(),
                     });
                 }
-                if done(&current) {
+                if done(&current) && current.crashed.is_none() {
                     return Ok(());
                 }
-                if current.stopped {
-                    return Err(AuthError::Closed);
+                if let Some(err) = shared.refusal(&current) {
+                    return Err(err);
                 }
                 match shared.unhealthy(&current) {
                     Some(err) if current.rounds > first_round => return Err(err),
@@ -426,7 +434,12 @@ impl Persistence for PostgresStore {
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
         self.shared.check_readable()?;
-        self.shared.memory.read().get(kind, ids)
+        let slots = self.shared.memory.read().get(kind, ids);
+        let instance = &self.shared.options.instance_id;
+        slots
+            .into_iter()
+            .map(|(id, slot)| Memory::decode(instance, kind, &id, slot).map(|value| (id, value)))
+            .collect()
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
