@@ -454,3 +454,23 @@ impl<'a> Columns<'a> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(800));
+        let steps: Vec<Duration> = (0..6).map(|_| backoff.next_delay()).collect();
+        for (step, nominal) in steps.iter().zip([100u64, 200, 400, 800, 800, 800]) {
+            let nominal = Duration::from_millis(nominal);
+            assert!(
+                *step >= nominal.mul_f64(0.75) && *step <= nominal.mul_f64(1.25),
+                "{step:?} vs {nominal:?}"
+            );
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(125));
+    }
+}
