@@ -68,7 +68,8 @@ pub struct PostgresStoreOptions {
     /// [`AuthError::Unhealthy`] once the store is unhealthy. Default 65,536.
     pub queue_capacity: usize,
     /// Most rows per multi-row statement; a flush sends as many statements as it needs, all in
-    /// its one transaction. Default 4,096.
+    /// its one transaction, pipelined (the server executes one while the next is sent).
+    /// Default 1,024.
     pub statement_rows: usize,
     /// How long database rounds may keep failing before the store reports unhealthy and
     /// `commit`/`flush` return [`AuthError::Unhealthy`]. Default 20 s; keep it below
@@ -102,7 +103,7 @@ impl PostgresStoreOptions {
             flush_interval: Duration::from_millis(5),
             flush_batch_keys: 2048,
             queue_capacity: 65_536,
-            statement_rows: 4096,
+            statement_rows: 1024,
             unhealthy_after: Duration::from_secs(20),
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(2),

@@ -26,7 +26,14 @@ pub fn pool(cluster: &Cluster) -> Pool {
 
 /// Store options for benchmarks: defaults, plus a generous lease wait.
 pub fn options(instance: &str) -> PostgresStoreOptions {
-    PostgresStoreOptions::new(instance).lease_wait(Duration::from_secs(30))
+    let options = PostgresStoreOptions::new(instance).lease_wait(Duration::from_secs(30));
+    match std::env::var("WA_BENCH_STATEMENT_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(rows) => options.statement_rows(rows),
+        None => options,
+    }
 }
 
 /// A session record of at least `min_bytes` (binary): an open session and enough previous
