@@ -34,7 +34,7 @@ async fn main() -> Result<(), AuthError> {
 
     // One transaction: a LID mapping, a device list and a creds change, committed as ONE batch.
     let lock = state
-        .lock_key_for(&wa_signal::SignalAddress::new("4915112345678", 0))
+        .lock_key_for(&wa_signal::SignalAddress::new("4915112345678", 0).unwrap())
         .await?;
     state
         .transaction(lock, async |tx: &mut Transaction<'_>| {
@@ -66,7 +66,7 @@ async fn main() -> Result<(), AuthError> {
 
     // The PN address now shares its lock with the LID address.
     let pn = state
-        .lock_key_for(&wa_signal::SignalAddress::new("4915112345678", 5))
+        .lock_key_for(&wa_signal::SignalAddress::new("4915112345678", 5).unwrap())
         .await?;
     println!("lock key of 4915112345678.5 is {pn}");
 

@@ -33,9 +33,11 @@ pub mod codec;
 pub mod creds;
 pub mod encoding;
 pub mod error;
+pub mod flows;
 pub mod key;
 pub mod memory;
 pub mod persistence;
+pub mod protocol;
 pub mod state;
 
 #[cfg(feature = "conformance")]

@@ -30,9 +30,10 @@ pub fn session(seed: u8) -> SessionRecord {
         }),
         message_keys: vec![proto::session_structure::chain::MessageKey {
             index: Some(index.saturating_sub(1)),
-            cipher_key: Some(bytes(32, s + 1)),
-            mac_key: Some(bytes(32, s + 2)),
-            iv: Some(bytes(16, s + 3)),
+            cipher_key: Some(bytes(32, s.wrapping_add(1))),
+            mac_key: Some(bytes(32, s.wrapping_add(2))),
+            iv: Some(bytes(16, s.wrapping_add(3))),
+            ..Default::default()
         }],
     };
     let session = |s: u8| proto::SessionStructure {
@@ -46,11 +47,11 @@ pub fn session(seed: u8) -> SessionRecord {
             sender_ratchet_key_private: Some(ratchet.private.as_bytes().to_vec()),
             chain_key: Some(proto::session_structure::chain::ChainKey {
                 index: Some(4),
-                key: Some(bytes(32, s + 9)),
+                key: Some(bytes(32, s.wrapping_add(9))),
             }),
             message_keys: vec![],
         }),
-        receiver_chains: vec![chain(3, s), chain(7, s + 40)],
+        receiver_chains: vec![chain(3, s), chain(7, s.wrapping_add(40))],
         remote_registration_id: Some(1234),
         local_registration_id: Some(241),
         alice_base_key: Some(KeyPair::generate().public.serialize().to_vec()),
@@ -58,7 +59,7 @@ pub fn session(seed: u8) -> SessionRecord {
     };
     let record = proto::RecordStructure {
         current_session: Some(session(seed)),
-        previous_sessions: vec![session(seed + 100)],
+        previous_sessions: vec![session(seed.wrapping_add(100))],
     };
     SessionRecord::decode(&record.encode_to_vec()).expect("a well-formed record decodes")
 }
@@ -79,8 +80,9 @@ pub fn sender_key(seed: u8) -> SenderKeyRecord {
             }),
             sender_message_keys: vec![proto::sender_key_state_structure::SenderMessageKey {
                 iteration: Some(3),
-                seed: Some(bytes(32, seed + 1)),
+                seed: Some(bytes(32, seed.wrapping_add(1))),
             }],
+            ..Default::default()
         }],
     };
     SenderKeyRecord::decode(&record.encode_to_vec()).expect("a well-formed record decodes")

@@ -351,8 +351,8 @@ async fn transactions_on_different_keys_run_in_parallel() {
 #[tokio::test]
 async fn pn_and_lid_addresses_share_one_lock_once_mapped() {
     let (_, state) = setup().await;
-    let pn = SignalAddress::new("4915112345678", 5);
-    let lid = SignalAddress::new("123456789012345_1", 5);
+    let pn = SignalAddress::new("4915112345678", 5).unwrap();
+    let lid = SignalAddress::new("123456789012345_1", 5).unwrap();
     assert_ne!(
         state.lock_key_for(&pn).await.unwrap(),
         state.lock_key_for(&lid).await.unwrap()
@@ -377,7 +377,7 @@ async fn pn_and_lid_addresses_share_one_lock_once_mapped() {
         state.lock_key_for(&lid).await.unwrap().as_str(),
         "123456789012345_1.5"
     );
-    let hosted = SignalAddress::new("4915112345678_128", 2);
+    let hosted = SignalAddress::new("4915112345678_128", 2).unwrap();
     assert_eq!(
         state.lock_key_for(&hosted).await.unwrap().as_str(),
         "123456789012345_129.2"

@@ -2,48 +2,7 @@
 
 use std::fmt;
 
-/// A Signal protocol address: a user name (a phone number or `<lid>_1` for LID users, as
-/// WhatsApp forms it) and a device id. Displays as `name.device`, the session key id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SignalAddress {
-    name: String,
-    device_id: u32,
-}
-
-impl SignalAddress {
-    /// A new address.
-    pub fn new(name: impl Into<String>, device_id: u32) -> Self {
-        Self {
-            name: name.into(),
-            device_id,
-        }
-    }
-
-    /// Parses `name.device` (the last `.` separates the device id).
-    pub fn parse(s: &str) -> Option<Self> {
-        let (name, device) = s.rsplit_once('.')?;
-        if name.is_empty() {
-            return None;
-        }
-        Some(Self::new(name, device.parse().ok()?))
-    }
-
-    /// The user part.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The device id.
-    pub fn device_id(&self) -> u32 {
-        self.device_id
-    }
-}
-
-impl fmt::Display for SignalAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.name, self.device_id)
-    }
-}
+pub use wa_proto::jid::SignalAddress;
 
 /// The name of a sender key: a group and the sending device. Displays as
 /// `<group>::<user>::<device>`, the sender-key key id.
@@ -71,7 +30,7 @@ impl SenderKeyName {
         }
         Some(Self::new(
             group,
-            SignalAddress::new(user, device.parse().ok()?),
+            SignalAddress::new(user, device.parse().ok()?).ok()?,
         ))
     }
 
@@ -91,7 +50,9 @@ impl fmt::Display for SenderKeyName {
         write!(
             f,
             "{}::{}::{}",
-            self.group_id, self.sender.name, self.sender.device_id
+            self.group_id,
+            self.sender.name(),
+            self.sender.device_id()
         )
     }
 }
@@ -102,11 +63,15 @@ mod tests {
 
     #[test]
     fn addresses_round_trip_through_key_ids() {
-        for id in ["4915112345678.0", "100000000000001_1.17", "a.b.3"] {
+        for id in [
+            "4915112345678.0",
+            "100000000000001_1.17",
+            "210987654321098_1.3",
+        ] {
             assert_eq!(SignalAddress::parse(id).unwrap().to_string(), id);
         }
-        assert!(SignalAddress::parse("nodevice").is_none());
-        assert!(SignalAddress::parse(".3").is_none());
+        assert!(SignalAddress::parse("nodevice").is_err());
+        assert!(SignalAddress::parse(".3").is_err());
         let name = "120363025246125888@g.us::15550100001::17";
         assert_eq!(SenderKeyName::parse(name).unwrap().to_string(), name);
         let legacy = "4915112345678-1612345678@g.us::4915112345678::0";

@@ -1,4 +1,20 @@
 //! Stored Signal records and their exact protobuf forms (libsignal's local-storage messages).
+//!
+//! - [`PreKeyRecord`], [`SignedPreKeyRecord`]: key pairs with their ids.
+//! - [`SessionRecord`]: the current and archived Double Ratchet sessions with one device, as a
+//!   typed model ([`SessionState`], [`ChainState`], [`StoredMessageKey`], ...). It holds
+//!   everything libsignal-node's "v1" JSON holds (Baileys' format), so that JSON round-trips
+//!   through it; what the standard `SessionStructure` lacks travels in extension fields >= 100.
+//! - [`SenderKeyRecord`]: the sender-key states of one (group, sender) pair.
+
+mod sender_key;
+mod session;
+
+pub use sender_key::{MAX_SENDER_KEY_STATES, SenderKeyRecord, SenderKeyState, SenderMessageKey};
+pub use session::{
+    BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, ReceiverChain, SessionRecord,
+    SessionState, StoredMessageKey,
+};
 
 use prost::Message;
 use wa_proto::proto;
@@ -14,7 +30,7 @@ pub struct PreKeyId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SignedPreKeyId(pub u32);
 
-fn invalid(record: &'static str, reason: impl Into<String>) -> SignalError {
+pub(crate) fn invalid(record: &'static str, reason: impl Into<String>) -> SignalError {
     SignalError::InvalidRecord {
         record,
         reason: reason.into(),
@@ -135,112 +151,6 @@ impl SignedPreKeyRecord {
     }
 }
 
-/// All sessions with one remote device: the current one and closed (archived) ones, newest first.
-///
-/// Stored as libsignal's `RecordStructure`.
-#[derive(Clone, Default, PartialEq)]
-pub struct SessionRecord {
-    inner: proto::RecordStructure,
-}
-
-impl SessionRecord {
-    /// A record with no session.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Wraps a decoded `RecordStructure`.
-    pub fn from_proto(inner: proto::RecordStructure) -> Self {
-        Self { inner }
-    }
-
-    /// The `RecordStructure` view.
-    pub fn as_proto(&self) -> &proto::RecordStructure {
-        &self.inner
-    }
-
-    /// Encodes as `RecordStructure`.
-    pub fn encode(&self) -> Vec<u8> {
-        self.inner.encode_to_vec()
-    }
-
-    /// Decodes a `RecordStructure`.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        proto::RecordStructure::decode(bytes)
-            .map(Self::from_proto)
-            .map_err(|e| invalid("session", e.to_string()))
-    }
-
-    /// Whether a current (open) session exists.
-    pub fn has_current_session(&self) -> bool {
-        self.inner.current_session.is_some()
-    }
-
-    /// How many closed sessions the record keeps.
-    pub fn previous_session_count(&self) -> usize {
-        self.inner.previous_sessions.len()
-    }
-}
-
-impl std::fmt::Debug for SessionRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRecord")
-            .field("current_session", &self.has_current_session())
-            .field("previous_sessions", &self.previous_session_count())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The sender-key states of one (group, sender) pair, newest last, at most five.
-///
-/// Stored as libsignal's `SenderKeyRecordStructure`.
-#[derive(Clone, Default, PartialEq)]
-pub struct SenderKeyRecord {
-    inner: proto::SenderKeyRecordStructure,
-}
-
-impl SenderKeyRecord {
-    /// A record with no state.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Wraps a decoded `SenderKeyRecordStructure`.
-    pub fn from_proto(inner: proto::SenderKeyRecordStructure) -> Self {
-        Self { inner }
-    }
-
-    /// The `SenderKeyRecordStructure` view.
-    pub fn as_proto(&self) -> &proto::SenderKeyRecordStructure {
-        &self.inner
-    }
-
-    /// Encodes as `SenderKeyRecordStructure`.
-    pub fn encode(&self) -> Vec<u8> {
-        self.inner.encode_to_vec()
-    }
-
-    /// Decodes a `SenderKeyRecordStructure`.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        proto::SenderKeyRecordStructure::decode(bytes)
-            .map(Self::from_proto)
-            .map_err(|e| invalid("sender-key", e.to_string()))
-    }
-
-    /// How many states the record holds.
-    pub fn state_count(&self) -> usize {
-        self.inner.sender_key_states.len()
-    }
-}
-
-impl std::fmt::Debug for SenderKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SenderKeyRecord")
-            .field("states", &self.state_count())
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +185,7 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(PreKeyRecord::decode(&[0xff, 0xff, 0xff]).is_err());
         assert!(SessionRecord::decode(&[0x0a, 0x05, 0x01]).is_err());
+        assert!(SenderKeyRecord::decode(&[0x0a, 0x05, 0x01]).is_err());
         assert!(PreKeyRecord::decode(&[]).is_err());
     }
 }

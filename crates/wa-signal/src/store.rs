@@ -5,6 +5,10 @@
 //! never deletes a one-time pre-key itself: the decrypt result names the consumed pre-key and the
 //! caller removes it in the same transaction as the new session.
 
+pub mod memory;
+
+pub use memory::InMemoryStore;
+
 use async_trait::async_trait;
 
 use crate::address::{SenderKeyName, SignalAddress};
@@ -44,6 +48,15 @@ pub trait SignedPreKeyStore: Send {
     ) -> Result<Option<SignedPreKeyRecord>>;
 }
 
+/// Which way a remote identity key is about to be used, for [`IdentityKeyStore::is_trusted_identity`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We are about to encrypt to (or build a session with) the remote device.
+    Sending,
+    /// We received a message from the remote device.
+    Receiving,
+}
+
 /// Our identity and what we know of remote identities.
 #[async_trait]
 pub trait IdentityKeyStore: Send {
@@ -53,12 +66,27 @@ pub trait IdentityKeyStore: Send {
     async fn local_registration_id(&mut self) -> Result<u32>;
     /// The identity key last saved for `address`, if any.
     async fn get_identity(&mut self, address: &SignalAddress) -> Result<Option<PublicKey>>;
-    /// Saves `identity` for `address`; returns `true` when it replaced a different key.
+    /// Saves `identity` for `address`; returns `true` when it replaced a different key. The
+    /// protocol calls it after every successful decrypt and bundle, and reports the result as
+    /// `identity_changed`.
     async fn save_identity(
         &mut self,
         address: &SignalAddress,
         identity: &PublicKey,
     ) -> Result<bool>;
+    /// Whether `identity` may be used for `address` in `direction`. WhatsApp clients accept a
+    /// changed identity (they surface the change instead), so the default trusts every key;
+    /// override it for a stricter policy (a `false` fails the operation with
+    /// [`SignalError::UntrustedIdentity`](crate::SignalError::UntrustedIdentity)).
+    async fn is_trusted_identity(
+        &mut self,
+        address: &SignalAddress,
+        identity: &PublicKey,
+        direction: Direction,
+    ) -> Result<bool> {
+        let _ = (address, identity, direction);
+        Ok(true)
+    }
 }
 
 /// Sender keys by (group, sender).

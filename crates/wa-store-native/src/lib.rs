@@ -1,3 +1,116 @@
-//! Crash-safe binary file store for WhatsApp auth state.
+//! Crash-safe binary file store for WhatsApp multi-device auth state: the durable default
+//! backend of the workspace.
 //!
-//! Not implemented yet: this crate is a placeholder in the workspace layout.
+//! One directory per linked device holds a handful of files whatever the number of keys:
+//!
+//! - `snapshot`: the whole state at one point, one checksummed record per key;
+//! - `log`: the batches committed since, appended as checksummed frames;
+//! - `lock`: the OS file lock held while the store is open for writing, with the owner's pid.
+//!
+//! Files are 0600 and the directory 0700. The format is specified in `docs/format-native.md`.
+//!
+//! # Guarantees
+//! - **Atomic, durable commits.** A [`WriteBatch`](wa_auth::WriteBatch) (creds and any number
+//!   of keys) lands entirely or not at all across a crash at any instant, and with
+//!   [`Durability::Full`] (the default) it is on stable storage when `commit` returns.
+//! - **Group commit.** Commits go to a dedicated writer thread (never a tokio worker) that
+//!   writes everything queued as one log frame with one `write` and one `fdatasync`, so
+//!   concurrent committers share a sync. Opening, closing and encoding large batches run on
+//!   tokio's blocking pool.
+//! - **Reads from memory.** Every value is held in memory in its canonical binary encoding
+//!   ([`wa_auth::codec`]) and decoded on read; the disk is read only when opening.
+//! - **Recovery.** A torn tail of the log (the last, unacknowledged write cut short by a crash)
+//!   is discarded on open; damage anywhere else is [`AuthError::Corrupt`](wa_auth::AuthError::Corrupt)
+//!   naming the file and offset, an unknown format version is
+//!   [`AuthError::UnsupportedVersion`](wa_auth::AuthError::UnsupportedVersion), never a reset.
+//! - **Compaction.** When the log outgrows the snapshot (see [`NativeStoreOptions`]), a
+//!   background thread writes a new snapshot (temp file, fsync, rename, directory fsync) and the
+//!   log restarts.
+//! - **One owner.** A second opener for writing, in this process or another, gets
+//!   [`AuthError::AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) with the holder's pid.
+//!   [`NativeStoreOptions::read_only`] opens without the lock and writes nothing.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wa_auth::{KeyKind, KeyValue, PersistenceExt, Transaction};
+//! use wa_store_native::{NativeStore, load_credentials, use_native_file_auth_state};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa_auth::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("wa-native-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! // Open or create the store and load the auth state (fresh creds for a new store).
+//! let state = use_native_file_auth_state(&dir).await?;
+//! state
+//!     .transaction("4915112345678.0", async |tx: &mut Transaction<'_>| {
+//!         tx.put(KeyKind::LidMapping, "4915112345678", KeyValue::LidMapping("123456789012345".into()));
+//!         Ok::<_, wa_auth::AuthError>(())
+//!     })
+//!     .await?; // one atomic, durable commit
+//! let registration_id = state.creds().registration_id;
+//! drop(state); // closes the store and releases the lock
+//!
+//! // The same data, through the store directly.
+//! let store = NativeStore::open(&dir).await?;
+//! let mapping = store.get_one(&KeyKind::LidMapping, &"4915112345678".into()).await?;
+//! assert_eq!(mapping, Some(KeyValue::LidMapping("123456789012345".into())));
+//! store.close().await?;
+//! assert_eq!(load_credentials(&dir).await?.map(|c| c.registration_id), Some(registration_id));
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! None: the crate has no optional parts.
+
+#![forbid(unsafe_code)]
+
+mod format;
+pub mod inspect;
+mod lock;
+mod log;
+mod options;
+mod recovery;
+mod snapshot;
+mod state;
+mod store;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wa_auth::{AuthCreds, AuthState, Persistence, PersistenceExt, Result};
+
+pub use options::{Durability, NativeStoreOptions};
+pub use store::NativeStore;
+
+/// Opens (or creates) the native store in directory `path` and loads its [`AuthState`]:
+/// fresh creds are created and committed only when the store is empty. The store stays open
+/// (and locked) as long as the returned state or a clone of it lives.
+pub async fn use_native_file_auth_state(path: impl AsRef<Path>) -> Result<AuthState> {
+    let store = NativeStore::open(path).await?;
+    AuthState::load(Arc::new(store)).await
+}
+
+/// Reads the creds of the store in directory `path` without taking its lock or writing
+/// anything (so it works while another process owns the store). `None` when the directory or
+/// the store does not exist, or holds no creds; an error when it cannot be read.
+pub async fn load_credentials(path: impl AsRef<Path>) -> Result<Option<AuthCreds>> {
+    let path = path.as_ref();
+    if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+        return Ok(None);
+    }
+    let options = NativeStoreOptions::default().read_only(true);
+    let store = NativeStore::open_with(path, options).await?;
+    store.load_creds().await
+}
+
+/// Stores `creds` in the store in directory `path` (created if needed) as one durable commit,
+/// then closes it. Fails with [`AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) while another
+/// handle owns the store.
+pub async fn save_credentials(path: impl AsRef<Path>, creds: &AuthCreds) -> Result<()> {
+    let store = NativeStore::open(path).await?;
+    store.save_creds(creds).await?;
+    store.close().await
+}

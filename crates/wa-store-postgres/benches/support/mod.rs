@@ -39,16 +39,14 @@ pub fn options(instance: &str) -> PostgresStoreOptions {
 /// A session record of at least `min_bytes` (binary): an open session and enough previous
 /// sessions, like a contact with a few re-established sessions.
 pub fn session_of_size(seed: u8, min_bytes: usize) -> SessionRecord {
-    let mut record = sample::session(seed).as_proto().clone();
+    let mut record = sample::session(seed);
     let mut extra = seed.wrapping_add(50);
-    while SessionRecord::from_proto(record.clone()).encode().len() < min_bytes {
+    while record.encode().len() < min_bytes {
         let more = sample::session(extra);
-        record
-            .previous_sessions
-            .extend(more.as_proto().current_session.clone());
+        record.previous_mut().extend(more.current().cloned());
         extra = extra.wrapping_add(1);
     }
-    SessionRecord::from_proto(record)
+    record
 }
 
 /// The binary and JSON sizes of a session value.

@@ -1,0 +1,159 @@
+//! Noise benchmarks: the client side of a full handshake, and transport throughput.
+//!
+//! Run with `cargo bench -p wa-signal --bench noise`; figures go to `docs/benchmarks.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use wa_signal::curve::KeyPair;
+use wa_signal::noise::{
+    CertificateChain, ClientConfig, ClientHandshake, FrameReader, Intro, NoiseTransport,
+    ServerConfig, ServerHandshake, UnixTime,
+};
+
+/// A PKI and responder configuration shared by every iteration.
+struct Setup {
+    config: ClientConfig,
+    server: ServerConfig,
+    noise_key: KeyPair,
+    payload: Vec<u8>,
+}
+
+fn setup() -> Setup {
+    let root = KeyPair::generate();
+    let intermediate = KeyPair::generate();
+    let server_static = KeyPair::generate();
+    let chain = CertificateChain::issue(
+        &root.private,
+        &intermediate,
+        &server_static.public,
+        0,
+        u64::MAX,
+    );
+    Setup {
+        config: ClientConfig {
+            root_key: root.public,
+            routing_info: Some(vec![8, 5, 8, 8, 0x8c, 0x64, 0x89, 0x4e, 5, 0x31]),
+            ..ClientConfig::default()
+        },
+        server: ServerConfig {
+            static_key: server_static,
+            cert_chain: chain.encode(),
+        },
+        noise_key: KeyPair::generate(),
+        // About the size of a login ClientPayload.
+        payload: vec![0x42; 110],
+    }
+}
+
+const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
+
+/// The responder's answer to a client hello (not measured in the client benchmark).
+fn respond(server: &ServerConfig, hello: &[u8]) -> Vec<u8> {
+    let (intro, used) = Intro::parse(hello).expect("intro").expect("whole intro");
+    let (_, server_hello) = ServerHandshake::new(server)
+        .read_client_hello(&intro, &hello[used + 3..])
+        .expect("client hello");
+    server_hello
+}
+
+fn handshake(c: &mut Criterion) {
+    let s = setup();
+    let mut group = c.benchmark_group("noise/handshake");
+    // Client work only: ephemeral key generation, client hello, reading the server hello
+    // (3 X25519, 2 XEdDSA verifications), client finish and split. The responder's work
+    // between the two client steps is excluded from the timing.
+    group.bench_function("client", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let (client, hello) =
+                    ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
+                total += start.elapsed();
+                let server_hello = respond(&s.server, &hello);
+                let start = Instant::now();
+                let mut reader = FrameReader::new();
+                reader.push(&server_hello);
+                let frame = reader.next_frame().expect("frame").expect("whole");
+                let accepted = client.read_server_hello(&frame, NOW).expect("accepted");
+                let (finish, transport) = accepted.finish(&s.payload).expect("finish");
+                total += start.elapsed();
+                black_box((finish, transport));
+            }
+            total
+        });
+    });
+    // Both sides, for reference (what an in-process fake server costs a test).
+    group.bench_function("client+responder", |b| {
+        b.iter(|| {
+            let (client, hello) =
+                ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
+            let (intro, used) = Intro::parse(&hello).expect("intro").expect("whole");
+            let (server, server_hello) = ServerHandshake::new(&s.server)
+                .read_client_hello(&intro, &hello[used + 3..])
+                .expect("client hello");
+            let (finish, transport) = client
+                .read_server_hello(&server_hello[3..], NOW)
+                .expect("accepted")
+                .finish(&s.payload)
+                .expect("finish");
+            let done = server.read_client_finish(&finish[3..]).expect("finish");
+            black_box((transport, done));
+        });
+    });
+    group.finish();
+}
+
+fn transports() -> (NoiseTransport, NoiseTransport) {
+    let s = setup();
+    let (client, hello) = ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
+    let (intro, used) = Intro::parse(&hello).expect("intro").expect("whole");
+    let (server, server_hello) = ServerHandshake::new(&s.server)
+        .read_client_hello(&intro, &hello[used + 3..])
+        .expect("client hello");
+    let (finish, client) = client
+        .read_server_hello(&server_hello[3..], NOW)
+        .expect("accepted")
+        .finish(&s.payload)
+        .expect("finish");
+    let server = server.read_client_finish(&finish[3..]).expect("finish");
+    (client, server.transport)
+}
+
+fn transport(c: &mut Criterion) {
+    let mut group = c.benchmark_group("noise/transport");
+    for (label, size) in [("1KiB", 1024usize), ("64KiB", 64 * 1024)] {
+        let plaintext = vec![0x5a; size];
+        group.throughput(Throughput::Bytes(size as u64));
+
+        let (mut client, _) = transports();
+        group.bench_function(format!("encrypt/{label}"), |b| {
+            b.iter(|| {
+                black_box(
+                    client
+                        .encrypt_frame(black_box(&plaintext))
+                        .expect("encrypt"),
+                )
+            });
+        });
+
+        let (client, server) = transports();
+        let (mut send, _) = client.into_split();
+        let (_, mut receive) = server.into_split();
+        group.bench_function(format!("decrypt/{label}"), |b| {
+            // Frames are produced in order by the setup and consumed in the same order, so
+            // every decryption uses the counter its frame was sealed with.
+            b.iter_batched(
+                || send.encrypt_frame(&plaintext).expect("encrypt")[3..].to_vec(),
+                |body| black_box(receive.decrypt(&body).expect("decrypt")),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, handshake, transport);
+criterion_main!(benches);

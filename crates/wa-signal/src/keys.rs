@@ -1,0 +1,95 @@
+//! Account key helpers: identity key pair, registration id, one-time and signed pre-keys.
+
+use rand::RngExt;
+
+use crate::curve::KeyPair;
+use crate::record::{PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord};
+
+/// The largest pre-key id (ids are 24-bit and never 0).
+pub const MAX_PRE_KEY_ID: u32 = 0x00FF_FFFF;
+
+/// The largest registration id (14-bit).
+pub const MAX_REGISTRATION_ID: u32 = 0x3FFF;
+
+/// A fresh identity key pair.
+pub fn generate_identity_key_pair() -> KeyPair {
+    KeyPair::generate()
+}
+
+/// A fresh registration id: random, 14-bit, never 0.
+pub fn generate_registration_id() -> u32 {
+    rand::rng().random_range(1..=MAX_REGISTRATION_ID)
+}
+
+/// The pre-key id after `id`, wrapping from [`MAX_PRE_KEY_ID`] back to 1.
+pub fn next_pre_key_id(id: PreKeyId) -> PreKeyId {
+    PreKeyId(if id.0 >= MAX_PRE_KEY_ID { 1 } else { id.0 + 1 })
+}
+
+/// `count` fresh one-time pre-keys with consecutive ids from `start` (wrapping past
+/// [`MAX_PRE_KEY_ID`] to 1; an out-of-range `start` is brought into range first).
+pub fn generate_pre_keys(start: PreKeyId, count: u32) -> Vec<PreKeyRecord> {
+    let mut id = match start.0 {
+        0 => PreKeyId(1),
+        n => PreKeyId(((n - 1) % MAX_PRE_KEY_ID) + 1),
+    };
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        out.push(PreKeyRecord {
+            id,
+            key_pair: KeyPair::generate(),
+        });
+        id = next_pre_key_id(id);
+    }
+    out
+}
+
+/// A fresh signed pre-key: a key pair signed by `identity` over `0x05 || public`.
+pub fn generate_signed_pre_key(
+    identity: &KeyPair,
+    id: SignedPreKeyId,
+    timestamp_ms: u64,
+) -> SignedPreKeyRecord {
+    let key_pair = KeyPair::generate();
+    let signature = identity.sign(&key_pair.public.serialize());
+    SignedPreKeyRecord {
+        id,
+        key_pair,
+        signature,
+        timestamp: timestamp_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_ids_are_14_bit_and_non_zero() {
+        for _ in 0..1000 {
+            let id = generate_registration_id();
+            assert!((1..=MAX_REGISTRATION_ID).contains(&id));
+        }
+    }
+
+    #[test]
+    fn pre_key_batches_wrap_at_24_bits() {
+        let keys = generate_pre_keys(PreKeyId(MAX_PRE_KEY_ID - 1), 4);
+        let ids: Vec<u32> = keys.iter().map(|k| k.id.0).collect();
+        assert_eq!(ids, [MAX_PRE_KEY_ID - 1, MAX_PRE_KEY_ID, 1, 2]);
+        assert_eq!(generate_pre_keys(PreKeyId(0), 1)[0].id, PreKeyId(1));
+        assert_eq!(
+            generate_pre_keys(PreKeyId(MAX_PRE_KEY_ID + 1), 1)[0].id,
+            PreKeyId(1)
+        );
+        assert_ne!(keys[0].key_pair, keys[1].key_pair);
+    }
+
+    #[test]
+    fn signed_pre_keys_verify() {
+        let identity = generate_identity_key_pair();
+        let spk = generate_signed_pre_key(&identity, SignedPreKeyId(1), 1);
+        assert!(spk.verify(&identity.public));
+        assert!(!spk.verify(&generate_identity_key_pair().public));
+    }
+}

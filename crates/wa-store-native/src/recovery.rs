@@ -1,0 +1,220 @@
+//! Rebuilding the state from a snapshot and a log: which combinations are valid, replaying the
+//! log's batches after the snapshot, and deciding what is a torn tail and what is damage. Pure:
+//! the caller reads the files and acts on the result (truncating a torn tail, rewriting a log).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wa_auth::{AuthCreds, AuthError, Result};
+
+use crate::format::{self, Cursor, DecodeError, Entry, FILE_HEADER_LEN};
+use crate::log::{Frame, scan_log};
+use crate::snapshot::SnapshotData;
+use crate::state::{State, StoredCreds};
+
+/// How the files are named in errors.
+pub(crate) struct Names {
+    pub snapshot: String,
+    pub log: String,
+}
+
+/// What recovery found.
+pub(crate) struct Recovered {
+    pub state: State,
+    /// Sequence number of the snapshot (0 when there is none).
+    pub snapshot_seq: u64,
+    /// Length of the snapshot file (0 when there is none).
+    pub snapshot_len: u64,
+    /// The log's base sequence number (None when there is no log).
+    pub log_base: Option<u64>,
+    /// Frames applied, and frames skipped because the snapshot already includes them.
+    pub frames_applied: usize,
+    pub frames_skipped: usize,
+    /// Offset of the first frame after the snapshot's sequence number (the log's end if none).
+    pub keep_from: u64,
+    /// Offset just after the last good frame.
+    pub log_end: u64,
+    /// Where a torn tail starts, if there is one.
+    pub torn: Option<u64>,
+}
+
+enum CredsOrigin {
+    Snapshot(u64),
+    Log(u64),
+}
+
+/// Rebuilds the state. `snapshot` and `log` are `None` when the file does not exist.
+pub(crate) fn recover(
+    snapshot: Option<SnapshotData>,
+    log: Option<&[u8]>,
+    names: &Names,
+) -> Result<Recovered> {
+    let mut out = Recovered {
+        state: State::default(),
+        snapshot_seq: 0,
+        snapshot_len: 0,
+        log_base: None,
+        frames_applied: 0,
+        frames_skipped: 0,
+        keep_from: FILE_HEADER_LEN as u64,
+        log_end: FILE_HEADER_LEN as u64,
+        torn: None,
+    };
+    let snapshot = match (snapshot, log) {
+        (None, None) => return Ok(out),
+        (None, Some(_)) => {
+            return Err(AuthError::corrupt(
+                names.snapshot.clone(),
+                "the snapshot is missing while the log exists",
+            ));
+        }
+        (Some(snapshot), None) if snapshot.seq != 0 => {
+            return Err(AuthError::corrupt(
+                names.log.clone(),
+                format!(
+                    "the log is missing while the snapshot is at batch {}",
+                    snapshot.seq
+                ),
+            ));
+        }
+        (Some(snapshot), _) => snapshot,
+    };
+    let seq = snapshot.seq;
+    out.snapshot_seq = seq;
+    out.snapshot_len = snapshot.len;
+    out.state.seq = seq;
+    out.state.keys = snapshot.keys;
+    let mut creds = snapshot
+        .creds
+        .map(|(raw, offset)| (raw, CredsOrigin::Snapshot(offset)));
+
+    if let Some(log) = log {
+        let scan = scan_log(log).map_err(|e| e.into_auth(&names.log))?;
+        let corrupt = |offset: u64, reason: String| {
+            DecodeError::corrupt(offset, reason).into_auth(&names.log)
+        };
+        if scan.base_seq > seq {
+            return Err(corrupt(
+                16,
+                format!(
+                    "the log continues from batch {} but the snapshot is at batch {seq}: batches are missing",
+                    scan.base_seq
+                ),
+            ));
+        }
+        if scan.last_seq() < seq {
+            return Err(corrupt(
+                scan.end,
+                format!(
+                    "the log ends at batch {} but the snapshot is at batch {seq}",
+                    scan.last_seq()
+                ),
+            ));
+        }
+        out.log_base = Some(scan.base_seq);
+        out.log_end = scan.end;
+        out.torn = scan.torn;
+        out.keep_from = scan.end;
+        let mut kept = false;
+        for frame in &scan.frames {
+            if frame.header.last_seq() <= seq {
+                out.frames_skipped += 1;
+                // Still decoded: a frame that passed its checksum must make sense.
+                apply_frame(frame, &mut State::default(), &mut None, &names.log)?;
+                continue;
+            }
+            if frame.header.first_seq <= seq {
+                return Err(corrupt(
+                    frame.offset,
+                    format!("frame straddles the snapshot's batch {seq}"),
+                ));
+            }
+            if !kept {
+                out.keep_from = frame.offset;
+                kept = true;
+            }
+            apply_frame(frame, &mut out.state, &mut creds, &names.log)?;
+            out.frames_applied += 1;
+            out.state.seq = frame.header.last_seq();
+        }
+    }
+
+    if let Some((raw, origin)) = creds {
+        let decoded: AuthCreds = rmp_serde::from_slice(&raw).map_err(|e| {
+            let (file, offset) = match origin {
+                CredsOrigin::Snapshot(o) => (&names.snapshot, o),
+                CredsOrigin::Log(o) => (&names.log, o),
+            };
+            AuthError::corrupt(format!("creds in {file} at offset {offset}"), e)
+        })?;
+        out.state.creds = Some(StoredCreds {
+            decoded: Arc::new(decoded),
+            raw,
+        });
+    }
+    Ok(out)
+}
+
+/// Applies every batch of a frame. Values are copied out of the log buffer.
+fn apply_frame(
+    frame: &Frame<'_>,
+    state: &mut State,
+    creds: &mut Option<(Bytes, CredsOrigin)>,
+    file: &str,
+) -> Result<()> {
+    let payload = frame.payload;
+    let base = frame.offset + format::FRAME_HEADER_LEN as u64;
+    let mut cursor = Cursor::new(payload, base);
+    let err = |e: DecodeError| e.into_auth(file);
+    for _ in 0..frame.header.count {
+        let at = cursor.offset();
+        let len = cursor.u32("batch length").map_err(err)?;
+        let batch = cursor.range(len as usize, "batch").map_err(err)?;
+        let batch_base = base + batch.start as u64;
+        let batch = &payload[batch];
+        let mut entries = Cursor::new(batch, batch_base);
+        let count = entries.u32("entry count").map_err(err)?;
+        let mut saw_creds = false;
+        for _ in 0..count {
+            let entry_at = entries.offset();
+            match entries.entry().map_err(err)? {
+                Entry::Put { kind, id, value } => {
+                    state.put(kind, id, Bytes::copy_from_slice(&batch[value]));
+                }
+                Entry::Delete { kind, id } => state.delete(&kind, &id),
+                Entry::Creds(range) => {
+                    if saw_creds {
+                        return Err(err(DecodeError::corrupt(
+                            entry_at,
+                            "creds appear twice in one batch",
+                        )));
+                    }
+                    saw_creds = true;
+                    *creds = Some((
+                        Bytes::copy_from_slice(&batch[range]),
+                        CredsOrigin::Log(entry_at),
+                    ));
+                }
+                Entry::End { .. } => {
+                    return Err(err(DecodeError::corrupt(
+                        entry_at,
+                        "an end entry in the log",
+                    )));
+                }
+            }
+        }
+        if !entries.is_empty() {
+            return Err(err(DecodeError::corrupt(
+                entries.offset(),
+                format!("trailing bytes after the batch that starts at offset {at}"),
+            )));
+        }
+    }
+    if !cursor.is_empty() {
+        return Err(err(DecodeError::corrupt(
+            cursor.offset(),
+            "trailing bytes after the frame's batches",
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,544 @@
+//! [`NativeStore`]: opening (with recovery), the [`Persistence`] implementation, closing.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+use wa_auth::codec::decode_binary;
+use wa_auth::{
+    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+};
+
+use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
+use crate::lock::{DirLock, LOCK_FILE};
+use crate::log::log_header;
+use crate::options::{Durability, NativeStoreOptions};
+use crate::recovery::{Names, Recovered, recover};
+use crate::snapshot::{SnapshotData, read_snapshot};
+use crate::state::{EncodedBatch, State};
+use crate::writer::{Msg, Paths, Writer, publish_file};
+
+/// Batches with more keys than this are encoded on a blocking thread, not on the async task.
+const OFFLOAD_ENCODE_KEYS: usize = 256;
+
+/// How often a read-only open retries when the owner compacts while it reads.
+const READ_ONLY_ATTEMPTS: usize = 8;
+
+/// A crash-safe store of one linked device's auth state in one directory.
+///
+/// Everything lives in memory (each value in its canonical binary encoding, decoded on
+/// [`get`](Persistence::get)), so reads never touch the disk. Commits go to a dedicated writer
+/// thread that appends them to the log and syncs, in groups (see the [crate docs](crate)).
+/// The directory is locked while the store is open for writing.
+///
+/// Dropping the store stops the writer thread after the commits already queued and releases
+/// the lock before `drop` returns (it waits for an in-flight sync); [`NativeStore::close`]
+/// does the same without blocking the async runtime.
+pub struct NativeStore {
+    paths: Arc<Paths>,
+    options: NativeStoreOptions,
+    state: Arc<RwLock<State>>,
+    writer: Option<WriterHandle>,
+}
+
+struct WriterHandle {
+    tx: mpsc::Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for NativeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.read();
+        f.debug_struct("NativeStore")
+            .field("dir", &self.paths.dir)
+            .field("read_only", &self.options.read_only)
+            .field("seq", &state.seq)
+            .field("has_creds", &state.creds.is_some())
+            .field("keys", &state.key_count())
+            .finish()
+    }
+}
+
+/// Runs blocking work on tokio's blocking pool when inside a runtime, else inline.
+async fn offload<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| AuthError::Backend {
+                backend: "native",
+                source: Box::new(e),
+            })?,
+        Err(_) => work(),
+    }
+}
+
+fn names(paths: &Paths) -> Names {
+    Names {
+        snapshot: paths.snapshot.display().to_string(),
+        log: paths.log.display().to_string(),
+    }
+}
+
+fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotData>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AuthError::io(path, e)),
+    };
+    let len = file.metadata().map_err(|e| AuthError::io(path, e))?.len();
+    let reader = BufReader::with_capacity(256 << 10, file);
+    read_snapshot(reader, len, &path.display().to_string()).map(Some)
+}
+
+fn read_log_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AuthError::io(path, e)),
+    }
+}
+
+/// Files a store directory may hold besides the store's own; anything else means the
+/// directory is something else (a Baileys folder, say) and must not be turned into a store.
+fn is_own_file(name: &str) -> bool {
+    matches!(
+        name,
+        LOCK_FILE | "snapshot" | "log" | "snapshot.tmp" | "log.tmp"
+    ) || name.starts_with('.')
+}
+
+/// Makes sure `path` is a directory with mode 0700 (creating it when allowed).
+fn prepare_dir(path: &Path, options: &NativeStoreOptions) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let mode = meta.permissions().mode() & 0o777;
+            if !options.read_only && mode & 0o077 != 0 {
+                warn!(dir = %path.display(), mode = format!("{mode:o}"), "tightening the store directory to 0700");
+                fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| AuthError::io(path, e))?;
+            }
+            Ok(())
+        }
+        Ok(_) => Err(AuthError::invalid(
+            format!("native store path {}", path.display()),
+            "is not a directory",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if options.read_only || !options.create {
+                return Err(AuthError::NotFound {
+                    what: format!("native store directory {}", path.display()),
+                });
+            }
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| AuthError::io(path, e))
+        }
+        Err(e) => Err(AuthError::io(path, e)),
+    }
+}
+
+/// Makes an existing store file 0600.
+fn tighten_file(path: &Path) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+            warn!(file = %path.display(), "tightening a store file to 0600");
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(|e| AuthError::io(path, e))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(AuthError::io(path, e)),
+    }
+}
+
+impl NativeStore {
+    /// Opens (or creates) the store in directory `path` with default options.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, NativeStoreOptions::default()).await
+    }
+
+    /// Opens the store in directory `path`. The file work runs on tokio's blocking pool.
+    pub async fn open_with(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        offload(move || Self::open_blocking(path, options)).await
+    }
+
+    /// Opens the store in directory `path`, blocking the calling thread (for synchronous code
+    /// and tools; from async code use [`NativeStore::open_with`]).
+    ///
+    /// Recovery: a torn tail of the log (a last write cut short by a crash, never acknowledged)
+    /// is discarded and truncated away; any other damage is [`AuthError::Corrupt`] naming the
+    /// file and offset, and an unknown format version is [`AuthError::UnsupportedVersion`].
+    /// Left-over temp files are removed. A second opener for writing gets
+    /// [`AuthError::AlreadyOwned`].
+    pub fn open_blocking(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
+        let started = Instant::now();
+        let dir = path.as_ref().to_path_buf();
+        prepare_dir(&dir, &options)?;
+        let paths = Arc::new(Paths::new(dir));
+        if options.read_only {
+            return Self::open_read_only(paths, options, started);
+        }
+        let lock = DirLock::acquire(&paths.dir)?;
+        for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
+            match fs::remove_file(tmp) {
+                Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AuthError::io(tmp, e)),
+            }
+        }
+        for file in [&paths.snapshot, &paths.log] {
+            tighten_file(file)?;
+        }
+        let snapshot = read_snapshot_file(&paths.snapshot)?;
+        let log = read_log_file(&paths.log)?;
+        let fresh = snapshot.is_none() && log.is_none();
+        if fresh {
+            Self::check_empty_dir(&paths, &options)?;
+        }
+        let recovered = recover(snapshot, log.as_deref(), &names(&paths))?;
+        if fresh {
+            publish_file(
+                &paths.dir,
+                &paths.snapshot_tmp,
+                &paths.snapshot,
+                &[&crate::snapshot::empty_snapshot()],
+            )
+            .map_err(|e| AuthError::io(&paths.snapshot, e))?;
+            info!(dir = %paths.dir.display(), "created a new native store");
+        }
+        let (log_file, log_len) = Self::prepare_log(&paths, &recovered, log.as_deref())?;
+        drop(log);
+        let snapshot_len = if fresh {
+            crate::snapshot::empty_snapshot().len() as u64
+        } else {
+            recovered.snapshot_len
+        };
+        info!(
+            dir = %paths.dir.display(),
+            seq = recovered.state.seq,
+            keys = recovered.state.key_count(),
+            has_creds = recovered.state.creds.is_some(),
+            frames = recovered.frames_applied,
+            snapshot_bytes = snapshot_len,
+            log_bytes = log_len,
+            millis = started.elapsed().as_millis() as u64,
+            "opened native store"
+        );
+        let state = Arc::new(RwLock::new(recovered.state));
+        let channel = mpsc::channel();
+        let tx = channel.0.clone();
+        let writer = Writer::new(
+            paths.clone(),
+            options.clone(),
+            state.clone(),
+            channel,
+            log_file,
+            log_len,
+            snapshot_len,
+            lock,
+        );
+        let thread = std::thread::Builder::new()
+            .name("wa-native-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| AuthError::io(&paths.dir, e))?;
+        Ok(Self {
+            paths,
+            options,
+            state,
+            writer: Some(WriterHandle {
+                tx,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Refuses to create a store in a directory that holds other files.
+    fn check_empty_dir(paths: &Paths, options: &NativeStoreOptions) -> Result<()> {
+        let entries = fs::read_dir(&paths.dir).map_err(|e| AuthError::io(&paths.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| AuthError::io(&paths.dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !is_own_file(&name) {
+                return Err(AuthError::invalid(
+                    format!("native store directory {}", paths.dir.display()),
+                    format!(
+                        "holds no native store but other files (such as {name:?}); refusing to create a store over them"
+                    ),
+                ));
+            }
+        }
+        if !options.create {
+            return Err(AuthError::NotFound {
+                what: format!("native store in {}", paths.dir.display()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes the log match the recovered state: creates it, rewrites it when the snapshot is
+    /// ahead of its base, or truncates a torn tail. Returns it open at its end.
+    fn prepare_log(
+        paths: &Paths,
+        recovered: &Recovered,
+        log: Option<&[u8]>,
+    ) -> Result<(File, u64)> {
+        let log_err = |e| AuthError::io(&paths.log, e);
+        let seq = recovered.snapshot_seq;
+        match (log, recovered.log_base) {
+            (Some(bytes), Some(base)) if base == seq => {
+                let mut file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&paths.log)
+                    .map_err(log_err)?;
+                if let Some(torn) = recovered.torn {
+                    warn!(
+                        file = %paths.log.display(),
+                        offset = torn,
+                        discarded_bytes = bytes.len() as u64 - torn,
+                        "discarding the torn tail of the log (an unacknowledged write cut short)"
+                    );
+                    file.set_len(recovered.log_end).map_err(log_err)?;
+                    file.sync_data().map_err(log_err)?;
+                }
+                file.seek(SeekFrom::Start(recovered.log_end))
+                    .map_err(log_err)?;
+                Ok((file, recovered.log_end))
+            }
+            (bytes, _) => {
+                // No log yet, or the snapshot is ahead of its base (a compaction was cut short):
+                // write the log anew with the frames after the snapshot.
+                let tail = bytes
+                    .map(|b| &b[recovered.keep_from as usize..recovered.log_end as usize])
+                    .unwrap_or_default();
+                if bytes.is_some() {
+                    info!(
+                        file = %paths.log.display(),
+                        snapshot_seq = seq,
+                        kept_bytes = tail.len(),
+                        "rewriting the log after an interrupted compaction"
+                    );
+                }
+                let file = publish_file(
+                    &paths.dir,
+                    &paths.log_tmp,
+                    &paths.log,
+                    &[&log_header(seq), tail],
+                )
+                .map_err(log_err)?;
+                Ok((file, (FILE_HEADER_LEN + tail.len()) as u64))
+            }
+        }
+    }
+
+    fn open_read_only(
+        paths: Arc<Paths>,
+        options: NativeStoreOptions,
+        started: Instant,
+    ) -> Result<Self> {
+        let mut attempt = 0;
+        let recovered = loop {
+            attempt += 1;
+            let snapshot = read_snapshot_file(&paths.snapshot)?;
+            let log = read_log_file(&paths.log)?;
+            // The owner may have published a new snapshot and log between the two reads.
+            let log_ahead = match (&snapshot, &log) {
+                (Some(snapshot), Some(log)) => format::decode_file_header(log, &LOG_MAGIC)
+                    .is_ok_and(|base| base > snapshot.seq),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if log_ahead && attempt < READ_ONLY_ATTEMPTS {
+                std::thread::sleep(std::time::Duration::from_millis(5 * attempt as u64));
+                continue;
+            }
+            break recover(snapshot, log.as_deref(), &names(&paths))?;
+        };
+        info!(
+            dir = %paths.dir.display(),
+            seq = recovered.state.seq,
+            keys = recovered.state.key_count(),
+            torn_tail = recovered.torn.is_some(),
+            millis = started.elapsed().as_millis() as u64,
+            "opened native store read-only"
+        );
+        Ok(Self {
+            paths,
+            options,
+            state: Arc::new(RwLock::new(recovered.state)),
+            writer: None,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.paths.dir
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &NativeStoreOptions {
+        &self.options
+    }
+
+    /// Sequence number of the last committed batch (0 for a new store). Counts every
+    /// non-empty commit since the store was created.
+    pub fn last_seq(&self) -> u64 {
+        self.state.read().seq
+    }
+
+    fn writer(&self) -> Result<&WriterHandle> {
+        self.writer.as_ref().ok_or_else(|| {
+            AuthError::invalid(
+                format!("commit to {}", self.paths.dir.display()),
+                "the native store was opened read-only",
+            )
+        })
+    }
+
+    async fn ask(&self, msg: impl FnOnce(oneshot::Sender<Result<()>>) -> Msg) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.writer()?
+            .tx
+            .send(msg(reply))
+            .map_err(|_| AuthError::Closed)?;
+        rx.await.map_err(|_| AuthError::Closed)?
+    }
+
+    /// Compacts now: writes a snapshot of the current state and starts a new log. Returns once
+    /// the snapshot is published. Compaction also runs by itself (see [`NativeStoreOptions`]).
+    pub async fn compact(&self) -> Result<()> {
+        self.ask(|reply| Msg::Compact { reply }).await
+    }
+
+    /// Stops the writer after the commits already queued and releases the directory lock.
+    /// Later commits fail with [`AuthError::Closed`]; reads still work.
+    pub async fn close(&self) -> Result<()> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let _ = writer.tx.send(Msg::Shutdown);
+        let thread = writer.thread.lock().take();
+        if let Some(thread) = thread {
+            offload(move || {
+                thread.join().map_err(|_| AuthError::Backend {
+                    backend: "native",
+                    source: "the writer thread panicked".into(),
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NativeStore {
+    fn drop(&mut self) {
+        if let Some(writer) = &self.writer {
+            let _ = writer.tx.send(Msg::Shutdown);
+            if let Some(thread) = writer.thread.lock().take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Persistence for NativeStore {
+    fn capabilities(&self) -> Capabilities {
+        let full = self.options.durability == Durability::Full;
+        Capabilities::new("native")
+            .atomic_commit(true)
+            .durable_on_commit(full)
+            .write_behind(!full)
+            .persistent(true)
+    }
+
+    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        Ok(self
+            .state
+            .read()
+            .creds
+            .as_ref()
+            .map(|c| (*c.decoded).clone()))
+    }
+
+    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        let mut found: Vec<(KeyId, Bytes)> = {
+            let state = self.state.read();
+            let Some(entries) = state.keys.get(kind) else {
+                return Ok(Vec::new());
+            };
+            ids.iter()
+                .filter_map(|id| entries.get_key_value(id))
+                .map(|(id, value)| (id.clone(), value.clone()))
+                .collect()
+        };
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.dedup_by(|a, b| a.0 == b.0);
+        found
+            .into_iter()
+            .map(|(id, bytes)| {
+                let value = decode_binary(kind, &id, &bytes).map_err(|e| match e {
+                    AuthError::Corrupt { what, source } => AuthError::Corrupt {
+                        what: format!("{what} (native store {})", self.paths.dir.display()),
+                        source,
+                    },
+                    other => other,
+                })?;
+                Ok((id, value))
+            })
+            .collect()
+    }
+
+    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        Ok(self
+            .state
+            .read()
+            .keys
+            .get(kind)
+            .map(|entries| entries.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        Ok(self.state.read().keys.keys().cloned().collect())
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        batch.validate()?;
+        self.writer()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = if batch.key_count() > OFFLOAD_ENCODE_KEYS {
+            offload(move || EncodedBatch::encode(batch)).await?
+        } else {
+            EncodedBatch::encode(batch)?
+        };
+        self.ask(|reply| Msg::Commit { batch, reply }).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        if self.options.durability == Durability::Full || self.writer.is_none() {
+            return Ok(());
+        }
+        self.ask(|reply| Msg::Flush { reply }).await
+    }
+}
