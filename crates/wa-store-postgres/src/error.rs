@@ -53,3 +53,8 @@ impl From<tokio_postgres::Error> for RoundError {
         Self::Transient(describe(&error))
     }
 }
+
+/// A failed attempt to get a pooled connection, described.
+pub(crate) fn pool_error(error: impl std::fmt::Display) -> String {
+    format!("no database connection: {error}")
+}

@@ -27,10 +27,11 @@ use tokio_postgres::types::ToSql;
 use tracing::{debug, error, info, warn};
 
 use crate::error::RoundError;
+use crate::error::pool_error;
 use crate::lease;
 use crate::metrics::Counters;
 use crate::queue::{Data, Pending};
-use crate::store::{Shared, pool_error};
+use crate::store::Shared;
 
 /// What the loop does next.
 enum Step {

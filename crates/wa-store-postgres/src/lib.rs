@@ -93,7 +93,7 @@ pub async fn migrate(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<Migrat
     let mut client = pool
         .get()
         .await
-        .map_err(|e| error::backend_msg(format!("no database connection: {e}")))?;
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
     schema::migrate(&mut client, schema).await
 }
 
@@ -106,7 +106,7 @@ pub async fn migrate_to(
     let mut client = pool
         .get()
         .await
-        .map_err(|e| error::backend_msg(format!("no database connection: {e}")))?;
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
     schema::migrate_to(&mut client, schema, target).await
 }
 
@@ -115,6 +115,6 @@ pub async fn schema_version(pool: &Pool, schema: &SchemaName) -> wa_auth::Result
     let client = pool
         .get()
         .await
-        .map_err(|e| error::backend_msg(format!("no database connection: {e}")))?;
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
     schema::current_version(&client, schema).await
 }

@@ -14,7 +14,7 @@ use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
 
-use crate::error::{BACKEND, backend_msg};
+use crate::error::{BACKEND, backend_msg, pool_error};
 use crate::flusher;
 use crate::lease;
 use crate::load;
@@ -175,7 +175,7 @@ impl PostgresStore {
         let mut client = tokio::time::timeout(options.operation_timeout, pool.get())
             .await
             .map_err(|_| backend_msg("timed out waiting for a database connection"))?
-            .map_err(|e| backend_msg(format!("no database connection: {e}")))?;
+            .map_err(|e| backend_msg(pool_error(e)))?;
         if options.auto_migrate {
             schema::migrate(&mut client, &options.schema).await?;
         } else {
@@ -489,9 +489,4 @@ impl Persistence for PostgresStore {
         self.wait_for(move |status| status.flushed_seq >= target)
             .await
     }
-}
-
-/// Used by the flusher to report a failed connection attempt.
-pub(crate) fn pool_error(error: impl std::fmt::Display) -> String {
-    format!("no database connection: {error}")
 }
