@@ -49,7 +49,11 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        Self { client: ClientConfig::default(), noise: wa_signal::noise::ClientConfig::default(), clock: UnixTime::now }
+        Self {
+            client: ClientConfig::default(),
+            noise: wa_signal::noise::ClientConfig::default(),
+            clock: UnixTime::now,
+        }
     }
 }
 
@@ -63,7 +67,9 @@ pub enum LinkKind {
 }
 
 fn connection(reason: impl Into<String>) -> AuthError {
-    AuthError::Connection { reason: reason.into() }
+    AuthError::Connection {
+        reason: reason.into(),
+    }
 }
 
 fn io(err: std::io::Error) -> AuthError {
@@ -95,12 +101,23 @@ impl<T: FrameTransport> DeviceLink<T> {
         let (kind, payload) = if creds.is_paired() {
             (LinkKind::Login, login_payload_for(&creds, &config.client)?)
         } else {
-            (LinkKind::Registration, registration_payload(&creds, &config.client))
+            (
+                LinkKind::Registration,
+                registration_payload(&creds, &config.client),
+            )
         };
         let (finish, noise) = accepted.finish(&payload.encode_to_vec())?;
         transport.send(finish).await.map_err(io)?;
         tracing::debug!(?kind, "noise handshake complete");
-        Ok(Self { state, transport, noise, frames, kind, next_tag: 1, unhandled: VecDeque::new() })
+        Ok(Self {
+            state,
+            transport,
+            noise,
+            frames,
+            kind,
+            next_tag: 1,
+            unhandled: VecDeque::new(),
+        })
     }
 
     /// Which payload this connection logged in with.
@@ -115,7 +132,9 @@ impl<T: FrameTransport> DeviceLink<T> {
 
     /// Encrypts and sends a stanza.
     pub async fn send_node(&mut self, node: &Node) -> Result<()> {
-        let plaintext = node.encode().map_err(|e| connection(format!("cannot encode <{}>: {e}", node.tag)))?;
+        let plaintext = node
+            .encode()
+            .map_err(|e| connection(format!("cannot encode <{}>: {e}", node.tag)))?;
         let frame = self.noise.encrypt_frame(&plaintext)?;
         self.transport.send(frame).await.map_err(io)
     }
@@ -137,7 +156,10 @@ impl<T: FrameTransport> DeviceLink<T> {
         iq.attrs.insert("id", id.as_str());
         self.send_node(&iq).await?;
         loop {
-            let node = self.recv_fresh().await?.ok_or_else(|| connection(format!("closed while waiting for iq {id}")))?;
+            let node = self
+                .recv_fresh()
+                .await?
+                .ok_or_else(|| connection(format!("closed while waiting for iq {id}")))?;
             if node.tag == "iq" && node.attr("id") == Some(&id) {
                 if node.attr("type") == Some("error") {
                     return Err(connection(format!("server refused iq {id}: {node}")));
@@ -153,7 +175,10 @@ impl<T: FrameTransport> DeviceLink<T> {
     /// error and changes nothing.
     pub async fn await_pairing(&mut self) -> Result<()> {
         loop {
-            let node = self.recv_node().await?.ok_or_else(|| connection("closed before pair-success"))?;
+            let node = self
+                .recv_node()
+                .await?
+                .ok_or_else(|| connection("closed before pair-success"))?;
             if node.tag == "iq" && node.child("pair-success").is_some() {
                 let reply = handle_pair_success(&self.state, &node).await?;
                 return self.send_node(&reply).await;
@@ -176,7 +201,9 @@ impl<T: FrameTransport> DeviceLink<T> {
             .and_then(|c| c.attr("value"))
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| connection(format!("pre-key count answer without a count: {answer}")))?;
-        let Some(upload) = pre_keys::top_up(&self.state, on_server).await? else { return Ok(0) };
+        let Some(upload) = pre_keys::top_up(&self.state, on_server).await? else {
+            return Ok(0);
+        };
         self.query(upload.node.clone()).await?;
         pre_keys::mark_uploaded(&self.state, &upload).await?;
         tracing::info!(uploaded = upload.ids.len(), on_server, "uploaded pre-keys");
@@ -195,15 +222,23 @@ impl<T: FrameTransport> DeviceLink<T> {
             Err(err) => return Err(err),
         };
         let plaintext = self.noise.decrypt(&body)?;
-        Node::decode(&plaintext).map(Some).map_err(|e| connection(format!("undecodable stanza: {e}")))
+        Node::decode(&plaintext)
+            .map(Some)
+            .map_err(|e| connection(format!("undecodable stanza: {e}")))
     }
 }
 
 const CLOSED: &str = "the server closed the connection";
 
-async fn next_frame<T: FrameTransport>(transport: &mut T, frames: &mut FrameDecoder) -> Result<Vec<u8>> {
+async fn next_frame<T: FrameTransport>(
+    transport: &mut T,
+    frames: &mut FrameDecoder,
+) -> Result<Vec<u8>> {
     loop {
-        if let Some(frame) = frames.next_frame().map_err(|e| connection(format!("bad frame: {e}")))? {
+        if let Some(frame) = frames
+            .next_frame()
+            .map_err(|e| connection(format!("bad frame: {e}")))?
+        {
             return Ok(frame);
         }
         match transport.recv().await.map_err(io)? {
