@@ -74,8 +74,10 @@
 //! # }
 //! ```
 //!
-//! Any error is final for the connection. Secrets (ephemeral private keys, chaining key, cipher
-//! keys) are zeroized when dropped, and no `Debug` output shows them.
+//! Any error is final for the connection, except [`SignalError::NoiseFrameTooLarge`] from
+//! encrypting a plaintext too large for one frame (nothing was encrypted or sent). Secrets
+//! (ephemeral private keys, chaining key, cipher keys) are zeroized when dropped, and no `Debug`
+//! output shows them.
 //!
 //! The server side ([`ServerHandshake`], [`AwaitingClientFinish`]) exists for tests and
 //! in-process fake servers; it reads its stream with [`FrameDecoder::expecting_intro`], which
