@@ -105,7 +105,7 @@ impl AuthCreds {
             pairing_ephemeral_key_pair: KeyPair::generate(),
             signed_identity_key: identity,
             signed_pre_key,
-            registration_id: generate_registration_id(),
+            registration_id: wa_signal::keys::generate_registration_id(),
             adv_secret_key: AdvSecretKey(encoding::b64_encode(&adv_secret)),
             me: None,
             account: None,
@@ -155,11 +155,6 @@ impl std::fmt::Debug for AuthCreds {
     }
 }
 
-/// A random 14-bit registration id, as WhatsApp clients use.
-pub fn generate_registration_id() -> u32 {
-    u32::from(rand::rng().random::<u16>() & 0x3fff)
-}
-
 /// A signed pre-key as Baileys keeps it in creds: `{keyPair, signature, keyId}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,12 +172,19 @@ pub struct SignedKeyPair {
 impl SignedKeyPair {
     /// A new signed pre-key `key_id`, signed by `identity`.
     pub fn generate(identity: &KeyPair, key_id: u32) -> Self {
-        let key_pair = KeyPair::generate();
-        let signature = identity.sign(&key_pair.public.serialize());
+        Self::from_record(wa_signal::keys::generate_signed_pre_key(
+            identity,
+            SignedPreKeyId(key_id),
+            0,
+        ))
+    }
+
+    /// The creds form of a signed pre-key record (its timestamp is not kept in creds).
+    pub fn from_record(record: SignedPreKeyRecord) -> Self {
         Self {
-            key_pair,
-            signature,
-            key_id,
+            key_pair: record.key_pair,
+            signature: record.signature,
+            key_id: record.id.0,
         }
     }
 

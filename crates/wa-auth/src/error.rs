@@ -88,6 +88,15 @@ pub enum AuthError {
     /// The store or auth state was closed.
     #[error("the store is closed")]
     Closed,
+    /// A connection to the server failed or the server answered something unexpected.
+    #[error("connection: {reason}")]
+    Connection {
+        /// What happened.
+        reason: String,
+    },
+    /// A `pair-success` stanza was rejected; creds are unchanged.
+    #[error("pair-success rejected: {0}")]
+    PairingRejected(crate::flows::PairingRejection),
     /// A Signal protocol operation failed.
     #[error(transparent)]
     Signal(#[from] SignalError),

@@ -37,6 +37,7 @@ pub mod flows;
 pub mod key;
 pub mod memory;
 pub mod persistence;
+pub mod protocol;
 pub mod state;
 
 #[cfg(feature = "conformance")]

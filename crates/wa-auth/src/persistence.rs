@@ -102,55 +102,38 @@ pub trait Persistence: Send + Sync + Debug {
     }
 }
 
-#[async_trait]
-impl<P: Persistence + ?Sized> Persistence for Arc<P> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
-        (**self).load_creds().await
-    }
-    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
-        (**self).get(kind, ids).await
-    }
-    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
-        (**self).list(kind).await
-    }
-    async fn kinds(&self) -> Result<Vec<KeyKind>> {
-        (**self).kinds().await
-    }
-    async fn commit(&self, batch: WriteBatch) -> Result<()> {
-        (**self).commit(batch).await
-    }
-    async fn flush(&self) -> Result<()> {
-        (**self).flush().await
-    }
+/// Forwards `Persistence` through a smart pointer, so `Arc<dyn Persistence>` and
+/// `Box<dyn Persistence>` are backends too.
+macro_rules! forward_persistence {
+    ($($pointer:ident),+) => {$(
+        #[async_trait]
+        impl<P: Persistence + ?Sized> Persistence for $pointer<P> {
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+                (**self).load_creds().await
+            }
+            async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+                (**self).get(kind, ids).await
+            }
+            async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+                (**self).list(kind).await
+            }
+            async fn kinds(&self) -> Result<Vec<KeyKind>> {
+                (**self).kinds().await
+            }
+            async fn commit(&self, batch: WriteBatch) -> Result<()> {
+                (**self).commit(batch).await
+            }
+            async fn flush(&self) -> Result<()> {
+                (**self).flush().await
+            }
+        }
+    )+};
 }
 
-#[async_trait]
-impl<P: Persistence + ?Sized> Persistence for Box<P> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
-        (**self).load_creds().await
-    }
-    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
-        (**self).get(kind, ids).await
-    }
-    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
-        (**self).list(kind).await
-    }
-    async fn kinds(&self) -> Result<Vec<KeyKind>> {
-        (**self).kinds().await
-    }
-    async fn commit(&self, batch: WriteBatch) -> Result<()> {
-        (**self).commit(batch).await
-    }
-    async fn flush(&self) -> Result<()> {
-        (**self).flush().await
-    }
-}
+forward_persistence!(Arc, Box);
 
 /// Everything a store holds, loaded at once.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -7,33 +7,17 @@ use prost::Message;
 use serde_json::Value;
 use wa_auth::AuthCreds;
 use wa_auth::flows::{
-    Browser, ClientConfig, PayloadProfile, device_props, login_payload, registration_payload,
+    BaileysProfile, Browser, ClientConfig, device_props, login_payload, registration_payload,
 };
 use wa_testkit::fixtures;
-
-/// Baileys' BufferJSON `{"type":"Buffer","data":"<b64>"}` -> the canonical base64 string.
-fn debufferize(value: Value) -> Value {
-    match value {
-        Value::Object(map)
-            if map.get("type") == Some(&Value::from("Buffer"))
-                && map.get("data").is_some_and(Value::is_string) =>
-        {
-            map["data"].clone()
-        }
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, debufferize(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(debufferize).collect()),
-        other => other,
-    }
-}
+use wa_testkit::vectors::debufferize;
 
 fn load_creds(relative: &str) -> AuthCreds {
     let json = fixtures::read_json(relative);
     serde_json::from_value(debufferize(json)).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
-fn config(raw: &Value, profile: PayloadProfile) -> ClientConfig {
+fn config(raw: &Value, profile: BaileysProfile) -> ClientConfig {
     let version: Vec<u32> = raw["version"]
         .as_array()
         .unwrap()
@@ -70,9 +54,9 @@ fn payloads_match_baileys_byte_for_byte() {
     let mut checked = 0;
     for (version, data) in vectors["versions"].as_object().unwrap() {
         let profile = if version.starts_with("v6.") {
-            PayloadProfile::Baileys6
+            BaileysProfile::Baileys6
         } else {
-            PayloadProfile::Baileys7
+            BaileysProfile::Baileys7
         };
         for case in data["login"].as_array().unwrap() {
             let config = config_named(case["config"].as_str().unwrap(), profile);

@@ -177,6 +177,66 @@ pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Appends a frame to `out` whose payload `write_payload` appends in place, then writes the
+/// length prefix in front of it. This frames a payload produced directly in the output buffer
+/// (for example one encrypted in place) without copying it.
+///
+/// `write_payload` gets `out` with a 3-byte placeholder prefix already appended and must only
+/// append to it (whatever it leaves after the placeholder is the payload). When it fails, or
+/// when the payload exceeds [`MAX_FRAME_LEN`] (then with [`Error::TooLarge`], converted into
+/// `E`), `out` is truncated back to its length before the call.
+///
+/// # Panics
+///
+/// If `write_payload` truncates `out` into the placeholder (a broken contract, not bad input).
+///
+/// ```
+/// use wa_proto::frame::{FrameDecoder, encode_frame_with};
+///
+/// let mut wire = b"earlier bytes".to_vec();
+/// encode_frame_with(&mut wire, |out| {
+///     let start = out.len();
+///     out.extend_from_slice(b"payload");
+///     out[start..].make_ascii_uppercase(); // transformed in place
+///     Ok::<(), wa_proto::Error>(())
+/// })?;
+/// assert_eq!(&wire[13..], b"\x00\x00\x07PAYLOAD");
+///
+/// let mut decoder = FrameDecoder::new();
+/// decoder.push(&wire[13..]);
+/// assert_eq!(decoder.next_frame()?, Some(b"PAYLOAD".to_vec()));
+/// # Ok::<(), wa_proto::Error>(())
+/// ```
+pub fn encode_frame_with<E, F>(out: &mut Vec<u8>, write_payload: F) -> Result<(), E>
+where
+    E: From<Error>,
+    F: FnOnce(&mut Vec<u8>) -> Result<(), E>,
+{
+    let header_at = out.len();
+    out.extend_from_slice(&[0; LENGTH_PREFIX_LEN]);
+    let payload_at = header_at + LENGTH_PREFIX_LEN;
+    let written = write_payload(out).and_then(|()| {
+        let len = out
+            .len()
+            .checked_sub(payload_at)
+            .expect("encode_frame_with: the payload writer removed the length prefix");
+        if len > MAX_FRAME_LEN {
+            return Err(Error::TooLarge {
+                what: "frame",
+                len,
+                max: MAX_FRAME_LEN,
+            }
+            .into());
+        }
+        out[header_at..payload_at].copy_from_slice(&length_prefix(len));
+        Ok(())
+    });
+    if written.is_err() {
+        out.truncate(header_at);
+    }
+    written
+}
+
 fn length_prefix(len: usize) -> [u8; 3] {
     [(len >> 16) as u8, (len >> 8) as u8, len as u8]
 }
@@ -427,6 +487,68 @@ mod tests {
             assert_eq!(decoder.buffered_len(), 0);
             assert_eq!(decoder.intro().unwrap().routing_info(), Some(&b"route"[..]));
         }
+    }
+
+    #[test]
+    fn encode_frame_with_matches_encode_frame() {
+        for payload in [&b""[..], b"x", &[0xab; 300], &[7; 0x1_0203]] {
+            let mut expected = b"prefix".to_vec();
+            encode_frame(payload, &mut expected).unwrap();
+            let mut got = b"prefix".to_vec();
+            encode_frame_with(&mut got, |out| {
+                out.extend_from_slice(payload);
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+            assert_eq!(got, expected, "{} bytes", payload.len());
+        }
+    }
+
+    #[test]
+    fn encode_frame_with_leaves_out_unchanged_on_error() {
+        #[derive(Debug, PartialEq)]
+        enum Custom {
+            Wire(String),
+            Refused,
+        }
+        impl From<Error> for Custom {
+            fn from(e: Error) -> Self {
+                Custom::Wire(e.to_string())
+            }
+        }
+        let mut out = b"kept".to_vec();
+        let refused = encode_frame_with(&mut out, |out| {
+            out.extend_from_slice(b"half written");
+            Err(Custom::Refused)
+        });
+        assert_eq!(refused, Err(Custom::Refused));
+        assert_eq!(out, b"kept");
+
+        let too_large = encode_frame_with(&mut out, |out| {
+            out.resize(out.len() + MAX_FRAME_LEN + 1, 0);
+            Ok::<(), Custom>(())
+        });
+        assert!(matches!(too_large, Err(Custom::Wire(_))), "{too_large:?}");
+        assert_eq!(out, b"kept");
+
+        // The largest payload still fits.
+        encode_frame_with(&mut out, |out| {
+            out.resize(out.len() + MAX_FRAME_LEN, 1);
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        assert_eq!(&out[4..7], &[0xff, 0xff, 0xff]);
+        assert_eq!(out.len(), 4 + LENGTH_PREFIX_LEN + MAX_FRAME_LEN);
+    }
+
+    #[test]
+    #[should_panic(expected = "removed the length prefix")]
+    fn encode_frame_with_panics_when_the_writer_breaks_the_contract() {
+        let mut out = Vec::new();
+        let _ = encode_frame_with(&mut out, |out| {
+            out.clear();
+            Ok::<(), Error>(())
+        });
     }
 
     #[test]

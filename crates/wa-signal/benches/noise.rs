@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use wa_signal::curve::KeyPair;
 use wa_signal::noise::{
-    CertificateChain, ClientConfig, ClientHandshake, FrameReader, Intro, NoiseTransport,
-    ServerConfig, ServerHandshake, UnixTime,
+    CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, LENGTH_PREFIX_LEN,
+    NoiseTransport, ServerConfig, ServerHandshake, UnixTime,
 };
 
 /// A PKI and responder configuration shared by every iteration.
@@ -49,13 +49,19 @@ fn setup() -> Setup {
 
 const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
 
-/// The responder's answer to a client hello (not measured in the client benchmark).
-fn respond(server: &ServerConfig, hello: &[u8]) -> Vec<u8> {
-    let (intro, used) = Intro::parse(hello).expect("intro").expect("whole intro");
-    let (_, server_hello) = ServerHandshake::new(server)
-        .read_client_hello(&intro, &hello[used + 3..])
-        .expect("client hello");
-    server_hello
+/// The responder's state and answer to a client hello (intro + first frame), read as a server
+/// reads its stream.
+fn respond(
+    server: &ServerConfig,
+    hello: &[u8],
+) -> (wa_signal::noise::AwaitingClientFinish, Vec<u8>) {
+    let mut reader = FrameDecoder::expecting_intro();
+    reader.push(hello);
+    let frame = reader.next_frame().expect("frame").expect("whole frame");
+    let intro = reader.intro().expect("whole intro");
+    ServerHandshake::new(server)
+        .read_client_hello(intro, &frame)
+        .expect("client hello")
 }
 
 fn handshake(c: &mut Criterion) {
@@ -72,9 +78,9 @@ fn handshake(c: &mut Criterion) {
                 let (client, hello) =
                     ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
                 total += start.elapsed();
-                let server_hello = respond(&s.server, &hello);
+                let (_, server_hello) = respond(&s.server, &hello);
                 let start = Instant::now();
-                let mut reader = FrameReader::new();
+                let mut reader = FrameDecoder::new();
                 reader.push(&server_hello);
                 let frame = reader.next_frame().expect("frame").expect("whole");
                 let accepted = client.read_server_hello(&frame, NOW).expect("accepted");
@@ -90,16 +96,15 @@ fn handshake(c: &mut Criterion) {
         b.iter(|| {
             let (client, hello) =
                 ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
-            let (intro, used) = Intro::parse(&hello).expect("intro").expect("whole");
-            let (server, server_hello) = ServerHandshake::new(&s.server)
-                .read_client_hello(&intro, &hello[used + 3..])
-                .expect("client hello");
+            let (server, server_hello) = respond(&s.server, &hello);
             let (finish, transport) = client
-                .read_server_hello(&server_hello[3..], NOW)
+                .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
                 .expect("accepted")
                 .finish(&s.payload)
                 .expect("finish");
-            let done = server.read_client_finish(&finish[3..]).expect("finish");
+            let done = server
+                .read_client_finish(&finish[LENGTH_PREFIX_LEN..])
+                .expect("finish");
             black_box((transport, done));
         });
     });
@@ -109,16 +114,15 @@ fn handshake(c: &mut Criterion) {
 fn transports() -> (NoiseTransport, NoiseTransport) {
     let s = setup();
     let (client, hello) = ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
-    let (intro, used) = Intro::parse(&hello).expect("intro").expect("whole");
-    let (server, server_hello) = ServerHandshake::new(&s.server)
-        .read_client_hello(&intro, &hello[used + 3..])
-        .expect("client hello");
+    let (server, server_hello) = respond(&s.server, &hello);
     let (finish, client) = client
-        .read_server_hello(&server_hello[3..], NOW)
+        .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
         .expect("accepted")
         .finish(&s.payload)
         .expect("finish");
-    let server = server.read_client_finish(&finish[3..]).expect("finish");
+    let server = server
+        .read_client_finish(&finish[LENGTH_PREFIX_LEN..])
+        .expect("finish");
     (client, server.transport)
 }
 
@@ -146,7 +150,7 @@ fn transport(c: &mut Criterion) {
             // Frames are produced in order by the setup and consumed in the same order, so
             // every decryption uses the counter its frame was sealed with.
             b.iter_batched(
-                || send.encrypt_frame(&plaintext).expect("encrypt")[3..].to_vec(),
+                || send.encrypt_frame(&plaintext).expect("encrypt")[LENGTH_PREFIX_LEN..].to_vec(),
                 |body| black_box(receive.decrypt(&body).expect("decrypt")),
                 BatchSize::SmallInput,
             );

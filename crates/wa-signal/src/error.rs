@@ -89,8 +89,8 @@ pub enum SignalError {
         /// The nonce counter it was tried with.
         counter: u32,
     },
-    /// A Noise handshake message, intro or frame is not well formed (bad protobuf, missing
-    /// field, wrong key length, low-order key, ...).
+    /// A Noise handshake message or intro is not well formed (bad protobuf, missing field,
+    /// wrong key length, low-order key, an intro header that is not `"WA" 6 v`, ...).
     #[error("noise: malformed {what}: {reason}")]
     NoiseMalformed {
         /// What was being parsed.
@@ -101,14 +101,24 @@ pub enum SignalError {
     /// The server's certificate chain was rejected.
     #[error("noise: server certificate rejected: {0}")]
     NoiseCertificate(#[from] crate::noise::CertificateError),
-    /// A frame is longer than the configured limit (or than the 3-byte length prefix allows).
+    /// A transport plaintext does not fit one frame: with its 16-byte tag it would exceed
+    /// [`MAX_FRAME_LEN`](crate::noise::MAX_FRAME_LEN). Nothing was encrypted (the nonce counter
+    /// did not advance), so the connection stays usable.
     #[error("noise: frame of {len} bytes exceeds the limit of {max}")]
     NoiseFrameTooLarge {
-        /// The frame's length.
+        /// The frame body's length (plaintext plus tag).
         len: usize,
         /// The limit.
         max: usize,
     },
+    /// The wire codec (`wa_proto`) refused bytes or a value: from the frame codec, a frame
+    /// header announcing more than the decoder's limit
+    /// ([`wa_proto::Error::FrameTooLarge`]), a malformed intro
+    /// ([`wa_proto::Error::InvalidIntro`]), or routing info too long for an intro
+    /// ([`wa_proto::Error::TooLarge`]). A framing error on a connection's byte stream is
+    /// final: the stream cannot be resynchronised.
+    #[error("wire format: {0}")]
+    Wire(#[from] wa_proto::Error),
     /// A cipher's 32-bit nonce counter is used up; counters never wrap, so the connection must
     /// be re-established.
     #[error("noise: {stage} nonce counter exhausted")]

@@ -7,8 +7,9 @@ use wa_signal::SignalError;
 use wa_signal::curve::{KeyPair, PrivateKey, PublicKey};
 use wa_signal::noise::{
     AcceptedServerHello, CertDetails, CertRole, Certificate, CertificateChain, CertificateError,
-    ClientConfig, ClientHandshake, FrameReader, Intro, NoiseStage, ServerConfig, ServerHandshake,
-    UnixTime, encode_frame,
+    ClientConfig, ClientHandshake, FrameDecoder, Intro, LENGTH_PREFIX_LEN, MAX_FRAME_LEN,
+    MAX_PLAINTEXT_LEN, NoiseStage, NoiseTransport, ServerConfig, ServerHandshake, TAG_LEN,
+    UnixTime,
 };
 
 const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
@@ -76,13 +77,13 @@ impl Pki {
             ..ClientConfig::default()
         };
         let (client, hello) = ClientHandshake::start(&config, KeyPair::generate())?;
-        let (intro, used) = Intro::parse(&hello)?.expect("intro");
+        let (intro, client_hello) = read_hello(&hello);
         let server = ServerHandshake::new(&ServerConfig {
             static_key: self.server_static.clone(),
             cert_chain,
         });
-        let (_, server_hello) = server.read_client_hello(&intro, &hello[used + 3..])?;
-        client.read_server_hello(&server_hello[3..], NOW)
+        let (_, server_hello) = server.read_client_hello(&intro, &client_hello)?;
+        client.read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
     }
 
     fn rejection(&self, cert_chain: Vec<u8>) -> CertificateError {
@@ -91,6 +92,14 @@ impl Pki {
             other => panic!("expected a certificate error, got {other:?}"),
         }
     }
+}
+
+/// The intro and the client hello's body, as a server's decoder reads them.
+fn read_hello(hello: &[u8]) -> (Intro, Vec<u8>) {
+    let mut reader = FrameDecoder::expecting_intro();
+    reader.push(hello);
+    let frame = reader.next_frame().expect("frame").expect("whole frame");
+    (reader.intro().expect("intro").clone(), frame)
 }
 
 #[test]
@@ -288,9 +297,9 @@ fn tampered_client_finish_is_rejected_by_the_responder() {
         (60, NoiseStage::ClientFinishPayload),
     ] {
         let (client, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
-        let (intro, used) = Intro::parse(&hello).unwrap().unwrap();
+        let (intro, client_hello) = read_hello(&hello);
         let (server, server_hello) = ServerHandshake::new(&server_config)
-            .read_client_hello(&intro, &hello[used + 3..])
+            .read_client_hello(&intro, &client_hello)
             .unwrap();
         let (mut finish, _) = client
             .read_server_hello(&server_hello[3..], NOW)
@@ -306,31 +315,117 @@ fn tampered_client_finish_is_rejected_by_the_responder() {
 }
 
 #[test]
-fn oversized_frames_and_plaintexts() {
-    let mut reader = FrameReader::with_max_frame_len(1024);
+fn oversized_frames_are_wire_errors() {
+    // An announced length over the decoder's limit is refused from the header alone, and
+    // converts into `SignalError::Wire`.
+    let mut reader = FrameDecoder::new().with_max_frame_len(1024);
     reader.push(&[0x00, 0x04, 0x01]);
-    assert!(matches!(
-        reader.next_frame(),
-        Err(SignalError::NoiseFrameTooLarge {
-            len: 1025,
-            max: 1024
-        })
-    ));
+    let refused = SignalError::from(reader.next_frame().expect_err("over the limit"));
+    assert!(
+        matches!(
+            refused,
+            SignalError::Wire(wa_proto::Error::FrameTooLarge {
+                len: 1025,
+                limit: 1024
+            })
+        ),
+        "{refused:?}"
+    );
+    // Routing info that does not fit the intro's 3-byte length.
     let too_long_routing = ClientConfig {
         routing_info: Some(vec![0; 1 << 24]),
         ..ClientConfig::default()
     };
     assert!(matches!(
         ClientHandshake::start(&too_long_routing, KeyPair::generate()),
-        Err(SignalError::NoiseMalformed {
+        Err(SignalError::Wire(wa_proto::Error::TooLarge {
             what: "routing info",
             ..
-        })
+        }))
     ));
-    assert!(matches!(
-        encode_frame(&vec![0; 1 << 24]),
-        Err(SignalError::NoiseFrameTooLarge { .. })
-    ));
+    assert!(too_long_routing.intro().is_err());
+    let longest_routing = ClientConfig {
+        routing_info: Some(vec![0; MAX_FRAME_LEN]),
+        ..ClientConfig::default()
+    };
+    let (_, hello) = ClientHandshake::start(&longest_routing, KeyPair::generate()).unwrap();
+    assert_eq!(&hello[..7], b"ED\x00\x01\xff\xff\xff");
+}
+
+/// A transport frame body may be exactly `MAX_FRAME_LEN` bytes; one plaintext byte more is
+/// refused before encryption, so the counter does not move and the connection goes on.
+#[test]
+fn largest_transport_frame_and_one_byte_more() {
+    let pki = Pki::new();
+    let config = ClientConfig {
+        root_key: pki.root.public,
+        ..ClientConfig::default()
+    };
+    let (client, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
+    let (intro, client_hello) = read_hello(&hello);
+    let (server, server_hello) = ServerHandshake::new(&ServerConfig {
+        static_key: pki.server_static.clone(),
+        cert_chain: pki.good_chain(),
+    })
+    .read_client_hello(&intro, &client_hello)
+    .unwrap();
+    let (finish, mut client): (Vec<u8>, NoiseTransport) = client
+        .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
+        .unwrap()
+        .finish(b"payload")
+        .unwrap();
+    let mut server = server
+        .read_client_finish(&finish[LENGTH_PREFIX_LEN..])
+        .unwrap()
+        .transport;
+
+    let mut wire = b"before".to_vec();
+    let refused = client
+        .sender
+        .encrypt_frame_into(&vec![1; MAX_PLAINTEXT_LEN + 1], &mut wire);
+    assert!(
+        matches!(
+            refused,
+            Err(SignalError::NoiseFrameTooLarge { len, max: MAX_FRAME_LEN }) if len == MAX_FRAME_LEN + 1
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(wire, b"before", "the buffer is left as it was");
+    assert_eq!(client.sender.next_counter(), 0);
+
+    let largest = vec![7; MAX_PLAINTEXT_LEN];
+    let frame = client.encrypt_frame(&largest).unwrap();
+    assert_eq!(&frame[..LENGTH_PREFIX_LEN], &[0xff, 0xff, 0xff]);
+    assert_eq!(frame.len(), LENGTH_PREFIX_LEN + MAX_PLAINTEXT_LEN + TAG_LEN);
+    let mut reader = FrameDecoder::new();
+    reader.push(&frame);
+    let body = reader.next_frame().unwrap().expect("whole frame");
+    assert_eq!(server.decrypt(&body).unwrap(), largest);
+}
+
+#[test]
+fn intro_header_must_be_wa_6() {
+    let pki = Pki::new();
+    let server_config = ServerConfig {
+        static_key: pki.server_static.clone(),
+        cert_chain: pki.good_chain(),
+    };
+    let (_, hello) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate()).unwrap();
+    let (_, client_hello) = read_hello(&hello);
+    for header in [*b"WA\x05\x03", *b"WA\x07\x02"] {
+        let intro = Intro::new(None).unwrap().with_header(header);
+        assert!(matches!(
+            ServerHandshake::new(&server_config).read_client_hello(&intro, &client_hello),
+            Err(SignalError::NoiseMalformed { what: "intro", .. })
+        ));
+    }
+    // A Baileys 6 header (dictionary version 2) is a valid prologue.
+    let intro = Intro::new(None).unwrap().with_header(*b"WA\x06\x02");
+    assert!(
+        ServerHandshake::new(&server_config)
+            .read_client_hello(&intro, &client_hello)
+            .is_ok()
+    );
 }
 
 proptest! {
@@ -348,22 +443,36 @@ proptest! {
     fn garbage_client_messages_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let pki = Pki::new();
         let server_config = ServerConfig { static_key: pki.server_static.clone(), cert_chain: pki.good_chain() };
-        let intro = Intro { dictionary_version: 3, routing_info: None };
+        let intro = Intro::new(None).unwrap();
         let _ = ServerHandshake::new(&server_config).read_client_hello(&intro, &bytes);
         let (_, hello) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate()).unwrap();
-        let (server, _) = ServerHandshake::new(&server_config).read_client_hello(&intro, &hello[7..]).unwrap();
+        let (intro, client_hello) = read_hello(&hello);
+        let (server, _) = ServerHandshake::new(&server_config).read_client_hello(&intro, &client_hello).unwrap();
         prop_assert!(server.read_client_finish(&bytes).is_err());
     }
 
-    /// Any bytes through the intro parser and the frame reader: errors or frames, never panics,
-    /// and never a frame over the limit.
+    /// Any bytes as a client's stream to a server: the decoder yields an intro and frames
+    /// (never over the limit) or a wire error, and the responder takes whatever it yields
+    /// without panicking.
     #[test]
-    fn garbage_through_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..400), max in 0usize..300) {
-        let _ = Intro::parse(&bytes);
-        let mut reader = FrameReader::with_max_frame_len(max);
+    fn garbage_client_stream(bytes in proptest::collection::vec(any::<u8>(), 0..400), max in 0usize..300) {
+        let pki = Pki::new();
+        let server_config = ServerConfig { static_key: pki.server_static.clone(), cert_chain: pki.good_chain() };
+        let mut reader = FrameDecoder::expecting_intro().with_max_frame_len(max);
         reader.push(&bytes);
-        while let Ok(Some(frame)) = reader.next_frame() {
-            prop_assert!(frame.len() <= max);
+        loop {
+            match reader.next_frame().map_err(SignalError::from) {
+                Ok(Some(frame)) => {
+                    prop_assert!(frame.len() <= max);
+                    let intro = reader.intro().expect("read before the first frame");
+                    let _ = ServerHandshake::new(&server_config).read_client_hello(intro, &frame);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    prop_assert!(matches!(e, SignalError::Wire(_)), "{e:?}");
+                    break;
+                }
+            }
         }
     }
 

@@ -1,12 +1,12 @@
 //! Property tests: the client state machine against the test responder with random keys,
-//! configurations and payloads, bytes delivered in random splits; and the frame reader with
-//! random frames and random splits.
+//! configurations and payloads, every byte stream delivered in random splits through
+//! `wa_proto`'s frame decoder (re-exported as `noise::FrameDecoder`).
 
 use proptest::prelude::*;
 use wa_signal::curve::{KeyPair, PrivateKey};
 use wa_signal::noise::{
-    CertificateChain, ClientConfig, ClientHandshake, FrameReader, Intro, NoiseTransport,
-    ServerConfig, ServerHandshake, UnixTime, encode_frame,
+    CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, Intro, LENGTH_PREFIX_LEN,
+    NoiseTransport, ServerConfig, ServerHandshake, TAG_LEN, UnixTime,
 };
 
 /// Cuts `bytes` at the given (unsorted, possibly out-of-range) points.
@@ -21,7 +21,7 @@ fn split_at_points(bytes: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
 }
 
 /// Feeds `bytes` to `reader` in pieces and collects every frame.
-fn frames_from(reader: &mut FrameReader, bytes: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
+fn frames_from(reader: &mut FrameDecoder, bytes: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     for piece in split_at_points(bytes, points) {
         reader.push(&piece);
@@ -86,27 +86,11 @@ fn handshake(
     )
     .expect("start");
 
-    // The server reads the intro incrementally, then frames from the same stream.
-    let mut received = Vec::new();
-    let mut server_reader = FrameReader::new();
-    let mut intro = None;
-    let mut server_frames = Vec::new();
-    for piece in split_at_points(&hello, points) {
-        if intro.is_none() {
-            received.extend_from_slice(&piece);
-            if let Some((parsed, used)) = Intro::parse(&received).expect("intro") {
-                intro = Some(parsed);
-                server_reader.push(&received[used..]);
-            }
-        } else {
-            server_reader.push(&piece);
-        }
-        while let Some(frame) = server_reader.next_frame().expect("frame") {
-            server_frames.push(frame);
-        }
-    }
-    let intro = intro.expect("whole intro");
-    assert_eq!(intro, config.intro());
+    // The server reads the intro, then frames, from the same stream.
+    let mut server_reader = FrameDecoder::expecting_intro();
+    let server_frames = frames_from(&mut server_reader, &hello, points);
+    let intro = server_reader.intro().expect("whole intro").clone();
+    assert_eq!(intro, config.intro().expect("intro"));
     assert_eq!(server_frames.len(), 1);
 
     let server = ServerHandshake::with_ephemeral(
@@ -120,7 +104,7 @@ fn handshake(
         .read_client_hello(&intro, &server_frames[0])
         .expect("client hello");
 
-    let mut client_reader = FrameReader::new();
+    let mut client_reader = FrameDecoder::new();
     let frames = frames_from(&mut client_reader, &server_hello, points);
     assert_eq!(frames.len(), 1);
     let accepted = client
@@ -174,11 +158,12 @@ proptest! {
         let (mut client, mut server, seen_payload, intro) =
             handshake(&keys, &config, &payload, &points);
         prop_assert_eq!(seen_payload, payload);
-        prop_assert_eq!(intro.routing_info, config.routing_info);
+        prop_assert_eq!(intro.routing_info(), config.routing_info.as_deref());
+        prop_assert_eq!(intro.header(), config.header());
 
         // A conversation in random directions, each direction one byte stream read in pieces.
-        let mut to_server = FrameReader::new();
-        let mut to_client = FrameReader::new();
+        let mut to_server = FrameDecoder::new();
+        let mut to_client = FrameDecoder::new();
         let (mut sent_up, mut sent_down) = (0u64, 0u64);
         for (upstream, message) in &messages {
             let (sender, receiver, reader) = if *upstream {
@@ -189,7 +174,7 @@ proptest! {
                 (&mut server, &mut client, &mut to_client)
             };
             let frame = sender.encrypt_frame(message).expect("encrypt");
-            prop_assert_eq!(frame.len(), 3 + message.len() + 16);
+            prop_assert_eq!(frame.len(), LENGTH_PREFIX_LEN + message.len() + TAG_LEN);
             let bodies = frames_from(reader, &frame, &points);
             prop_assert_eq!(bodies.len(), 1);
             prop_assert_eq!(&receiver.decrypt(&bodies[0]).expect("decrypt"), message);
@@ -212,7 +197,7 @@ proptest! {
         for message in &messages {
             send.encrypt_frame_into(message, &mut wire).expect("encrypt");
         }
-        let mut reader = FrameReader::new();
+        let mut reader = FrameDecoder::new();
         reader.push(&wire);
         for message in &messages {
             let mut body = reader.next_frame().expect("frame").expect("whole");
@@ -222,17 +207,27 @@ proptest! {
         prop_assert_eq!(reader.buffered_len(), 0);
     }
 
+    /// Transport frames appended to one buffer, read back in any split by a decoder whose
+    /// limit is exactly the largest frame body: every frame fits, nothing is left over.
     #[test]
-    fn frame_reader_reassembles_any_split(
-        bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..700), 0..10),
+    fn transport_frames_reassemble_from_any_split(
+        keys in keys(),
+        messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..700), 1..10),
         points in proptest::collection::vec(any::<usize>(), 0..30),
     ) {
+        let (mut client, mut server, _, _) = handshake(&keys, &ClientConfig::default(), b"p", &[]);
         let mut wire = Vec::new();
-        for body in &bodies {
-            wire.extend(encode_frame(body).expect("frame"));
+        for message in &messages {
+            client.sender.encrypt_frame_into(message, &mut wire).expect("encrypt");
         }
-        let mut reader = FrameReader::with_max_frame_len(700);
-        prop_assert_eq!(frames_from(&mut reader, &wire, &points), bodies);
+        let largest = messages.iter().map(Vec::len).max().unwrap_or(0) + TAG_LEN;
+        let mut reader = FrameDecoder::new().with_max_frame_len(largest);
+        let bodies = frames_from(&mut reader, &wire, &points);
         prop_assert_eq!(reader.buffered_len(), 0);
+        let plaintexts: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(|body| server.decrypt(body).expect("decrypt"))
+            .collect();
+        prop_assert_eq!(plaintexts, messages);
     }
 }

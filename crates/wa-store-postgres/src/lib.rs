@@ -1,3 +1,120 @@
-//! Shared PostgreSQL store for WhatsApp auth state: load-all, write-behind, one owner per account.
+//! Shared PostgreSQL store for WhatsApp auth state: load-all, write-behind, one owner per
+//! account.
 //!
-//! Not implemented yet: this crate is a placeholder in the workspace layout.
+//! For services that run many linked devices across several replicas. Each account is an
+//! *instance* with its own rows in shared tables (see `docs/postgres.md` for the schema and the
+//! JSON shape of every kind). A [`PostgresStore`] serves one instance:
+//!
+//! - **Open** ([`PostgresStore::open`]): applies pending schema migrations (an unknown newer
+//!   schema is [`AuthError::UnsupportedVersion`](wa_auth::AuthError::UnsupportedVersion),
+//!   never a reset), takes the instance's **lease**
+//!   ([`AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) if another replica holds it), then
+//!   loads every key into memory in one streamed query. Reads are served from memory.
+//! - **Write-behind**: [`commit`](wa_auth::Persistence::commit) validates the batch, applies it
+//!   to memory and queues it; a background flusher coalesces queued batches (last write per key
+//!   wins) and writes them in ONE transaction per flush with multi-row statements.
+//!   [`flush`](wa_auth::Persistence::flush) is the durability barrier: when it returns, every
+//!   batch committed before it is in the database. The queue is bounded (commits wait for
+//!   room). [`AuthState`](wa_auth::AuthState) flushes before sending whenever a transaction
+//!   advanced a sending counter (`Transaction::require_flush_before_send`).
+//! - **Faults**: failed rounds are retried with backoff, keeping everything queued; after
+//!   `unhealthy_after` without success, `commit` and `flush` return
+//!   [`Unhealthy`](wa_auth::AuthError::Unhealthy). Nothing acknowledged by `flush` is lost.
+//!   [`PostgresStore::metrics`] exposes queue length, counters, lag and the last error.
+//! - **One owner**: the lease carries an owner id, an epoch (fencing token) and an expiry
+//!   renewed in the background; every flush is conditional on the epoch. A replica whose lease
+//!   was taken over is fenced: everything it does returns
+//!   [`OwnershipLost`](wa_auth::AuthError::OwnershipLost) and it writes nothing more.
+//!   [`PostgresStore::close`] flushes and releases the lease.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wa_auth::AuthState;
+//! use wa_store_postgres::{PostgresStore, PostgresStoreOptions, Takeover, connect_pool};
+//!
+//! # async fn run() -> wa_auth::Result<()> {
+//! // One pool per replica, shared by every account it runs.
+//! let pool = connect_pool("host=db.internal user=wa dbname=wa", 16)?;
+//! let store = PostgresStore::open(
+//!     pool.clone(),
+//!     PostgresStoreOptions::new("account-4915112345678").takeover(Takeover::AfterExpiry),
+//! )
+//! .await?;
+//! let store = Arc::new(store);
+//! let state = AuthState::load(store.clone()).await?;
+//! // ... run the client with `state` ...
+//! state.flush().await?;
+//! store.close().await?; // flush, release the lease
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//! - `tls`: [`connect_pool_tls`], TLS connections through rustls (ring provider). Without it,
+//!   any pool built with deadpool-postgres and a TLS connector of your choice works too.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod flusher;
+mod lease;
+mod load;
+mod memory;
+pub mod metrics;
+pub mod options;
+pub mod pool;
+mod queue;
+pub mod schema;
+mod sql;
+mod store;
+
+pub use metrics::StoreMetrics;
+pub use options::{PostgresStoreOptions, Takeover};
+pub use pool::connect_pool;
+#[cfg(feature = "tls")]
+pub use pool::connect_pool_tls;
+pub use schema::{LATEST_VERSION, MigrationReport, SchemaName};
+pub use store::PostgresStore;
+
+/// The connection pool crate the store uses.
+pub use deadpool_postgres;
+/// The pool type the store takes (re-exported so callers need not match versions).
+pub use deadpool_postgres::Pool;
+#[cfg(feature = "tls")]
+/// The TLS library behind the `tls` feature.
+pub use rustls;
+/// The PostgreSQL client the store uses (re-exported for building pools and admin queries).
+pub use tokio_postgres;
+
+/// Migrates the schema `schema` of the database behind `pool` to [`LATEST_VERSION`]
+/// (what [`PostgresStore::open`] does unless `auto_migrate` is off). For deployments that
+/// migrate in a separate step before rolling out replicas.
+pub async fn migrate(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<MigrationReport> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    schema::migrate(&mut client, schema).await
+}
+
+/// Migrates `schema` to `target` (at most [`LATEST_VERSION`]); see [`schema::migrate_to`].
+pub async fn migrate_to(
+    pool: &Pool,
+    schema: &SchemaName,
+    target: i32,
+) -> wa_auth::Result<MigrationReport> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    schema::migrate_to(&mut client, schema, target).await
+}
+
+/// The current version of `schema` (0 when it was never migrated).
+pub async fn schema_version(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<i32> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    schema::current_version(&client, schema).await
+}

@@ -2,5 +2,10 @@
 //!
 //! - [`fixtures`]: where the fixtures live (`$WA_FIXTURES`, default the repository's `fixtures/`)
 //!   and helpers that enumerate the cases found there.
+//! - [`vectors`]: base64 fields, the node JSON form, BufferJSON, failure collection.
+//! - [`postgres`]: a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir, a free port)
+//!   that tests can stop, restart and kill.
 
 pub mod fixtures;
+pub mod postgres;
+pub mod vectors;

@@ -11,20 +11,9 @@ use wa_proto::proto::client_payload::{
 use wa_proto::proto::device_props::{self, HistorySyncConfig};
 use wa_proto::proto::{ClientPayload, DeviceProps};
 
+use super::BaileysProfile;
 use crate::creds::AuthCreds;
 use crate::error::{AuthError, Result};
-
-/// Which Baileys generation's payload to reproduce. The server accepts both; the default is the
-/// current one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PayloadProfile {
-    /// Baileys 7: passive login, `lidDbMigrated`, history-sync config in the device props.
-    #[default]
-    Baileys7,
-    /// Baileys 6.
-    Baileys6,
-}
 
 /// The browser a linked device presents itself as: `(os, browser, os version)`, like Baileys'
 /// `browser` tuple, e.g. `("Mac OS", "Chrome", "14.4.1")`.
@@ -65,7 +54,7 @@ pub struct ClientConfig {
     /// Ask the phone for the full history (default `false`).
     pub sync_full_history: bool,
     /// Which Baileys generation's payload shape to produce.
-    pub profile: PayloadProfile,
+    pub profile: BaileysProfile,
 }
 
 impl Default for ClientConfig {
@@ -75,7 +64,7 @@ impl Default for ClientConfig {
             browser: Browser::new("Mac OS", "Chrome", "14.4.1"),
             country_code: "US".into(),
             sync_full_history: false,
-            profile: PayloadProfile::Baileys7,
+            profile: BaileysProfile::Baileys7,
         }
     }
 }
@@ -108,8 +97,8 @@ fn web_sub_platform(config: &ClientConfig) -> web_info::WebSubPlatform {
         _ => None,
     };
     let applies = match config.profile {
-        PayloadProfile::Baileys7 => config.sync_full_history && config.browser.name == "Desktop",
-        PayloadProfile::Baileys6 => config.sync_full_history,
+        BaileysProfile::Baileys7 => config.sync_full_history && config.browser.name == "Desktop",
+        BaileysProfile::Baileys6 => config.sync_full_history,
     };
     desktop_os
         .filter(|_| applies)
@@ -155,11 +144,11 @@ pub fn login_payload(user_jid: &str, config: &ClientConfig) -> Result<ClientPayl
     payload.device = device;
     payload.pull = Some(true);
     match config.profile {
-        PayloadProfile::Baileys7 => {
+        BaileysProfile::Baileys7 => {
             payload.passive = Some(true);
             payload.lid_db_migrated = Some(false);
         }
-        PayloadProfile::Baileys6 => payload.passive = Some(false),
+        BaileysProfile::Baileys6 => payload.passive = Some(false),
     }
     Ok(payload)
 }
@@ -174,8 +163,8 @@ pub fn login_payload_for(creds: &AuthCreds, config: &ClientConfig) -> Result<Cli
 
 fn platform_type(config: &ClientConfig) -> device_props::PlatformType {
     let fallback = match config.profile {
-        PayloadProfile::Baileys7 => device_props::PlatformType::Chrome,
-        PayloadProfile::Baileys6 => device_props::PlatformType::Desktop,
+        BaileysProfile::Baileys7 => device_props::PlatformType::Chrome,
+        BaileysProfile::Baileys6 => device_props::PlatformType::Desktop,
     };
     device_props::PlatformType::from_str_name(&config.browser.name.to_uppercase())
         .unwrap_or(fallback)
@@ -189,7 +178,7 @@ pub fn device_props(config: &ClientConfig) -> DeviceProps {
         require_full_sync: Some(config.sync_full_history),
         ..Default::default()
     };
-    if config.profile == PayloadProfile::Baileys7 {
+    if config.profile == BaileysProfile::Baileys7 {
         props.version = Some(device_props::AppVersion {
             primary: Some(10),
             secondary: Some(15),

@@ -87,7 +87,14 @@ impl SignedPreKeyStore for Transaction<'_> {
         id: SignedPreKeyId,
     ) -> wa_signal::Result<Option<SignedPreKeyRecord>> {
         let creds = self.creds();
-        Ok((creds.signed_pre_key.key_id == id.0).then(|| creds.signed_pre_key.to_record()))
+        if creds.signed_pre_key.key_id == id.0 {
+            return Ok(Some(creds.signed_pre_key.to_record()));
+        }
+        // A recently rotated key, kept for its grace period.
+        let retired = crate::flows::signed_pre_key::load_retired(self, id.0)
+            .await
+            .map_err(store_error)?;
+        Ok(retired.map(|r| r.key.to_record()))
     }
 }
 

@@ -5,7 +5,8 @@ use wa_proto::proto::HandshakeMessage;
 use wa_proto::proto::handshake_message::{ClientFinish, ClientHello};
 
 use super::cert::{CertificateChain, VerifiedChain, WHATSAPP_ROOT_KEY};
-use super::frame::{Intro, encode_frame};
+use wa_proto::frame::{Intro, encode_frame};
+
 use super::symmetric::{KeyedState, SymmetricState};
 use super::transport::NoiseTransport;
 use super::{NoiseStage, UnixTime, agree, decode_message, raw_key};
@@ -19,7 +20,8 @@ pub struct ClientConfig {
     /// (Baileys 7 and the official clients); Baileys 6 sent 2.
     pub dictionary_version: u8,
     /// `creds.routingInfo`: when set, the intro is `"ED" 0 1 || len (3 bytes) || routing info`
-    /// followed by the prologue. Default `None`.
+    /// followed by the prologue. Default `None`. At most
+    /// [`MAX_FRAME_LEN`](super::MAX_FRAME_LEN) bytes.
     pub routing_info: Option<Vec<u8>>,
     /// The trust anchor the server's intermediate certificate must be signed by. Default
     /// [`WHATSAPP_ROOT_KEY`].
@@ -37,12 +39,17 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
-    /// The intro this configuration sends before the first frame.
-    pub fn intro(&self) -> Intro {
-        Intro {
-            dictionary_version: self.dictionary_version,
-            routing_info: self.routing_info.clone(),
-        }
+    /// The 4-byte header `"WA" 6 <dictionary version>`, the end of the intro and the Noise
+    /// prologue.
+    pub fn header(&self) -> [u8; 4] {
+        [b'W', b'A', 6, self.dictionary_version]
+    }
+
+    /// The intro this configuration sends before the first frame. Fails with
+    /// [`SignalError::Wire`] ([`wa_proto::Error::TooLarge`]) when the routing info is longer
+    /// than [`MAX_FRAME_LEN`](super::MAX_FRAME_LEN).
+    pub fn intro(&self) -> Result<Intro> {
+        Ok(Intro::new(self.routing_info.as_deref())?.with_header(self.header()))
     }
 }
 
@@ -56,7 +63,7 @@ impl ClientConfig {
 /// ```
 /// use wa_signal::curve::KeyPair;
 /// use wa_signal::noise::{
-///     CertificateChain, ClientConfig, ClientHandshake, FrameReader, Intro, ServerConfig,
+///     CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, ServerConfig,
 ///     ServerHandshake, UnixTime,
 /// };
 ///
@@ -73,15 +80,15 @@ impl ClientConfig {
 /// let noise_key = KeyPair::generate(); // creds.noiseKey
 /// let (client, hello) = ClientHandshake::start(&config, noise_key)?;
 ///
-/// // Server: parse the intro, then the first frame; answer with the server hello.
-/// let (intro, used) = Intro::parse(&hello)?.expect("whole intro");
-/// let mut server_reader = FrameReader::new();
-/// server_reader.push(&hello[used..]);
+/// // Server: its decoder reads the intro, then the first frame; it answers with the server hello.
+/// let mut server_reader = FrameDecoder::expecting_intro();
+/// server_reader.push(&hello);
 /// let frame = server_reader.next_frame()?.expect("whole frame");
-/// let (server, server_hello) = ServerHandshake::new(&server_config).read_client_hello(&intro, &frame)?;
+/// let intro = server_reader.intro().expect("read with the first frame");
+/// let (server, server_hello) = ServerHandshake::new(&server_config).read_client_hello(intro, &frame)?;
 ///
 /// // Client: read the server hello (verifies the certificate chain), send the client finish.
-/// let mut client_reader = FrameReader::new();
+/// let mut client_reader = FrameDecoder::new();
 /// client_reader.push(&server_hello);
 /// let frame = client_reader.next_frame()?.expect("whole frame");
 /// let accepted = client.read_server_hello(&frame, now)?;
@@ -112,7 +119,8 @@ impl ClientHandshake {
     /// (`creds.noiseKey`). Returns the handshake and the bytes to send first: the intro followed
     /// by the framed client hello.
     ///
-    /// Fails only when the configured routing info does not fit a 3-byte length.
+    /// Fails only when the configured routing info does not fit a 3-byte length
+    /// ([`SignalError::Wire`]).
     pub fn start(config: &ClientConfig, noise_key: KeyPair) -> Result<(Self, Vec<u8>)> {
         Self::start_with_ephemeral(config, noise_key, KeyPair::generate())
     }
@@ -124,11 +132,11 @@ impl ClientHandshake {
         noise_key: KeyPair,
         ephemeral: KeyPair,
     ) -> Result<(Self, Vec<u8>)> {
-        let intro = config.intro();
-        let mut out = intro.encode()?;
+        let intro = config.intro()?;
+        let mut out = intro.to_bytes();
 
         let mut state = SymmetricState::new();
-        state.mix_hash(&intro.prologue());
+        state.mix_hash(&intro.header());
         // WhatsApp's deviation from Noise: the empty payload of message 1 is not mixed in.
         state.mix_hash(ephemeral.public.as_bytes());
         state.checkpoint();
@@ -140,7 +148,7 @@ impl ClientHandshake {
             }),
             ..HandshakeMessage::default()
         };
-        out.extend(encode_frame(&hello.encode_to_vec())?);
+        encode_frame(&hello.encode_to_vec(), &mut out)?;
         Ok((
             Self {
                 state,
@@ -158,8 +166,8 @@ impl ClientHandshake {
     }
 
     /// Processes the server hello (one frame body, as returned by
-    /// [`FrameReader`](super::FrameReader)) and verifies the server's certificate chain at
-    /// `now`.
+    /// [`FrameDecoder::next_frame`](super::FrameDecoder::next_frame)) and verifies the server's
+    /// certificate chain at `now`.
     ///
     /// Steps: `MixHash(se)`, `MixKey(DH(e, se))`, `DecryptAndHash(server static)`,
     /// `MixKey(DH(e, ss))`, `DecryptAndHash(cert chain)`, then
@@ -290,7 +298,9 @@ impl AcceptedServerHello {
             }),
             ..HandshakeMessage::default()
         };
-        Ok((encode_frame(&finish.encode_to_vec())?, state))
+        let mut frame = Vec::new();
+        encode_frame(&finish.encode_to_vec(), &mut frame)?;
+        Ok((frame, state))
     }
 }
 

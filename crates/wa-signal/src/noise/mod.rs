@@ -10,29 +10,83 @@
 //! Nothing here touches a socket: every step takes the bytes received and returns the bytes to
 //! send (in the style of `rustls`), so the same code runs under any runtime, or none.
 //!
+//! Framing is [`wa_proto::frame`]'s, the project's one frame codec: the bytes this module
+//! returns are whole frames, ready to write (the first ones preceded by the intro), and incoming
+//! bytes are split into frames with a [`FrameDecoder`] (re-exported here with [`Intro`] and the
+//! frame constants), whose errors convert into [`SignalError::Wire`].
+//!
 //! # Driving a client
 //!
 //! 1. [`ClientHandshake::start`] with a [`ClientConfig`] and `creds.noiseKey`: send the returned
-//!    bytes (intro + client hello frame).
-//! 2. Feed received bytes to a [`FrameReader`]; pass the first frame to
-//!    [`ClientHandshake::read_server_hello`] with the current [`UnixTime`]. This decrypts the
-//!    server's static key and verifies its certificate chain.
+//!    bytes (intro + framed client hello).
+//! 2. Feed every received byte to one [`FrameDecoder::new`] (the server sends no intro); pass
+//!    its first frame to [`ClientHandshake::read_server_hello`] with the current
+//!    [`UnixTime`]. This decrypts the server's static key and verifies its certificate chain.
 //! 3. [`AcceptedServerHello::finish`] with the encoded `ClientPayload`: send the returned frame
 //!    and keep the [`NoiseTransport`].
-//! 4. Encrypt outgoing nodes with [`TransportSender::encrypt_frame`] (whole frames); decrypt
-//!    each further frame from the same [`FrameReader`] with [`TransportReceiver::decrypt`].
+//! 4. Encrypt outgoing nodes with [`TransportSender::encrypt_frame`] (whole frames, ready to
+//!    send); decrypt each further frame from the same [`FrameDecoder`] with
+//!    [`TransportReceiver::decrypt`].
 //!
-//! Any error is final for the connection. Secrets (ephemeral private keys, chaining key, cipher
-//! keys) are zeroized when dropped, and no `Debug` output shows them.
+//! ```no_run
+//! # use std::io::{Read, Write};
+//! use wa_signal::curve::KeyPair;
+//! use wa_signal::noise::{ClientConfig, ClientHandshake, FrameDecoder, UnixTime};
+//!
+//! # fn connect(
+//! #     socket: &mut std::net::TcpStream,
+//! #     noise_key: KeyPair,
+//! #     routing_info: Option<Vec<u8>>,
+//! #     client_payload: &[u8],
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig { routing_info, ..ClientConfig::default() };
+//! let (client, hello) = ClientHandshake::start(&config, noise_key)?;
+//! socket.write_all(&hello)?;
+//!
+//! let mut frames = FrameDecoder::new();
+//! let mut buf = [0u8; 4096];
+//! let server_hello = loop {
+//!     if let Some(frame) = frames.next_frame()? {
+//!         break frame;
+//!     }
+//!     let n = socket.read(&mut buf)?;
+//!     if n == 0 {
+//!         return Err("connection closed during the handshake".into());
+//!     }
+//!     frames.push(&buf[..n]);
+//! };
+//! let accepted = client.read_server_hello(&server_hello, UnixTime::now())?;
+//! let (finish, mut transport) = accepted.finish(client_payload)?;
+//! socket.write_all(&finish)?;
+//!
+//! socket.write_all(&transport.encrypt_frame(b"\x00<an encoded node>")?)?;
+//! loop {
+//!     while let Some(frame) = frames.next_frame()? {
+//!         let node = transport.decrypt(&frame)?; // flag byte + binary node
+//! #       let _ = node;
+//!     }
+//!     let n = socket.read(&mut buf)?;
+//!     if n == 0 {
+//!         return Ok(());
+//!     }
+//!     frames.push(&buf[..n]);
+//! }
+//! # }
+//! ```
+//!
+//! Any error is final for the connection, except [`SignalError::NoiseFrameTooLarge`] from
+//! encrypting a plaintext too large for one frame (nothing was encrypted or sent). Secrets
+//! (ephemeral private keys, chaining key, cipher keys) are zeroized when dropped, and no `Debug`
+//! output shows them.
 //!
 //! The server side ([`ServerHandshake`], [`AwaitingClientFinish`]) exists for tests and
-//! in-process fake servers. The example on [`ClientHandshake`] runs both sides against each
-//! other.
+//! in-process fake servers; it reads its stream with [`FrameDecoder::expecting_intro`], which
+//! yields the [`Intro`] that [`ServerHandshake::read_client_hello`] needs. The example on
+//! [`ClientHandshake`] runs both sides against each other.
 
 mod cert;
 mod cipher;
 mod client;
-mod frame;
 mod server;
 mod symmetric;
 mod transport;
@@ -46,9 +100,9 @@ pub use cert::{
 };
 pub use cipher::TAG_LEN;
 pub use client::{AcceptedServerHello, ClientConfig, ClientHandshake};
-pub use frame::{FRAME_HEADER_LEN, FrameReader, Intro, MAX_FRAME_LEN, encode_frame};
 pub use server::{AwaitingClientFinish, ClientFinished, ServerConfig, ServerHandshake};
 pub use transport::{MAX_PLAINTEXT_LEN, NoiseTransport, TransportReceiver, TransportSender};
+pub use wa_proto::frame::{FrameDecoder, Intro, LENGTH_PREFIX_LEN, MAX_FRAME_LEN};
 
 use prost::Message;
 use subtle::ConstantTimeEq;

@@ -9,7 +9,8 @@ use prost::Message;
 use wa_proto::proto::HandshakeMessage;
 use wa_proto::proto::handshake_message::ServerHello;
 
-use super::frame::{Intro, encode_frame};
+use wa_proto::frame::{Intro, encode_frame};
+
 use super::symmetric::{KeyedState, SymmetricState};
 use super::transport::NoiseTransport;
 use super::{NoiseStage, agree, decode_message, raw_key};
@@ -55,9 +56,13 @@ impl ServerHandshake {
         }
     }
 
-    /// Processes the client hello (one frame body) that followed `intro` (see
-    /// [`Intro::parse`]), and returns the state waiting for the client finish plus the framed
-    /// server hello to send.
+    /// Processes the client hello (one frame body) that followed `intro`, and returns the state
+    /// waiting for the client finish plus the framed server hello to send. Read both from the
+    /// client's stream with a [`FrameDecoder::expecting_intro`](super::FrameDecoder::expecting_intro) (its
+    /// [`intro`](super::FrameDecoder::intro) is there once the first frame is).
+    ///
+    /// The intro's header (the prologue) must be `"WA" 6 <dictionary version>`, otherwise the
+    /// hello is refused with [`SignalError::NoiseMalformed`].
     ///
     /// Steps: `MixHash(prologue)`, `MixHash(ce)`, `MixHash(se)`, `MixKey(DH(se, ce))`,
     /// `EncryptAndHash(ss public)`, `MixKey(DH(ss, ce))`, `EncryptAndHash(cert chain)`.
@@ -66,6 +71,13 @@ impl ServerHandshake {
         intro: &Intro,
         frame: &[u8],
     ) -> Result<(AwaitingClientFinish, Vec<u8>)> {
+        let prologue = intro.header();
+        if prologue[..3] != *b"WA\x06" {
+            return Err(SignalError::NoiseMalformed {
+                what: "intro",
+                reason: format!("header {prologue:02x?} is not \"WA\" 6 <version>"),
+            });
+        }
         let what = "client hello";
         let hello = decode_message(frame, what)?.client_hello.ok_or_else(|| {
             SignalError::NoiseMalformed {
@@ -76,7 +88,7 @@ impl ServerHandshake {
         let client_ephemeral = raw_key(hello.ephemeral.as_deref(), "client ephemeral key")?;
 
         let mut state = SymmetricState::new();
-        state.mix_hash(&intro.prologue());
+        state.mix_hash(&prologue);
         state.mix_hash(client_ephemeral.as_bytes());
         state.checkpoint();
 
@@ -107,7 +119,8 @@ impl ServerHandshake {
             }),
             ..HandshakeMessage::default()
         };
-        let frame = encode_frame(&hello.encode_to_vec())?;
+        let mut frame = Vec::new();
+        encode_frame(&hello.encode_to_vec(), &mut frame)?;
         Ok((
             AwaitingClientFinish {
                 state,

@@ -86,7 +86,7 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
         );
         assert_trace(&name, "client", &client.state.trace, &trace[..1]);
 
-        let mut reader = FrameReader::new();
+        let mut reader = FrameDecoder::new();
         reader.push(&b64(&hs["server_hello"]["frame_b64"]));
         let server_hello = reader.next_frame().unwrap().expect("server hello frame");
         let leaf_from = t["cert_chain"]["leaf_details"]["notBefore"]
@@ -126,12 +126,16 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
             static_key: key_pair(keys, "server_static"),
             cert_chain: b64(&t["cert_chain"]["bytes_b64"]),
         };
-        let (intro, used) = Intro::parse(&hello).unwrap().expect("intro");
-        assert_eq!(intro, config.intro(), "{name}: intro");
-        assert_eq!(&hello[..used], b64(&t["intro_b64"]), "{name}: intro bytes");
-        let mut reader = FrameReader::new();
-        reader.push(&hello[used..]);
+        let mut reader = FrameDecoder::expecting_intro();
+        reader.push(&hello);
         let client_hello = reader.next_frame().unwrap().expect("client hello frame");
+        let intro = reader.intro().expect("intro").clone();
+        assert_eq!(intro, config.intro().unwrap(), "{name}: intro");
+        assert_eq!(
+            intro.to_bytes(),
+            b64(&t["intro_b64"]),
+            "{name}: intro bytes"
+        );
         let (server, server_hello_frame) =
             ServerHandshake::with_ephemeral(&server_config, key_pair(keys, "server_ephemeral"))
                 .read_client_hello(&intro, &client_hello)
@@ -200,12 +204,14 @@ fn pair() -> (NoiseTransport, NoiseTransport) {
         ..ClientConfig::default()
     };
     let (client, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
-    let (intro, used) = Intro::parse(&hello).unwrap().unwrap();
+    let mut reader = FrameDecoder::expecting_intro();
+    reader.push(&hello);
+    let client_hello = reader.next_frame().unwrap().unwrap();
     let (server, server_hello) = ServerHandshake::new(&ServerConfig {
         static_key: server_static,
         cert_chain: chain.encode(),
     })
-    .read_client_hello(&intro, &hello[used + 3..])
+    .read_client_hello(reader.intro().unwrap(), &client_hello)
     .unwrap();
     let (finish, client) = client
         .read_server_hello(&server_hello[3..], UnixTime::from_secs(5))
@@ -247,9 +253,35 @@ fn defaults_are_whatsapps() {
     assert_eq!(config.dictionary_version, 3);
     assert_eq!(config.routing_info, None);
     assert_eq!(config.root_key, WHATSAPP_ROOT_KEY);
-    assert_eq!(config.intro().encode().unwrap(), b"WA\x06\x03");
+    assert_eq!(config.intro().unwrap().to_bytes(), b"WA\x06\x03");
     assert_eq!(PROTOCOL_NAME.len(), 28);
     let before_epoch = std::time::UNIX_EPOCH - std::time::Duration::from_secs(5);
     assert_eq!(UnixTime::from(before_epoch), UnixTime::from_secs(0));
     assert!(UnixTime::now() > UnixTime::from_secs(1_700_000_000));
+}
+
+#[test]
+fn client_intro_is_wa_protos_intro_with_the_dictionary_version() {
+    let config = ClientConfig {
+        dictionary_version: 2,
+        routing_info: Some(vec![8, 5, 8, 8]),
+        ..ClientConfig::default()
+    };
+    assert_eq!(config.header(), *b"WA\x06\x02");
+    let intro = config.intro().unwrap();
+    assert_eq!(intro.header(), config.header());
+    assert_eq!(intro.routing_info(), Some(&[8, 5, 8, 8][..]));
+    assert_eq!(
+        intro.to_bytes(),
+        b"ED\x00\x01\x00\x00\x04\x08\x05\x08\x08WA\x06\x02"
+    );
+    // `start` sends exactly that intro, then the framed hello.
+    let (_, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
+    assert_eq!(&hello[..intro.encoded_len()], intro.to_bytes());
+    let body = &hello[intro.encoded_len() + LENGTH_PREFIX_LEN..];
+    let len = &hello[intro.encoded_len()..intro.encoded_len() + LENGTH_PREFIX_LEN];
+    assert_eq!(
+        usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]),
+        body.len()
+    );
 }

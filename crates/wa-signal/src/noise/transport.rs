@@ -1,8 +1,9 @@
 //! The post-handshake transport: AES-256-GCM frames with empty AD and one counter per direction.
 
+use wa_proto::frame::{LENGTH_PREFIX_LEN, MAX_FRAME_LEN, encode_frame_with};
+
 use super::NoiseStage;
 use super::cipher::{CipherState, TAG_LEN};
-use super::frame::{FRAME_HEADER_LEN, MAX_FRAME_LEN, patch_len};
 use crate::error::{Result, SignalError};
 
 /// The largest plaintext that fits one frame (the frame body is plaintext plus the 16-byte tag).
@@ -45,7 +46,8 @@ impl NoiseTransport {
         self.sender.encrypt_frame(plaintext)
     }
 
-    /// Decrypts one frame body (as returned by [`FrameReader`](super::FrameReader)). See
+    /// Decrypts one frame body (as returned by
+    /// [`FrameDecoder::next_frame`](super::FrameDecoder::next_frame)). See
     /// [`TransportReceiver::decrypt`].
     pub fn decrypt(&mut self, frame_body: &[u8]) -> Result<Vec<u8>> {
         self.receiver.decrypt(frame_body)
@@ -71,7 +73,7 @@ impl TransportSender {
     /// Fails with [`SignalError::NoiseFrameTooLarge`] when `plaintext` is longer than
     /// [`MAX_PLAINTEXT_LEN`], and with [`SignalError::NoiseCounterExhausted`] after 2^32 frames.
     pub fn encrypt_frame(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(FRAME_HEADER_LEN + plaintext.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(LENGTH_PREFIX_LEN + plaintext.len() + TAG_LEN);
         self.encrypt_frame_into(plaintext, &mut out)?;
         Ok(out)
     }
@@ -85,22 +87,13 @@ impl TransportSender {
                 max: MAX_FRAME_LEN,
             });
         }
-        let header_at = out.len();
-        out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-        out.extend_from_slice(plaintext);
-        let sealed = self
-            .cipher
-            .encrypt_tail(
-                &[],
-                out,
-                header_at + FRAME_HEADER_LEN,
-                NoiseStage::TransportSend,
-            )
-            .and_then(|()| patch_len(out, header_at));
-        if sealed.is_err() {
-            out.truncate(header_at);
-        }
-        sealed
+        // Encrypted in place behind the length prefix; `out` is restored on error.
+        encode_frame_with(out, |out| {
+            let start = out.len();
+            out.extend_from_slice(plaintext);
+            self.cipher
+                .encrypt_tail(&[], out, start, NoiseStage::TransportSend)
+        })
     }
 
     /// The counter the next frame will be encrypted with (= frames sent so far).

@@ -195,7 +195,9 @@ impl SessionState {
             pending_key_exchange: None,
             pending_pre_key: self.pending_pre_key.as_ref().map(|p| ProtoPendingPreKey {
                 pre_key_id: p.pre_key_id.map(|id| id.0),
-                // libsignal declares this field int32; ids are 24-bit so the cast is lossless.
+                // libsignal declares this field int32 (a Java int): the id travels as its
+                // 32-bit pattern, which `from_proto` reads back, so every u32 round-trips
+                // (WhatsApp's ids are 24-bit, but a bundle or an imported record may say more).
                 signed_pre_key_id: Some(p.signed_pre_key_id.0 as i32),
                 base_key: Some(p.base_key.serialize().to_vec()),
             }),
@@ -261,11 +263,11 @@ impl SessionState {
                 let signed = p
                     .signed_pre_key_id
                     .ok_or_else(|| invalid(RECORD, "pending pre-key without signed pre-key id"))?;
-                let signed = u32::try_from(signed)
-                    .map_err(|_| invalid(RECORD, format!("negative signed pre-key id {signed}")))?;
                 Ok::<_, SignalError>(PendingPreKey {
                     pre_key_id: p.pre_key_id.map(PreKeyId),
-                    signed_pre_key_id: SignedPreKeyId(signed),
+                    // The int32's bit pattern, as `to_proto` wrote it (a negative value is an id
+                    // of 2^31 or more).
+                    signed_pre_key_id: SignedPreKeyId(signed as u32),
                     base_key: public_key(p.base_key.as_deref(), "pending pre-key base key")?,
                 })
             })
@@ -518,5 +520,74 @@ impl SessionRecord {
                 .map(SessionState::from_proto)
                 .collect::<Result<Vec<_>>>()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(signed_pre_key_id: u32) -> SessionState {
+        let key = |n: u8| KeyPair::from_private(PrivateKey::from_bytes([n; 32]));
+        SessionState {
+            local_identity: None,
+            local_registration_id: None,
+            remote_identity: key(1).public,
+            remote_registration_id: 7,
+            root_key: RootKey::from_bytes([2; 32]),
+            previous_counter: 0,
+            our_ratchet_key: key(3),
+            their_ratchet_key: Some(key(4).public),
+            sender_chain: Some(ChainState {
+                next_index: 0,
+                key: Some(ChainKey::from_bytes([5; 32])),
+                message_keys: Vec::new(),
+            }),
+            receiver_chains: Vec::new(),
+            pending_pre_key: Some(PendingPreKey {
+                pre_key_id: Some(PreKeyId(u32::MAX)),
+                signed_pre_key_id: SignedPreKeyId(signed_pre_key_id),
+                base_key: key(6).public,
+            }),
+            base_key: key(6).public,
+            base_key_type: BaseKeyType::Ours,
+            created: 1,
+            used: 2,
+            closed: None,
+        }
+    }
+
+    /// Found by the `record_use` fuzz target: a pending signed pre-key id of 2^31 or more was
+    /// encoded as a negative int32 that decoding then refused, so the session could be stored
+    /// but never loaded again.
+    #[test]
+    fn every_signed_pre_key_id_round_trips() {
+        for id in [0, 1, 0xFF_FFFF, 0x7FFF_FFFF, 0x8000_0000, u32::MAX] {
+            let record = SessionRecord::from_parts(Some(state(id)), vec![state(id)]);
+            let decoded = SessionRecord::decode(&record.encode()).expect("decodes");
+            assert_eq!(decoded, record, "signed pre-key id {id:#x}");
+        }
+    }
+
+    /// A record written by libsignal with a negative int32 id reads as that id's bit pattern.
+    #[test]
+    fn negative_int32_signed_pre_key_id_reads_as_its_bit_pattern() {
+        let mut proto = state(1).to_proto();
+        proto
+            .pending_pre_key
+            .as_mut()
+            .expect("pending pre-key")
+            .signed_pre_key_id = Some(-1);
+        let bytes = proto::RecordStructure {
+            current_session: Some(proto),
+            previous_sessions: Vec::new(),
+        }
+        .encode_to_vec();
+        let record = SessionRecord::decode(&bytes).expect("decodes");
+        let pending = record
+            .current()
+            .and_then(|s| s.pending_pre_key.as_ref())
+            .expect("pending pre-key");
+        assert_eq!(pending.signed_pre_key_id, SignedPreKeyId(u32::MAX));
     }
 }

@@ -1,0 +1,140 @@
+//! The in-memory image of one instance: loaded once at open, updated by every commit, and the
+//! source of every read.
+//!
+//! Keys loaded at open are kept in their stored form ([`Slot::Stored`]) and decoded when read:
+//! an open costs one pass over the rows, not a decode of every Signal record, and a loaded key
+//! takes about its stored size in memory. Committed values are kept decoded. A stored value
+//! that cannot be decoded is [`AuthError::Corrupt`] naming the key and instance whenever it is
+//! read; the row is never rewritten and the other keys stay readable — unreadable is never
+//! treated as absent. Corrupt creds likewise fail `load_creds`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result};
+
+use crate::queue::Data;
+
+/// One key.
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    /// A committed value.
+    Value(Box<KeyValue>),
+    /// A value as loaded from its row, decoded when read.
+    Stored(Data),
+}
+
+/// The creds as loaded.
+#[derive(Clone, Debug)]
+pub(crate) enum CredsSlot {
+    Value(Box<AuthCreds>),
+    Corrupt { what: String, reason: String },
+}
+
+/// Every key and the creds of one instance.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    pub creds: Option<CredsSlot>,
+    pub keys: HashMap<KeyKind, HashMap<KeyId, Slot>>,
+}
+
+impl Memory {
+    pub(crate) fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        match &self.creds {
+            None => Ok(None),
+            Some(CredsSlot::Value(creds)) => Ok(Some(AuthCreds::clone(creds))),
+            Some(CredsSlot::Corrupt { what, reason }) => {
+                Err(AuthError::corrupt(what.clone(), reason.clone()))
+            }
+        }
+    }
+
+    /// The slots of those `ids` that exist, each once. Callers decode them with
+    /// [`Memory::decode`] after releasing the lock, so a slow decode never holds up commits.
+    pub(crate) fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Vec<(KeyId, Slot)> {
+        let Some(entries) = self.keys.get(kind) else {
+            return Vec::new();
+        };
+        let mut seen = HashSet::with_capacity(ids.len());
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| entries.get(id).map(|slot| (id.clone(), slot.clone())))
+            .collect()
+    }
+
+    /// The value in `slot`, decoding a stored one; a value that does not decode is
+    /// [`AuthError::Corrupt`] naming the key and the instance.
+    pub(crate) fn decode(
+        instance: &str,
+        kind: &KeyKind,
+        id: &KeyId,
+        slot: Slot,
+    ) -> Result<KeyValue> {
+        match slot {
+            Slot::Value(value) => Ok(*value),
+            Slot::Stored(data) => data.decode(kind, id).map_err(|e| match e {
+                AuthError::Corrupt { what, source } => AuthError::Corrupt {
+                    what: format!("{what} of PostgreSQL instance {instance}"),
+                    source,
+                },
+                other => other,
+            }),
+        }
+    }
+
+    pub(crate) fn list(&self, kind: &KeyKind) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = self
+            .keys
+            .get(kind)
+            .map(|entries| entries.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    pub(crate) fn kinds(&self) -> Vec<KeyKind> {
+        let mut kinds: Vec<KeyKind> = self
+            .keys
+            .iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(kind, _)| kind.clone())
+            .collect();
+        kinds.sort();
+        kinds
+    }
+
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.values().map(HashMap::len).sum()
+    }
+
+    /// Applies a validated batch's parts.
+    pub(crate) fn apply(
+        &mut self,
+        creds: Option<AuthCreds>,
+        keys: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+    ) {
+        if let Some(creds) = creds {
+            self.creds = Some(CredsSlot::Value(Box::new(creds)));
+        }
+        for (kind, entries) in keys {
+            let stored = self.keys.entry(kind.clone()).or_default();
+            for (id, value) in entries {
+                match value {
+                    Some(value) => {
+                        stored.insert(id, Slot::Value(Box::new(value)));
+                    }
+                    None => {
+                        stored.remove(&id);
+                    }
+                }
+            }
+            if stored.is_empty() {
+                self.keys.remove(&kind);
+            }
+        }
+    }
+
+    /// Inserts a loaded key.
+    pub(crate) fn insert_loaded(&mut self, kind: KeyKind, id: KeyId, slot: Slot) {
+        self.keys.entry(kind).or_default().insert(id, slot);
+    }
+}

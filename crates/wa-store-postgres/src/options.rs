@@ -1,0 +1,299 @@
+//! [`PostgresStoreOptions`]: everything [`PostgresStore::open`](crate::PostgresStore::open)
+//! can be told, with documented defaults.
+
+use std::time::Duration;
+
+use wa_auth::{AuthError, Result};
+
+use crate::schema::SchemaName;
+
+/// What a replica does when the instance's lease is held by another owner whose lease has
+/// expired (it crashed, or lost the database, without releasing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Takeover {
+    /// Never take over: an expired lease of another owner is still
+    /// [`AuthError::AlreadyOwned`] (an operator, or a replica configured with
+    /// [`Takeover::AfterExpiry`], must take it). The default.
+    #[default]
+    Never,
+    /// Take over a lease whose expiry has passed: the epoch increases, which fences the old
+    /// owner (its later flushes are rejected with [`AuthError::OwnershipLost`]).
+    AfterExpiry,
+}
+
+/// How to open one instance (account) of the PostgreSQL store. Build with
+/// [`PostgresStoreOptions::new`] and the chainable setters; every field's default is documented
+/// on it.
+///
+/// ```
+/// use std::time::Duration;
+/// use wa_store_postgres::{PostgresStoreOptions, Takeover};
+///
+/// let options = PostgresStoreOptions::new("account-4915112345678")
+///     .owner_id("replica-7")
+///     .takeover(Takeover::AfterExpiry)
+///     .lease_ttl(Duration::from_secs(30))
+///     .flush_interval(Duration::from_millis(5));
+/// assert_eq!(options.instance_id, "account-4915112345678");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PostgresStoreOptions {
+    /// The instance (account) id: the key of all its rows. 1..=256 bytes, no control
+    /// characters. Required.
+    pub instance_id: String,
+    /// Who holds the lease, as shown to a replica that is refused (`AlreadyOwned`) and stored
+    /// in the lease row. Default: `<hostname>:<pid>:<random>`, unique per store opened.
+    pub owner_id: String,
+    /// The PostgreSQL schema holding the tables. Default `wa_auth`.
+    pub schema: SchemaName,
+    /// Whether to take over an expired lease of another owner. Default [`Takeover::Never`].
+    pub takeover: Takeover,
+    /// How long a lease lasts without renewal. Default 30 s.
+    pub lease_ttl: Duration,
+    /// How often an idle store renews its lease (every flush renews it too). Default 10 s;
+    /// keep it well under [`lease_ttl`](Self::lease_ttl).
+    pub lease_renew_interval: Duration,
+    /// How long `open` keeps trying when the lease is held (for a rolling deploy, while the
+    /// old replica shuts down and releases). Default 0: `AlreadyOwned` at once.
+    pub lease_wait: Duration,
+    /// How long the flusher lets commits gather before writing them. Default 5 ms.
+    pub flush_interval: Duration,
+    /// Queued keys that trigger a flush at once, without waiting for `flush_interval`.
+    /// Default 2,048.
+    pub flush_batch_keys: usize,
+    /// The most keys (after coalescing) waiting to be written, in the queue and in the flush
+    /// under way. A commit that would go beyond waits for room (backpressure) and fails with
+    /// [`AuthError::Unhealthy`] once the store is unhealthy. Default 65,536.
+    pub queue_capacity: usize,
+    /// Most rows per multi-row statement; a flush sends as many statements as it needs, all in
+    /// its one transaction, pipelined (the server executes one while the next is sent).
+    /// Default 1,024.
+    pub statement_rows: usize,
+    /// How long database rounds may keep failing before the store reports unhealthy and
+    /// `commit`/`flush` return [`AuthError::Unhealthy`]. Default 20 s; keep it below
+    /// [`lease_ttl`](Self::lease_ttl), so a replica cut off from the database stops accepting
+    /// writes before another one can take its lease over.
+    pub unhealthy_after: Duration,
+    /// The first retry delay after a failed round; it doubles up to `retry_max`, with jitter.
+    /// Default 50 ms.
+    pub retry_initial: Duration,
+    /// The longest retry delay. Default 2 s.
+    pub retry_max: Duration,
+    /// The longest a single database round (getting a connection included) may take before it
+    /// is abandoned as failed and its connection discarded. Default 10 s.
+    pub operation_timeout: Duration,
+    /// Whether `open` applies pending schema migrations. Default `true`; when `false`, a
+    /// schema below the latest version is [`AuthError::UnsupportedVersion`].
+    pub auto_migrate: bool,
+}
+
+impl PostgresStoreOptions {
+    /// Options for instance `instance_id`, every other field at its default.
+    pub fn new(instance_id: impl Into<String>) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            owner_id: default_owner_id(),
+            schema: SchemaName::default(),
+            takeover: Takeover::Never,
+            lease_ttl: Duration::from_secs(30),
+            lease_renew_interval: Duration::from_secs(10),
+            lease_wait: Duration::ZERO,
+            flush_interval: Duration::from_millis(5),
+            flush_batch_keys: 2048,
+            queue_capacity: 65_536,
+            statement_rows: 1024,
+            unhealthy_after: Duration::from_secs(20),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(10),
+            auto_migrate: true,
+        }
+    }
+
+    /// Sets [`owner_id`](Self::owner_id).
+    pub fn owner_id(mut self, owner_id: impl Into<String>) -> Self {
+        self.owner_id = owner_id.into();
+        self
+    }
+
+    /// Sets [`schema`](Self::schema).
+    pub fn schema(mut self, schema: SchemaName) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// Sets [`takeover`](Self::takeover).
+    pub fn takeover(mut self, takeover: Takeover) -> Self {
+        self.takeover = takeover;
+        self
+    }
+
+    /// Sets [`lease_ttl`](Self::lease_ttl).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets [`lease_renew_interval`](Self::lease_renew_interval).
+    pub fn lease_renew_interval(mut self, interval: Duration) -> Self {
+        self.lease_renew_interval = interval;
+        self
+    }
+
+    /// Sets [`lease_wait`](Self::lease_wait).
+    pub fn lease_wait(mut self, wait: Duration) -> Self {
+        self.lease_wait = wait;
+        self
+    }
+
+    /// Sets [`flush_interval`](Self::flush_interval).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Sets [`flush_batch_keys`](Self::flush_batch_keys).
+    pub fn flush_batch_keys(mut self, keys: usize) -> Self {
+        self.flush_batch_keys = keys;
+        self
+    }
+
+    /// Sets [`queue_capacity`](Self::queue_capacity).
+    pub fn queue_capacity(mut self, keys: usize) -> Self {
+        self.queue_capacity = keys;
+        self
+    }
+
+    /// Sets [`statement_rows`](Self::statement_rows).
+    pub fn statement_rows(mut self, rows: usize) -> Self {
+        self.statement_rows = rows;
+        self
+    }
+
+    /// Sets [`unhealthy_after`](Self::unhealthy_after).
+    pub fn unhealthy_after(mut self, after: Duration) -> Self {
+        self.unhealthy_after = after;
+        self
+    }
+
+    /// Sets [`retry_initial`](Self::retry_initial) and [`retry_max`](Self::retry_max).
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.retry_initial = initial;
+        self.retry_max = max;
+        self
+    }
+
+    /// Sets [`operation_timeout`](Self::operation_timeout).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Sets [`auto_migrate`](Self::auto_migrate).
+    pub fn auto_migrate(mut self, yes: bool) -> Self {
+        self.auto_migrate = yes;
+        self
+    }
+
+    /// Checks the options; `open` calls this first.
+    pub fn validate(&self) -> Result<()> {
+        check_name("instance id", &self.instance_id)?;
+        check_name("owner id", &self.owner_id)?;
+        let positive = [
+            ("lease_ttl", self.lease_ttl),
+            ("lease_renew_interval", self.lease_renew_interval),
+            ("unhealthy_after", self.unhealthy_after),
+            ("retry_initial", self.retry_initial),
+            ("retry_max", self.retry_max),
+            ("operation_timeout", self.operation_timeout),
+        ];
+        for (name, value) in positive {
+            if value.is_zero() {
+                return Err(AuthError::invalid(
+                    format!("option {name}"),
+                    "must be more than zero",
+                ));
+            }
+        }
+        for (name, value) in [
+            ("flush_batch_keys", self.flush_batch_keys),
+            ("queue_capacity", self.queue_capacity),
+            ("statement_rows", self.statement_rows),
+        ] {
+            if value == 0 {
+                return Err(AuthError::invalid(
+                    format!("option {name}"),
+                    "must be more than zero",
+                ));
+            }
+        }
+        if self.lease_ttl.as_millis() > i64::MAX as u128 {
+            return Err(AuthError::invalid("option lease_ttl", "is too long"));
+        }
+        Ok(())
+    }
+}
+
+fn check_name(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(AuthError::invalid(
+            format!("{what} {value:?}"),
+            "must be 1..=256 bytes without control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn default_owner_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    let host: String = host.chars().filter(|c| !c.is_control()).take(128).collect();
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_owner_ids_unique() {
+        let a = PostgresStoreOptions::new("acc");
+        let b = PostgresStoreOptions::new("acc");
+        assert!(a.validate().is_ok());
+        assert_ne!(a.owner_id, b.owner_id);
+        assert!(a.unhealthy_after < a.lease_ttl);
+        assert!(a.lease_renew_interval < a.lease_ttl);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(PostgresStoreOptions::new("").validate().is_err());
+        assert!(PostgresStoreOptions::new("a\nb").validate().is_err());
+        assert!(
+            PostgresStoreOptions::new("a")
+                .queue_capacity(0)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            PostgresStoreOptions::new("a")
+                .lease_ttl(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+    }
+}

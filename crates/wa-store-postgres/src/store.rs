@@ -1,0 +1,492 @@
+//! [`PostgresStore`]: the [`Persistence`] implementation. Reads are served from memory; commits
+//! update memory at once and queue the batch for the [flusher](crate::flusher).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use wa_auth::{
+    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+};
+
+use crate::error::{BACKEND, backend_msg, pool_error};
+use crate::flusher;
+use crate::lease;
+use crate::load;
+use crate::memory::Memory;
+use crate::metrics::{Counters, StoreMetrics};
+use crate::options::PostgresStoreOptions;
+use crate::queue::{Encoded, Pending};
+use crate::schema;
+use crate::sql::Statements;
+
+/// The flusher's state as the callers see it.
+#[derive(Clone, Debug)]
+pub(crate) struct Status {
+    /// Every batch with a sequence number up to this one is in the database.
+    pub flushed_seq: u64,
+    /// Since when database rounds fail (None: the last round succeeded).
+    pub failing_since: Option<Instant>,
+    /// The last failure, until the next success.
+    pub last_error: Option<String>,
+    /// Why the lease was lost, once it was.
+    pub fenced: Option<String>,
+    /// The flusher task ended abnormally (a bug): nothing more can be written.
+    pub crashed: Option<String>,
+    /// The flusher has ended (closed and released, or fenced).
+    pub stopped: bool,
+    /// Until when the lease is surely ours (the start of the last confirming round + ttl).
+    pub lease_until: Instant,
+    /// Database rounds finished (successful or not).
+    pub rounds: u64,
+}
+
+/// The queue's bookkeeping, under one lock with the pending changes.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Batches committed and not yet taken by the flusher.
+    pub pending: Pending,
+    /// Keys in the flush under way (or waiting to be retried).
+    pub in_flight_keys: usize,
+    /// When the oldest batch of the flush under way was committed.
+    pub in_flight_since: Option<Instant>,
+    /// The sequence number of the newest commit.
+    pub last_seq: u64,
+    /// A caller waits in `flush`: write now.
+    pub flush_requested: bool,
+    /// `close` was called or the store dropped: flush, release, stop.
+    pub closing: bool,
+}
+
+/// What the store handle and its flusher share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub options: PostgresStoreOptions,
+    pub statements: Statements,
+    pub pool: Pool,
+    pub epoch: i64,
+    pub memory: RwLock<Memory>,
+    pub queue: Mutex<Queue>,
+    /// Wakes the flusher.
+    pub wake: Notify,
+    /// Wakes commits waiting for room in the queue.
+    pub space: Notify,
+    pub status: watch::Sender<Status>,
+    pub counters: Counters,
+}
+
+impl Shared {
+    fn resource(&self) -> String {
+        format!("PostgreSQL instance {}", self.options.instance_id)
+    }
+
+    /// The error every operation returns once the store cannot be used, if any.
+    fn refusal(&self, status: &Status) -> Option<AuthError> {
+        if let Some(reason) = &status.fenced {
+            return Some(AuthError::OwnershipLost {
+                resource: self.resource(),
+                reason: reason.clone(),
+            });
+        }
+        if let Some(reason) = &status.crashed {
+            return Some(backend_msg(format!(
+                "the store's flusher stopped unexpectedly ({reason}); reopen the store"
+            )));
+        }
+        if status.stopped {
+            return Some(AuthError::Closed);
+        }
+        None
+    }
+
+    /// The `Unhealthy` error, when rounds have failed for too long.
+    fn unhealthy(&self, status: &Status) -> Option<AuthError> {
+        let since = status.failing_since?;
+        (since.elapsed() >= self.options.unhealthy_after).then(|| AuthError::Unhealthy {
+            backend: BACKEND,
+            reason: format!(
+                "no successful database round for {:.1} s; last error: {}",
+                since.elapsed().as_secs_f64(),
+                status.last_error.as_deref().unwrap_or("unknown")
+            ),
+        })
+    }
+
+    fn check_readable(&self) -> Result<()> {
+        let status = self.status.borrow();
+        match self.refusal(&status) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        let status = self.status.borrow();
+        if let Some(err) = self.refusal(&status).or_else(|| self.unhealthy(&status)) {
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Asks the flusher to flush, release and stop.
+    fn begin_close(&self) -> bool {
+        let mut queue = self.queue.lock();
+        let first = !queue.closing;
+        queue.closing = true;
+        drop(queue);
+        self.wake.notify_one();
+        first
+    }
+}
+
+/// The PostgreSQL store of one instance (account): holds the instance's lease, serves reads
+/// from memory, and writes commits behind (see the [crate docs](crate)).
+///
+/// Open it with [`PostgresStore::open`]; end it with [`PostgresStore::close`], which flushes
+/// and releases the lease (dropping the store does the same in the background, best effort).
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("instance_id", &self.shared.options.instance_id)
+            .field("owner_id", &self.shared.options.owner_id)
+            .field("epoch", &self.shared.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Opens instance `options.instance_id`: migrates (or checks) the schema, takes the lease
+    /// ([`AuthError::AlreadyOwned`] when another owner holds it), loads every key into memory
+    /// in one streamed query, and starts the background flusher. Needs a tokio runtime.
+    pub async fn open(pool: Pool, options: PostgresStoreOptions) -> Result<Self> {
+        options.validate()?;
+        let started = Instant::now();
+        let statements = Statements::new(&options.schema);
+        let mut client = tokio::time::timeout(options.operation_timeout, pool.get())
+            .await
+            .map_err(|_| backend_msg("timed out waiting for a database connection"))?
+            .map_err(|e| backend_msg(pool_error(e)))?;
+        if options.auto_migrate {
+            schema::migrate(&mut client, &options.schema).await?;
+        } else {
+            schema::check_version(&client, &options.schema).await?;
+        }
+        let epoch = lease::acquire(&client, &statements, &options).await?;
+        let lease_until = started + options.lease_ttl;
+        let memory = match load::load(&client, &statements, &options.instance_id).await {
+            Ok(memory) => memory,
+            Err(err) => {
+                // Leave the lease free for the next attempt.
+                if let Err(e) = lease::release(&client, &statements, &options, epoch).await {
+                    warn!(instance = %options.instance_id, error = %crate::error::describe(&e), "cannot release the lease after a failed load");
+                }
+                return Err(err);
+            }
+        };
+        drop(client);
+        info!(
+            instance = %options.instance_id,
+            owner = %options.owner_id,
+            epoch,
+            keys = memory.key_count(),
+            has_creds = memory.creds.is_some(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "opened PostgreSQL store"
+        );
+        let (status, _) = watch::channel(Status {
+            flushed_seq: 0,
+            failing_since: None,
+            last_error: None,
+            fenced: None,
+            crashed: None,
+            stopped: false,
+            lease_until,
+            rounds: 0,
+        });
+        let shared = Arc::new(Shared {
+            options,
+            statements,
+            pool,
+            epoch,
+            memory: RwLock::new(memory),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            space: Notify::new(),
+            status,
+            counters: Counters::default(),
+        });
+        let worker = tokio::spawn(flusher::supervise(shared.clone()));
+        Ok(Self {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// The instance (account) id.
+    pub fn instance_id(&self) -> &str {
+        &self.shared.options.instance_id
+    }
+
+    /// This store's owner id, as recorded in the lease.
+    pub fn owner_id(&self) -> &str {
+        &self.shared.options.owner_id
+    }
+
+    /// The lease epoch (fencing token) this store holds.
+    pub fn epoch(&self) -> i64 {
+        self.shared.epoch
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &PostgresStoreOptions {
+        &self.shared.options
+    }
+
+    /// Whether the store accepts commits: not fenced, not closed, and database rounds have not
+    /// been failing for longer than `unhealthy_after`.
+    pub fn is_healthy(&self) -> bool {
+        self.shared.check_writable().is_ok()
+    }
+
+    /// Counters and state for metrics.
+    pub fn metrics(&self) -> StoreMetrics {
+        let shared = &self.shared;
+        let (queued_keys, last_seq, oldest) = {
+            let queue = shared.queue.lock();
+            let oldest = match (queue.in_flight_since, queue.pending.since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (
+                queue.pending.len() + queue.in_flight_keys,
+                queue.last_seq,
+                oldest,
+            )
+        };
+        let status = shared.status.borrow().clone();
+        let counters = &shared.counters;
+        StoreMetrics {
+            queued_keys,
+            queued_batches: last_seq.saturating_sub(status.flushed_seq),
+            committed_batches: Counters::get(&counters.committed_batches),
+            flushed_batches: Counters::get(&counters.flushed_batches),
+            flushed_keys: Counters::get(&counters.flushed_keys),
+            flushes: Counters::get(&counters.flushes),
+            retries: Counters::get(&counters.retries),
+            lease_renewals: Counters::get(&counters.lease_renewals),
+            last_error: status.last_error.clone(),
+            lag: oldest.map_or(Duration::ZERO, |t| t.elapsed()),
+            healthy: shared.refusal(&status).is_none() && shared.unhealthy(&status).is_none(),
+            fenced: status.fenced.is_some(),
+            epoch: shared.epoch,
+            lease_remaining: status.lease_until.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
+    /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
+    /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
+    /// failures, or [`AuthError::OwnershipLost`]); the flusher then keeps retrying in the
+    /// background for as long as the runtime runs.
+    pub async fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.begin_close() {
+            debug!(instance = %shared.options.instance_id, "closing");
+        }
+        self.wait_for(|status| status.stopped).await?;
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+
+    /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced, stops
+    /// first, or is unhealthy after a round that finished since the call (a store already
+    /// unhealthy gets one more round: the database may be back).
+    async fn wait_for(&self, done: impl Fn(&Status) -> bool) -> Result<()> {
+        let shared = &self.shared;
+        let mut status = shared.status.subscribe();
+        let first_round = status.borrow().rounds;
+        // Also cuts a retry backoff short: a caller waits.
+        shared.wake.notify_one();
+        loop {
+            let deadline = {
+                let current = status.borrow_and_update();
+                if let Some(reason) = &current.fenced {
+                    return Err(AuthError::OwnershipLost {
+                        resource: shared.resource(),
+                        reason: reason.clone(),
+                    });
+                }
+                if done(&current) && current.crashed.is_none() {
+                    return Ok(());
+                }
+                if let Some(err) = shared.refusal(&current) {
+                    return Err(err);
+                }
+                match shared.unhealthy(&current) {
+                    Some(err) if current.rounds > first_round => return Err(err),
+                    // Wait for the next round's outcome.
+                    Some(_) => None,
+                    None => current
+                        .failing_since
+                        .map(|t| t + shared.options.unhealthy_after),
+                }
+            };
+            wait_for_change(&mut status, deadline).await;
+        }
+    }
+
+    async fn wait_for_room(&self, keys: usize, encoded: Encoded, batch: WriteBatch) -> Result<()> {
+        let shared = &self.shared;
+        let capacity = shared.options.queue_capacity;
+        loop {
+            let room = shared.space.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut queue = shared.queue.lock();
+                if queue.closing {
+                    return Err(AuthError::Closed);
+                }
+                shared.check_writable()?;
+                let used = queue.pending.len() + queue.in_flight_keys;
+                if used == 0 || used + keys <= capacity {
+                    enqueue(shared, &mut queue, encoded, batch);
+                    return Ok(());
+                }
+            }
+            shared.wake.notify_one();
+            // Re-check health now and then: a full queue waits until the store is unhealthy.
+            let _ = tokio::time::timeout(Duration::from_millis(100), room).await;
+        }
+    }
+}
+
+/// Applies the batch to memory and queues it, under the queue lock (so memory and queue see
+/// commits in the same order).
+fn enqueue(shared: &Shared, queue: &mut Queue, encoded: Encoded, batch: WriteBatch) {
+    let was_empty = queue.pending.is_empty();
+    queue.last_seq += 1;
+    let seq = queue.last_seq;
+    let (creds, keys) = batch.into_parts();
+    shared.memory.write().apply(creds, keys);
+    queue.pending.push(encoded, seq, Instant::now());
+    Counters::add(&shared.counters.committed_batches, 1);
+    // The flusher needs waking for the first batch (it starts its timer) and when enough
+    // keys wait; otherwise its timer is already running.
+    if was_empty || queue.pending.len() >= shared.options.flush_batch_keys {
+        shared.wake.notify_one();
+    }
+}
+
+/// Waits for a status change, or until `deadline` (when the store turns unhealthy).
+async fn wait_for_change(status: &mut watch::Receiver<Status>, deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => {
+            let _ = tokio::time::timeout_at(deadline.into(), status.changed()).await;
+        }
+        None => {
+            if status.changed().await.is_err() {
+                // The sender lives in `Shared`, which outlives every receiver we hold; a
+                // closed channel cannot happen, but never spin if it did.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if self.shared.begin_close() {
+            debug!(
+                instance = %self.shared.options.instance_id,
+                "store dropped without close: flushing and releasing in the background"
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl Persistence for PostgresStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(BACKEND)
+            .atomic_commit(true)
+            .write_behind(true)
+            .persistent(true)
+    }
+
+    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.shared.check_readable()?;
+        self.shared.memory.read().load_creds()
+    }
+
+    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.shared.check_readable()?;
+        let slots = self.shared.memory.read().get(kind, ids);
+        let instance = &self.shared.options.instance_id;
+        slots
+            .into_iter()
+            .map(|(id, slot)| Memory::decode(instance, kind, &id, slot).map(|value| (id, value)))
+            .collect()
+    }
+
+    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.shared.check_readable()?;
+        Ok(self.shared.memory.read().list(kind))
+    }
+
+    async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.shared.check_readable()?;
+        Ok(self.shared.memory.read().kinds())
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        batch.validate()?;
+        self.shared.check_writable()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let encoded = Encoded::of(&batch)?;
+        let keys = encoded.len();
+        // Fast path: room in the queue.
+        {
+            let shared = &self.shared;
+            let mut queue = shared.queue.lock();
+            if queue.closing {
+                return Err(AuthError::Closed);
+            }
+            let used = queue.pending.len() + queue.in_flight_keys;
+            if used == 0 || used + keys <= shared.options.queue_capacity {
+                enqueue(shared, &mut queue, encoded, batch);
+                return Ok(());
+            }
+        }
+        self.wait_for_room(keys, encoded, batch).await
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let shared = &self.shared;
+        let target = shared.queue.lock().last_seq;
+        {
+            let status = shared.status.borrow();
+            if status.fenced.is_none() && status.flushed_seq >= target {
+                return Ok(());
+            }
+        }
+        shared.queue.lock().flush_requested = true;
+        self.wait_for(move |status| status.flushed_seq >= target)
+            .await
+    }
+}

@@ -1,0 +1,164 @@
+//! Crash between pre-key generation and upload: a child process keeps preparing uploads on a
+//! native store (minting keys and advancing `nextPreKeyId` in one commit), printing each
+//! committed batch, and is SIGKILLed at random moments. After every kill the reopened store must
+//! hold every key the child reported, its counter must be past all of them, and new keys must
+//! never reuse an id. Seeded (`WA_CRASH_SEED`), so a failure can be replayed.
+//!
+//! Runs with its own `main` (harness = false): the same binary is the child when
+//! `WA_PRE_KEY_CHILD_DIR` is set.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use wa::auth::flows::pre_keys;
+use wa::auth::{KeyId, KeyKind, PersistenceExt};
+
+const CHILD_DIR: &str = "WA_PRE_KEY_CHILD_DIR";
+const ITERATIONS: usize = 25;
+
+fn child(dir: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let state = wa::native::use_native_file_auth_state(dir)
+            .await
+            .expect("open");
+        println!("ready");
+        for round in 0u64.. {
+            // Prepare an upload (re-sending what is unacknowledged, minting the rest) and never
+            // get the acknowledgement: the crash window this test is about.
+            let upload = pre_keys::prepare_upload(&state, 7).await.expect("prepare");
+            let ids: Vec<String> = upload.ids.iter().map(|id| id.0.to_string()).collect();
+            println!("committed {}", ids.join(","));
+            // Every third round the server acknowledges, so the window moves on.
+            if round % 3 == 2 {
+                pre_keys::mark_uploaded(&state, &upload).await.expect("ack");
+                println!("acknowledged");
+            }
+        }
+    });
+}
+
+fn main() {
+    if let Ok(dir) = std::env::var(CHILD_DIR) {
+        child(&dir);
+        return;
+    }
+    let seed: u64 = std::env::var("WA_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device");
+    let exe = std::env::current_exe().unwrap();
+    let mut reported: BTreeSet<u32> = BTreeSet::new();
+    let mut kills_mid_stream = 0;
+
+    for iteration in 0..ITERATIONS {
+        let mut child = Command::new(&exe)
+            .env(CHILD_DIR, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
+            Some("ready"),
+            "child did not start"
+        );
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..60)));
+        child.kill().expect("SIGKILL"); // std sends SIGKILL on Unix
+        child.wait().unwrap();
+        let mut lines = 0;
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(ids) = line.strip_prefix("committed ") {
+                reported.extend(
+                    ids.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse::<u32>().unwrap()),
+                );
+                lines += 1;
+            }
+        }
+        if lines > 0 {
+            kills_mid_stream += 1;
+        }
+
+        runtime.block_on(async {
+            let state = wa::native::use_native_file_auth_state(&path)
+                .await
+                .expect("reopen after kill");
+            let creds = state.creds();
+            let stored: BTreeSet<u32> = state
+                .store()
+                .list(&KeyKind::PreKey)
+                .await
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().parse().unwrap())
+                .collect();
+            let missing: Vec<&u32> = reported.difference(&stored).collect();
+            assert!(
+                missing.is_empty(),
+                "iteration {iteration} (seed {seed}): reported keys lost: {missing:?}"
+            );
+            let max_reported = reported.iter().max().copied().unwrap_or(0);
+            assert!(
+                creds.next_pre_key_id > max_reported,
+                "iteration {iteration}: nextPreKeyId {} not past {max_reported}",
+                creds.next_pre_key_id
+            );
+            // Every stored key is below the counter: nothing was stored without advancing it.
+            assert!(
+                stored.iter().all(|id| *id < creds.next_pre_key_id),
+                "iteration {iteration}: a key beyond the counter"
+            );
+            // Minting now never reuses an id that ever existed.
+            let fresh = pre_keys::generate(&state, 3).await.unwrap();
+            for key in &fresh {
+                assert!(
+                    !stored.contains(&key.id.0),
+                    "iteration {iteration}: id {} minted twice",
+                    key.id.0
+                );
+                assert!(
+                    state
+                        .store()
+                        .get_one(&KeyKind::PreKey, &KeyId::new(key.id.0.to_string()))
+                        .await
+                        .unwrap()
+                        .is_some()
+                );
+            }
+            reported.extend(fresh.iter().map(|k| k.id.0));
+        });
+    }
+    assert!(
+        kills_mid_stream >= ITERATIONS / 2,
+        "too few kills landed while the child was committing ({kills_mid_stream})"
+    );
+    println!(
+        "pre_key_crash: {ITERATIONS} kills ({kills_mid_stream} mid-stream), {} ids, none lost or reused: ok",
+        reported.len()
+    );
+}
