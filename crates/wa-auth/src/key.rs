@@ -290,7 +290,8 @@ impl KeyValue {
 }
 
 /// An app-state sync key (`AppStateSyncKeyData`): key bytes, fingerprint, timestamp (ms).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` redacts the key bytes.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppStateSyncKeyData {
     /// The key bytes.
@@ -374,8 +375,8 @@ pub struct AppStateSyncVersion {
     pub extra: ExtraFields,
 }
 
-/// A trusted-contact token and its timestamp.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// A trusted-contact token and its timestamp. `Debug` redacts the token.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TcToken {
     /// The token bytes.
@@ -387,6 +388,26 @@ pub struct TcToken {
     /// Other fields, kept as read.
     #[serde(flatten)]
     pub extra: ExtraFields,
+}
+
+impl fmt::Debug for AppStateSyncKeyData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppStateSyncKeyData")
+            .field("key_data", &self.key_data.as_ref().map(|_| "<redacted>"))
+            .field("fingerprint", &self.fingerprint)
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TcToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcToken")
+            .field("token", &"<redacted>")
+            .field("timestamp", &self.timestamp)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 mod int64_string {
@@ -505,6 +526,26 @@ mod tests {
                 .is_ok()
         );
         assert!(other.check_fits(&KeyKind::Session, &"a".into()).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_key_material() {
+        let key = AppStateSyncKeyData {
+            key_data: Some(vec![0xab; 32]),
+            ..Default::default()
+        };
+        let token = TcToken {
+            token: vec![0xcd; 20],
+            ..Default::default()
+        };
+        for shown in [
+            format!("{key:?}"),
+            format!("{token:?}"),
+            format!("{:?}", KeyValue::AppStateSyncKey(key.clone())),
+        ] {
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(!shown.contains("171") && !shown.contains("205"), "{shown}");
+        }
     }
 
     #[test]
