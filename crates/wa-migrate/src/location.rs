@@ -1,0 +1,452 @@
+//! Where auth state lives: a Baileys folder, a native store directory or (with the `postgres`
+//! feature) a PostgreSQL account. Parsing what a user typed, detecting what a folder holds, and
+//! opening the right store for reading or writing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+use wa_auth::{AuthError, Persistence};
+use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour, ReadMode};
+use wa_store_native::{NativeStore, NativeStoreOptions};
+
+use crate::error::{MigrateError, Result};
+
+/// A storage format (backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Format {
+    /// Baileys' JSON multi-file folder (`useMultiFileAuthState`), read and written by
+    /// `wa-store-compat`.
+    Compat,
+    /// The crash-safe binary store of `wa-store-native`.
+    Native,
+    /// An account in PostgreSQL (`wa-store-postgres`).
+    Postgres,
+}
+
+impl Format {
+    /// The format's name as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Compat => "compat",
+            Format::Native => "native",
+            Format::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = MigrateError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "compat" | "baileys" | "json" => Ok(Format::Compat),
+            "native" => Ok(Format::Native),
+            "postgres" | "postgresql" => Ok(Format::Postgres),
+            other => Err(MigrateError::Usage(format!(
+                "unknown format {other:?}: expected compat, native or postgres"
+            ))),
+        }
+    }
+}
+
+/// A PostgreSQL account: `postgres://user@host:port/db?instance=<account>&schema=<schema>`.
+/// `instance` names the account (required); `schema` defaults to `wa_auth`. Every other part
+/// of the URL is passed to the driver as it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresLocation {
+    /// The connection string without the `instance` and `schema` parameters.
+    pub connection: String,
+    /// The account (instance id).
+    pub instance: String,
+    /// The schema, when not the default.
+    pub schema: Option<String>,
+}
+
+impl PostgresLocation {
+    /// Parses a `postgres://` or `postgresql://` URL with an `instance` parameter.
+    pub fn parse(url: &str) -> Result<Self> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut instance = None;
+        let mut schema = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("instance", value)) => instance = Some(value.to_owned()),
+                Some(("schema", value)) => schema = Some(value.to_owned()),
+                _ => rest.push(pair),
+            }
+        }
+        let instance = instance.filter(|i| !i.is_empty()).ok_or_else(|| {
+            MigrateError::Usage(format!(
+                "{}: add ?instance=<account id> to say which account",
+                redact_url(url)
+            ))
+        })?;
+        let connection = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Ok(Self {
+            connection,
+            instance,
+            schema,
+        })
+    }
+}
+
+impl fmt::Debug for PostgresLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresLocation")
+            .field("connection", &redact_url(&self.connection))
+            .field("instance", &self.instance)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Where auth state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// A Baileys JSON folder.
+    Compat(PathBuf),
+    /// A native store directory.
+    Native(PathBuf),
+    /// A PostgreSQL account.
+    Postgres(PostgresLocation),
+}
+
+/// Whether a location is read from or written to (decides the default for a folder that does
+/// not exist yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Read from; must exist.
+    Source,
+    /// Written to; a new folder becomes a native store unless a format is given.
+    Target,
+}
+
+impl Location {
+    /// Resolves what a user typed: a `postgres://` URL, or a folder whose format is `format`
+    /// or, when not given, detected ([`detect`]). A folder that does not exist (or is empty)
+    /// has no format to detect: as a target it becomes a native store, as a source it is an
+    /// error.
+    pub fn resolve(text: &str, format: Option<Format>, role: Role) -> Result<Self> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            if let Some(format) = format.filter(|f| *f != Format::Postgres) {
+                return Err(MigrateError::Usage(format!(
+                    "{} is a PostgreSQL URL but the format given is {format}",
+                    redact_url(text)
+                )));
+            }
+            return Ok(Location::Postgres(PostgresLocation::parse(text)?));
+        }
+        let path = PathBuf::from(text);
+        let format = match format {
+            Some(Format::Postgres) => {
+                return Err(MigrateError::Usage(format!(
+                    "{text} is not a postgres:// URL"
+                )));
+            }
+            Some(format) => format,
+            None => match (detect(&path)?, role) {
+                (Some(format), _) => format,
+                (None, Role::Target) => Format::Native,
+                (None, Role::Source) => {
+                    return Err(MigrateError::Usage(if path.exists() {
+                        format!(
+                            "cannot tell what {text} holds (no creds.json, no native snapshot or log); \
+                             pass --from-format compat|native"
+                        )
+                    } else {
+                        format!("{text} does not exist")
+                    }));
+                }
+            },
+        };
+        Ok(match format {
+            Format::Compat => Location::Compat(path),
+            _ => Location::Native(path),
+        })
+    }
+
+    /// The format of this location.
+    pub fn format(&self) -> Format {
+        match self {
+            Location::Compat(_) => Format::Compat,
+            Location::Native(_) => Format::Native,
+            Location::Postgres(_) => Format::Postgres,
+        }
+    }
+
+    /// The folder, for folder formats.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Location::Compat(path) | Location::Native(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Compat(path) | Location::Native(path) => write!(f, "{}", path.display()),
+            Location::Postgres(pg) => {
+                write!(f, "{} (instance {})", redact_url(&pg.connection), pg.instance)
+            }
+        }
+    }
+}
+
+/// What a folder holds: `Compat` when it has `creds.json` or other `.json` files, `Native`
+/// when it has a native `snapshot` or `log`, `None` when it does not exist or is empty of
+/// both. A path that is a file is an error.
+pub fn detect(path: &Path) -> Result<Option<Format>> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(MigrateError::Usage(format!(
+                "{} is a file, not an auth folder",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(MigrateError::io(path, e)),
+    };
+    let mut json = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| MigrateError::io(path, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match name.as_ref() {
+            "snapshot" | "log" => return Ok(Some(Format::Native)),
+            "creds.json" => return Ok(Some(Format::Compat)),
+            other if other.ends_with(".json") && !other.starts_with('.') => json = true,
+            _ => {}
+        }
+    }
+    Ok(json.then_some(Format::Compat))
+}
+
+/// An open store of one of the built-in backends.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenStore {
+    /// A Baileys folder.
+    Compat(CompatStore),
+    /// A native store.
+    Native(NativeStore),
+    /// A PostgreSQL account.
+    #[cfg(feature = "postgres")]
+    Postgres(wa_store_postgres::PostgresStore),
+}
+
+impl OpenStore {
+    /// The store as a [`Persistence`].
+    pub fn persistence(&self) -> &dyn Persistence {
+        match self {
+            OpenStore::Compat(store) => store,
+            OpenStore::Native(store) => store,
+            #[cfg(feature = "postgres")]
+            OpenStore::Postgres(store) => store,
+        }
+    }
+
+    /// Flushes, releases the lock or lease, and closes.
+    pub async fn close(&self) -> wa_auth::Result<()> {
+        match self {
+            OpenStore::Compat(store) => store.close().await,
+            OpenStore::Native(store) => store.close().await,
+            #[cfg(feature = "postgres")]
+            OpenStore::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// How [`open`] opens a location.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenMode {
+    /// Read-only, never modifying anything (sources, inspection).
+    pub read_only: bool,
+    /// Create when missing (targets).
+    pub create: bool,
+    /// Compat: skip unreadable key files instead of failing.
+    pub lenient: bool,
+    /// Compat: the flavour to write.
+    pub flavour: Option<Flavour>,
+}
+
+impl OpenMode {
+    pub(crate) fn source(lenient: bool) -> Self {
+        Self {
+            read_only: true,
+            create: false,
+            lenient,
+            flavour: None,
+        }
+    }
+
+    pub(crate) fn target(flavour: Option<Flavour>) -> Self {
+        Self {
+            read_only: false,
+            create: true,
+            lenient: false,
+            flavour,
+        }
+    }
+}
+
+/// Opens `location` with `path` in place of its folder (the staging folder, for targets).
+pub(crate) async fn open_at(
+    location: &Location,
+    path: Option<&Path>,
+    mode: OpenMode,
+) -> wa_auth::Result<OpenStore> {
+    match location {
+        Location::Compat(dir) => {
+            let mut options = CompatStoreOptions::default()
+                .read_only(mode.read_only)
+                .create(mode.create)
+                .mode(if mode.lenient {
+                    ReadMode::Lenient
+                } else {
+                    ReadMode::Strict
+                });
+            if let Some(flavour) = mode.flavour {
+                options = options.flavour(flavour);
+            }
+            let store = CompatStore::open_with(path.unwrap_or(dir), options).await?;
+            Ok(OpenStore::Compat(store))
+        }
+        Location::Native(dir) => {
+            let options = NativeStoreOptions::default()
+                .read_only(mode.read_only)
+                .create(mode.create);
+            let store = NativeStore::open_with(path.unwrap_or(dir), options).await?;
+            Ok(OpenStore::Native(store))
+        }
+        Location::Postgres(pg) => open_postgres(pg, mode).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(pg: &PostgresLocation, mode: OpenMode) -> wa_auth::Result<OpenStore> {
+    use wa_store_postgres::{PostgresStore, PostgresStoreOptions, SchemaName, connect_pool};
+    let pool = connect_pool(&pg.connection, 4)?;
+    let mut options = PostgresStoreOptions::new(pg.instance.clone())
+        .owner_id(format!("wa-migrate-{}", std::process::id()))
+        // A source is never changed, its schema included.
+        .auto_migrate(!mode.read_only);
+    if let Some(schema) = &pg.schema {
+        options = options.schema(SchemaName::new(schema)?);
+    }
+    Ok(OpenStore::Postgres(PostgresStore::open(pool, options).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(pg: &PostgresLocation, _mode: OpenMode) -> wa_auth::Result<OpenStore> {
+    Err(AuthError::invalid(
+        format!("location {}", redact_url(&pg.connection)),
+        "this build has no PostgreSQL support (enable the `postgres` feature of wa-migrate)",
+    ))
+}
+
+/// The total size of the regular files directly in `dir` (0 when it does not exist).
+pub(crate) fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether `error` is about one stored entry (which lenient mode may skip) rather than the
+/// store as a whole.
+pub(crate) fn is_entry_error(error: &AuthError) -> bool {
+    matches!(
+        error,
+        AuthError::Corrupt { .. } | AuthError::Invalid { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_need_an_instance_and_hide_passwords() {
+        let pg = PostgresLocation::parse(
+            "postgres://wa:secret@db:5432/wa?sslmode=disable&instance=acct-1&schema=fleet",
+        )
+        .unwrap();
+        assert_eq!(pg.instance, "acct-1");
+        assert_eq!(pg.schema.as_deref(), Some("fleet"));
+        assert_eq!(pg.connection, "postgres://wa:secret@db:5432/wa?sslmode=disable");
+        assert!(!format!("{pg:?}").contains("secret"));
+        assert!(
+            !Location::Postgres(pg)
+                .to_string()
+                .contains("secret")
+        );
+        let err = PostgresLocation::parse("postgres://wa:secret@db/wa").unwrap_err();
+        assert!(err.to_string().contains("instance"), "{err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn folders_are_detected_by_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        assert_eq!(detect(&path.join("missing")).unwrap(), None);
+        assert_eq!(detect(path).unwrap(), None);
+        assert_eq!(
+            Location::resolve(path.to_str().unwrap(), None, Role::Target).unwrap(),
+            Location::Native(path.to_path_buf())
+        );
+        assert!(Location::resolve(path.to_str().unwrap(), None, Role::Source).is_err());
+        std::fs::write(path.join("creds.json"), "{}").unwrap();
+        assert_eq!(detect(path).unwrap(), Some(Format::Compat));
+        let native = path.join("n");
+        std::fs::create_dir(&native).unwrap();
+        std::fs::write(native.join("log"), "").unwrap();
+        assert_eq!(detect(&native).unwrap(), Some(Format::Native));
+        assert!(detect(&path.join("creds.json")).is_err());
+    }
+}
