@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
+mod bench;
 mod interop;
+mod state;
 
 /// A subcommand: its name, a one-line summary, and its entry point.
 type Command = (
@@ -12,11 +14,33 @@ type Command = (
     fn(&[String]) -> Result<(), String>,
 );
 
-const COMMANDS: &[Command] = &[(
-    "interop",
-    "check that real Baileys 6 and 7 (from npm) read what wa-store-compat writes",
-    interop::main,
-)];
+const COMMANDS: &[Command] = &[
+    (
+        "migrate",
+        "copy auth state between backends (staged, verified, atomic); --help for options",
+        state::migrate,
+    ),
+    (
+        "inspect",
+        "show what an auth folder or account holds (public keys only)",
+        state::inspect,
+    ),
+    (
+        "verify",
+        "check stored auth state for consistency; non-zero exit on problems",
+        state::verify,
+    ),
+    (
+        "bench",
+        "run the criterion benchmarks (all, or one target)",
+        bench::main,
+    ),
+    (
+        "interop",
+        "check that real Baileys 6 and 7 (from npm) read what wa-store-compat writes",
+        interop::main,
+    ),
+];
 
 fn usage() -> String {
     let mut text = String::from("usage: cargo xtask <command> [args]\n\ncommands:\n");

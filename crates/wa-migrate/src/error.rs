@@ -28,13 +28,17 @@ pub enum MigrateError {
         source: AuthError,
     },
     /// The source holds no creds: there is no account to migrate.
-    #[error("{location} holds no creds.json / creds: nothing to migrate (pass --lenient to copy the keys alone)")]
+    #[error(
+        "{location} holds no creds.json / creds: nothing to migrate (pass --lenient to copy the keys alone)"
+    )]
     NoCreds {
         /// The source.
         location: String,
     },
     /// The destination already holds auth state and `overwrite` was not set.
-    #[error("{location} is not empty; pass --overwrite to replace it (the old state is kept as a backup until the new one is verified)")]
+    #[error(
+        "{location} is not empty; pass --overwrite to replace it (the old state is kept as a backup until the new one is verified)"
+    )]
     DestinationNotEmpty {
         /// The destination.
         location: String,
@@ -82,6 +86,32 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
+    /// What the user can do about this error, when there is something to say beyond the
+    /// message (what the CLI prints after it).
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            MigrateError::Source {
+                source: AuthError::Corrupt { what, .. },
+                ..
+            } if what.ends_with("creds.json") || what.starts_with("creds") => Some(
+                "unreadable creds are never skipped: restore creds.json from a backup (the keys alone cannot log in)",
+            ),
+            MigrateError::Source {
+                source: AuthError::Corrupt { .. },
+                ..
+            } => Some("pass --lenient to skip unreadable keys (they are listed in the summary)"),
+            MigrateError::Source {
+                source: AuthError::AlreadyOwned { .. },
+                ..
+            }
+            | MigrateError::Target {
+                source: AuthError::AlreadyOwned { .. },
+                ..
+            } => Some("stop the process that owns it first"),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -91,21 +91,45 @@ impl std::fmt::Display for Inspection {
                 let me = account.me.as_ref();
                 let or_none = |v: Option<&String>| v.cloned().unwrap_or_else(|| "-".into());
                 writeln!(f, "{:<18} {}", "me", or_none(me.map(|m| &m.id)))?;
-                writeln!(f, "{:<18} {}", "lid", or_none(me.and_then(|m| m.lid.as_ref())))?;
-                writeln!(f, "{:<18} {}", "name", or_none(me.and_then(|m| m.name.as_ref())))?;
-                writeln!(f, "{:<18} {}", "platform", or_none(account.platform.as_ref()))?;
+                writeln!(
+                    f,
+                    "{:<18} {}",
+                    "lid",
+                    or_none(me.and_then(|m| m.lid.as_ref()))
+                )?;
+                writeln!(
+                    f,
+                    "{:<18} {}",
+                    "name",
+                    or_none(me.and_then(|m| m.name.as_ref()))
+                )?;
+                writeln!(
+                    f,
+                    "{:<18} {}",
+                    "platform",
+                    or_none(account.platform.as_ref())
+                )?;
                 writeln!(f, "{:<18} {}", "registered", account.registered)?;
                 writeln!(f, "{:<18} {}", "registration id", account.registration_id)?;
                 writeln!(f, "{:<18} {}", "identity key", account.identity_key_b64)?;
                 writeln!(f, "{:<18} {}", "noise key", account.noise_key_b64)?;
-                writeln!(f, "{:<18} {}", "signed pre-key id", account.signed_pre_key_id)?;
+                writeln!(
+                    f,
+                    "{:<18} {}",
+                    "signed pre-key id", account.signed_pre_key_id
+                )?;
             }
         }
         writeln!(f, "{:<26} {:>8}", "kind", "keys")?;
         for (kind, count) in &self.keys {
             writeln!(f, "  {kind:<24} {count:>8}")?;
         }
-        writeln!(f, "  {:<24} {:>8}", "total", self.keys.values().sum::<usize>())?;
+        writeln!(
+            f,
+            "  {:<24} {:>8}",
+            "total",
+            self.keys.values().sum::<usize>()
+        )?;
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
         }

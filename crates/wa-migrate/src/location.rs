@@ -225,7 +225,12 @@ impl fmt::Display for Location {
         match self {
             Location::Compat(path) | Location::Native(path) => write!(f, "{}", path.display()),
             Location::Postgres(pg) => {
-                write!(f, "{} (instance {})", redact_url(&pg.connection), pg.instance)
+                write!(
+                    f,
+                    "{} (instance {})",
+                    redact_url(&pg.connection),
+                    pg.instance
+                )
             }
         }
     }
@@ -373,7 +378,9 @@ async fn open_postgres(pg: &PostgresLocation, mode: OpenMode) -> wa_auth::Result
     if let Some(schema) = &pg.schema {
         options = options.schema(SchemaName::new(schema)?);
     }
-    Ok(OpenStore::Postgres(PostgresStore::open(pool, options).await?))
+    Ok(OpenStore::Postgres(
+        PostgresStore::open(pool, options).await?,
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -400,10 +407,7 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
 /// Whether `error` is about one stored entry (which lenient mode may skip) rather than the
 /// store as a whole.
 pub(crate) fn is_entry_error(error: &AuthError) -> bool {
-    matches!(
-        error,
-        AuthError::Corrupt { .. } | AuthError::Invalid { .. }
-    )
+    matches!(error, AuthError::Corrupt { .. } | AuthError::Invalid { .. })
 }
 
 #[cfg(test)]
@@ -418,13 +422,12 @@ mod tests {
         .unwrap();
         assert_eq!(pg.instance, "acct-1");
         assert_eq!(pg.schema.as_deref(), Some("fleet"));
-        assert_eq!(pg.connection, "postgres://wa:secret@db:5432/wa?sslmode=disable");
-        assert!(!format!("{pg:?}").contains("secret"));
-        assert!(
-            !Location::Postgres(pg)
-                .to_string()
-                .contains("secret")
+        assert_eq!(
+            pg.connection,
+            "postgres://wa:secret@db:5432/wa?sslmode=disable"
         );
+        assert!(!format!("{pg:?}").contains("secret"));
+        assert!(!Location::Postgres(pg).to_string().contains("secret"));
         let err = PostgresLocation::parse("postgres://wa:secret@db/wa").unwrap_err();
         assert!(err.to_string().contains("instance"), "{err}");
         assert!(!err.to_string().contains("secret"), "{err}");

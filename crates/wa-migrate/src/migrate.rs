@@ -45,7 +45,9 @@ pub(crate) async fn read_source(
                 location: location.to_owned(),
             });
         }
-        warnings.push(format!("{location} holds no creds; only keys were migrated"));
+        warnings.push(format!(
+            "{location} holds no creds; only keys were migrated"
+        ));
     }
     let mut listed = Vec::new();
     for kind in source.kinds().await.map_err(failed)? {
@@ -141,7 +143,11 @@ fn flavour_for(options: &MigrateOptions, source: Option<Flavour>, snapshot: &Sna
     if v7_kinds.iter().any(|k| snapshot.keys.contains_key(k)) {
         return Flavour::Baileys7;
     }
-    match snapshot.creds.as_ref().and_then(|c| c.signal_identities.first()) {
+    match snapshot
+        .creds
+        .as_ref()
+        .and_then(|c| c.signal_identities.first())
+    {
         Some(identity) if !identity.identifier.name.ends_with("@lid") => Flavour::Baileys6,
         _ => Flavour::Baileys7,
     }
@@ -226,10 +232,13 @@ async fn verify(
     options: &MigrateOptions,
 ) -> Result<()> {
     options.stage(Stage::Verify, expected.key_count() as u64);
-    let got = reader.load_all().await.map_err(|source| MigrateError::Target {
-        location: location.to_owned(),
-        source,
-    })?;
+    let got = reader
+        .load_all()
+        .await
+        .map_err(|source| MigrateError::Target {
+            location: location.to_owned(),
+            source,
+        })?;
     options.advance(expected.key_count() as u64);
     match compare(expected, &got) {
         None => Ok(()),
@@ -440,10 +449,12 @@ async fn migrate_from_open(
     if let OpenStore::Compat(store) = source {
         skipped_files = store.report().skipped;
     }
-    summary.skipped.extend(skipped_files.into_iter().map(|s| Entry {
-        what: s.file,
-        reason: s.reason,
-    }));
+    summary
+        .skipped
+        .extend(skipped_files.into_iter().map(|s| Entry {
+            what: s.file,
+            reason: s.reason,
+        }));
     summary.unrecognised = unrecognised;
     summary.bytes_read = match from.path() {
         Some(dir) => dir_size(dir),
@@ -538,7 +549,8 @@ async fn migrate_into_database(
         .await
         .map_err(failed)?;
     if options.dry_run {
-        let checked = check_empty(writer.persistence(), &location, options.overwrite, summary).await;
+        let checked =
+            check_empty(writer.persistence(), &location, options.overwrite, summary).await;
         writer.close().await.map_err(failed)?;
         return checked;
     }

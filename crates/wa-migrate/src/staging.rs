@@ -38,9 +38,7 @@ impl DirTarget {
         let dest = std::path::absolute(dest).map_err(|e| MigrateError::io(dest, e))?;
         let name = dest
             .file_name()
-            .ok_or_else(|| {
-                MigrateError::Usage(format!("{} has no folder name", dest.display()))
-            })?
+            .ok_or_else(|| MigrateError::Usage(format!("{} has no folder name", dest.display())))?
             .to_string_lossy()
             .into_owned();
         let parent = dest
@@ -96,7 +94,10 @@ impl DirTarget {
     fn recover(&self, repair: bool) -> Result<Vec<String>> {
         let mut warnings = Vec::new();
         if !repair {
-            for leftover in [&self.staging, &self.backup].into_iter().filter(|p| p.exists()) {
+            for leftover in [&self.staging, &self.backup]
+                .into_iter()
+                .filter(|p| p.exists())
+            {
                 warnings.push(format!(
                     "{} was left by an interrupted migration; the next migration cleans it up",
                     leftover.display()

@@ -92,7 +92,10 @@ pub async fn verify(location: &Location) -> Result<VerifyReport> {
 }
 
 /// [`verify`](verify()) on an open store of any backend.
-pub async fn verify_store(store: &dyn Persistence, report: &mut VerifyReport) -> wa_auth::Result<()> {
+pub async fn verify_store(
+    store: &dyn Persistence,
+    report: &mut VerifyReport,
+) -> wa_auth::Result<()> {
     let creds = match store.load_creds().await {
         Ok(Some(creds)) => Some(creds),
         Ok(None) => {
@@ -208,7 +211,11 @@ fn check_counters(creds: &AuthCreds, ids: &[u32], report: &mut VerifyReport) {
     if wrapped {
         return;
     }
-    if let Some(&max) = ids.iter().max().filter(|&&max| max >= creds.next_pre_key_id) {
+    if let Some(&max) = ids
+        .iter()
+        .max()
+        .filter(|&&max| max >= creds.next_pre_key_id)
+    {
         report.problem(
             "creds nextPreKeyId",
             format!(
