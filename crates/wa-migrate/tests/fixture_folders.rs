@@ -7,9 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{assert_same, compat_snapshot, decrypt_vectors, native_snapshot, tree};
-use wa_migrate::{
-    MigrateOptions, migrate_compat_json_to_native, migrate_native_to_compat_json,
-};
+use wa_migrate::{MigrateOptions, migrate_compat_json_to_native, migrate_native_to_compat_json};
 use wa_store_compat::CompatStore;
 use wa_store_native::NativeStore;
 use wa_testkit::fixtures::{baileys_auth_folders, read_json};
@@ -26,7 +24,10 @@ async fn every_fixture_folder_migrates_to_native_and_decrypts_its_future_message
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(tree(&auth), before, "{name}: the source changed");
-        assert!(summary.published && summary.creds_migrated, "{name}: {summary}");
+        assert!(
+            summary.published && summary.creds_migrated,
+            "{name}: {summary}"
+        );
         assert!(summary.skipped.is_empty(), "{name}: {summary}");
 
         let source = compat_snapshot(&auth).await;
@@ -34,7 +35,11 @@ async fn every_fixture_folder_migrates_to_native_and_decrypts_its_future_message
         assert_same(&name, &source, &migrated);
         assert_eq!(summary.total_keys, source.key_count(), "{name}");
         for (kind, count) in source.counts() {
-            assert_eq!(summary.keys.get(kind.as_str()), Some(&count), "{name}: {kind}");
+            assert_eq!(
+                summary.keys.get(kind.as_str()),
+                Some(&count),
+                "{name}: {kind}"
+            );
         }
         assert!(
             !tmp.path().join(".native.wa-migrate-staging").exists(),
@@ -73,8 +78,16 @@ async fn native_to_compat_to_native_is_lossless_and_keeps_the_flavour() {
             .unwrap_or_else(|e| panic!("{name}: again: {e}"));
 
         let original = native_snapshot(&first).await;
-        assert_same(&format!("{name} compat"), &original, &compat_snapshot(&back).await);
-        assert_same(&format!("{name} native again"), &original, &native_snapshot(&second).await);
+        assert_same(
+            &format!("{name} compat"),
+            &original,
+            &compat_snapshot(&back).await,
+        );
+        assert_same(
+            &format!("{name} native again"),
+            &original,
+            &native_snapshot(&second).await,
+        );
 
         let source_flavour = CompatStore::open_with(
             &auth,

@@ -47,9 +47,12 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Everything in a native store directory.
 pub async fn native_snapshot(dir: &Path) -> Snapshot {
-    let store = NativeStore::open_with(dir, NativeStoreOptions::default().read_only(true).create(false))
-        .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let store = NativeStore::open_with(
+        dir,
+        NativeStoreOptions::default().read_only(true).create(false),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
     let snapshot = store.load_all().await.expect("load native");
     store.close().await.expect("close");
     snapshot
@@ -57,9 +60,12 @@ pub async fn native_snapshot(dir: &Path) -> Snapshot {
 
 /// Everything in a Baileys folder (strict).
 pub async fn compat_snapshot(dir: &Path) -> Snapshot {
-    let store = CompatStore::open_with(dir, CompatStoreOptions::default().read_only(true).create(false))
-        .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let store = CompatStore::open_with(
+        dir,
+        CompatStoreOptions::default().read_only(true).create(false),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
     let snapshot = store.load_all().await.expect("load compat");
     store.close().await.expect("close");
     snapshot
@@ -68,11 +74,7 @@ pub async fn compat_snapshot(dir: &Path) -> Snapshot {
 /// Asserts two snapshots are equal, naming the first difference.
 pub fn assert_same(what: &str, expected: &Snapshot, got: &Snapshot) {
     assert!(expected.creds == got.creds, "{what}: creds differ");
-    assert_eq!(
-        expected.counts(),
-        got.counts(),
-        "{what}: key counts differ"
-    );
+    assert_eq!(expected.counts(), got.counts(), "{what}: key counts differ");
     for (kind, ids) in &expected.keys {
         for (id, value) in ids {
             assert!(
@@ -105,8 +107,8 @@ pub async fn decrypt_vectors(
         let kind = m["type"].as_str().unwrap_or_default();
         let outcome: Result<Vec<u8>, String> = match kind {
             "pkmsg" | "msg" => {
-                let address =
-                    SignalAddress::parse(m["session_key_id"].as_str().expect("address")).expect("address");
+                let address = SignalAddress::parse(m["session_key_id"].as_str().expect("address"))
+                    .expect("address");
                 let kind = if kind == "pkmsg" {
                     MessageKind::PreKey
                 } else {
@@ -119,7 +121,8 @@ pub async fn decrypt_vectors(
                     .map_err(|e| e.to_string())
             }
             "skdm" => {
-                let name = SenderKeyName::parse(m["sender_key_id"].as_str().expect("name")).expect("name");
+                let name =
+                    SenderKeyName::parse(m["sender_key_id"].as_str().expect("name")).expect("name");
                 match state
                     .process_sender_key_distribution(&name, &b64(m, "skdm_b64"))
                     .await
@@ -131,7 +134,8 @@ pub async fn decrypt_vectors(
                 }
             }
             "skmsg" => {
-                let name = SenderKeyName::parse(m["sender_key_id"].as_str().expect("name")).expect("name");
+                let name =
+                    SenderKeyName::parse(m["sender_key_id"].as_str().expect("name")).expect("name");
                 state
                     .decrypt_group_message(&name, &b64(m, "ciphertext_b64"))
                     .await
