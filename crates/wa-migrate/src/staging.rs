@@ -90,7 +90,7 @@ impl DirTarget {
     /// Finishes or undoes what an interrupted migration left: a staging folder was never
     /// published (removed); a backup without a destination is the old state of an
     /// interrupted swap (restored); a backup beside a destination is the old state of a
-    /// completed swap (kept, with a warning, for the operator to remove).
+    /// completed swap, which that migration was removing (removed).
     fn recover(&self, repair: bool) -> Result<Vec<String>> {
         let mut warnings = Vec::new();
         if !repair {
@@ -114,8 +114,11 @@ impl DirTarget {
         }
         if self.backup.exists() {
             if self.dest.exists() {
+                // Both exist only after the swap: the migration completed and was removing
+                // the state it replaced (possibly half-removed by now).
+                remove_dir_all(&self.backup)?;
                 warnings.push(format!(
-                    "{} holds the state a completed migration replaced; remove it once {} is known good",
+                    "removed {}: the state an interrupted but completed migration to {} replaced",
                     self.backup.display(),
                     self.dest.display()
                 ));

@@ -238,8 +238,10 @@ async fn leftovers_of_an_interrupted_migration_are_cleaned_up() {
         "restored state differs"
     );
 
-    // A completed swap whose backup removal was interrupted: the backup is kept, reported.
+    // A completed swap whose backup removal was interrupted: the rest of the backup is
+    // removed (the new state was already in place), and reported.
     std::fs::create_dir(&backup).unwrap();
+    std::fs::write(backup.join("log"), b"half removed").unwrap();
     let summary = migrate_compat_json_to_native(
         &new_source,
         &dest,

@@ -1,1 +1,153 @@
-fn main() {}
+//! SIGKILL during migrations: a child process migrates two accounts' Baileys folders, in turn,
+//! over the same native destination (with `overwrite`), and is killed at random moments.
+//! After every kill the destination, once what the killed migration left is cleaned up, is
+//! absent (before the first publish) or complete: exactly one of the two accounts, every key
+//! intact. Seeded (`WA_CRASH_SEED`), so a failure can be replayed.
+//!
+//! Runs with its own `main` (harness = false): the same binary is the child when
+//! `WA_MIGRATE_CHILD` is set.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use wa_auth::Snapshot;
+use wa_migrate::{Location, MigrateOptions, migrate_compat_json_to_native, recover_interrupted};
+use wa_testkit::fixtures::baileys_auth_folders;
+
+const CHILD: &str = "WA_MIGRATE_CHILD";
+const ITERATIONS: usize = 20;
+
+fn sources() -> (PathBuf, PathBuf) {
+    let folders: Vec<PathBuf> = baileys_auth_folders()
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("paired-with-sessions"))
+        .map(|(_, path)| path)
+        .collect();
+    assert!(folders.len() >= 2, "need two paired-with-sessions folders");
+    (folders[0].clone(), folders[1].clone())
+}
+
+fn child(dest: &str) {
+    let (a, b) = sources();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!("ready");
+        for round in 0u64.. {
+            let source = if round % 2 == 0 { &a } else { &b };
+            migrate_compat_json_to_native(source, dest, &MigrateOptions::default().overwrite(true))
+                .await
+                .expect("migrate");
+            println!("published {round}");
+        }
+    });
+}
+
+fn which(state: &Snapshot, a: &Snapshot, b: &Snapshot) -> Option<char> {
+    let same = |x: &Snapshot| x.creds == state.creds && x.keys == state.keys;
+    if same(a) {
+        Some('A')
+    } else if same(b) {
+        Some('B')
+    } else {
+        None
+    }
+}
+
+fn leftovers(parent: &Path) -> usize {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.contains("staging") || name.contains("backup")
+        })
+        .count()
+}
+
+fn main() {
+    if let Ok(dest) = std::env::var(CHILD) {
+        child(&dest);
+        return;
+    }
+    let seed: u64 = std::env::var("WA_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0d15_ea5e);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a_dir, b_dir) = sources();
+    let (a, b) = runtime.block_on(async {
+        (
+            common::compat_snapshot(&a_dir).await,
+            common::compat_snapshot(&b_dir).await,
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("device");
+    let exe = std::env::current_exe().unwrap();
+    let (mut seen_a, mut seen_b, mut interrupted) = (0, 0, 0);
+
+    for iteration in 0..ITERATIONS {
+        let mut child = Command::new(&exe)
+            .env(CHILD, &dest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
+        child.kill().expect("kill");
+        let status = child.wait().unwrap();
+        assert!(status.code().is_none(), "child exited by itself: {status}");
+        let published = lines
+            .map_while(Result::ok)
+            .filter(|l| l.starts_with("published"))
+            .count();
+
+        if leftovers(tmp.path()) > 0 {
+            interrupted += 1;
+        }
+        let done = recover_interrupted(&dest).expect("recover");
+        assert_eq!(leftovers(tmp.path()), 0, "iteration {iteration}: {done:?}");
+        if !dest.exists() {
+            assert!(
+                iteration == 0 && published == 0,
+                "iteration {iteration} (seed {seed}): destination missing after {published} publishes"
+            );
+            continue;
+        }
+        let state = runtime.block_on(common::native_snapshot(&dest));
+        match which(&state, &a, &b) {
+            Some('A') => seen_a += 1,
+            Some(_) => seen_b += 1,
+            None => {
+                panic!("iteration {iteration} (seed {seed}): the destination is neither account")
+            }
+        }
+        let report = runtime
+            .block_on(wa_migrate::verify(&Location::Native(dest.clone())))
+            .expect("verify");
+        assert!(report.is_ok(), "iteration {iteration}: {report}");
+    }
+    println!(
+        "kill_during_migration: {ITERATIONS} kills (seed {seed}): destination complete every time \
+         (account A {seen_a}, account B {seen_b}); {interrupted} kills left a staging copy or backup to clean up"
+    );
+    assert!(
+        interrupted > 0,
+        "no kill landed mid-migration; the test proves nothing"
+    );
+}
