@@ -19,6 +19,63 @@
 //! assert!(!state.creds().is_paired());
 //! # Ok(()) }
 //! ```
+//!
+//! # Which feature for which backend
+//!
+//! | backend | feature | open it with | use it for |
+//! |---|---|---|---|
+//! | in memory | always on | `auth::MemoryStore` | tests, throwaway devices |
+//! | native files | `native` (default) | `native::use_native_file_auth_state(dir)` | one service, one device per directory: the durable default |
+//! | Baileys folder | `compat` (default) | `compat::use_multi_file_auth_state(dir)` | sharing a folder with Baileys 6/7, or moving off it |
+//! | PostgreSQL | `postgres` | `postgres::PostgresStore::open(pool, options)` | many accounts across replicas |
+//!
+//! The `migrate` feature (default) adds the `migrate` module (`wa-migrate`: `migrate_between`,
+//! `inspect`, `verify`), the library behind `cargo xtask migrate`. With
+//! `default-features = false` only the memory store is left. The facade's `postgres` feature
+//! does not switch on PostgreSQL support inside `wa-migrate`: to migrate to or from PostgreSQL
+//! in your own program, depend on `wa-migrate` with its `postgres` feature.
+//!
+//! # A native auth state
+//!
+//! Open (or create) a native store in a directory, get its [`AuthState`](auth::AuthState), and
+//! change something. Each change is one atomic commit that is on disk when the call returns;
+//! creds changes are saved with it (and announced as
+//! [`AuthEvent::CredsUpdated`](auth::AuthEvent::CredsUpdated)).
+//!
+//! ```
+//! # #[cfg(feature = "native")]
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use wa::auth::AuthEvent;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("device");
+//!
+//! let state = wa::native::use_native_file_auth_state(&path).await?; // fresh creds: empty store
+//! let mut events = state.subscribe();
+//! state.update_creds(|creds| creds.next_pre_key_id = 31).await?; // saved before it returns
+//! assert!(matches!(events.try_recv(), Ok(AuthEvent::CredsUpdated(c)) if c.next_pre_key_id == 31));
+//! let registration_id = state.creds().registration_id;
+//! drop(state); // closes the store and releases its lock
+//!
+//! // A restart: the same account, read back from disk.
+//! let state = wa::native::use_native_file_auth_state(&path).await?;
+//! assert_eq!(state.creds().registration_id, registration_id);
+//! assert_eq!(state.creds().next_pre_key_id, 31);
+//! # Ok(()) }
+//! # #[cfg(not(feature = "native"))] fn main() {}
+//! ```
+//!
+//! # Guides
+//!
+//! In the repository's `docs/` folder:
+//!
+//! - `quickstart.md`: from an empty project to a running native auth state, and moving a
+//!   Baileys folder over;
+//! - `persistence.md`: choosing a backend, saving creds, transactions, writing your own
+//!   `Persistence` and running the conformance suite against it;
+//! - `migration.md`: `cargo xtask migrate | inspect | verify` and the `wa-migrate` API;
+//! - `operations.md`: backups, permissions, one owner per account, durability, errors;
+//! - `postgres.md`, `format-native.md`, `format-compat.md`: the backends in depth.
 
 pub use wa_auth as auth;
 pub use wa_proto as proto;
