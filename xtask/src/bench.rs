@@ -24,7 +24,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.arg("bench");
-    match args.first().map(String::as_str) {
+    let target = args.first().map(String::as_str).filter(|a| *a != "--");
+    match target {
         None => {
             command.args(["--workspace", "--all-features"]);
         }

@@ -134,7 +134,7 @@ pub fn migrate(args: &[String]) -> Result<(), String> {
     let result = runtime()?.block_on(wa_migrate::migrate_between(&from, &to, &options));
     bar.bar.finish_and_clear();
     let summary = result.map_err(|e| match e.hint() {
-        Some(hint) => format!("{e} ({hint})"),
+        Some(hint) => format!("{e}; {hint}"),
         None => e.to_string(),
     })?;
     if args.json {

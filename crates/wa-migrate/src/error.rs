@@ -99,7 +99,7 @@ impl MigrateError {
             MigrateError::Source {
                 source: AuthError::Corrupt { .. },
                 ..
-            } => Some("pass --lenient to skip unreadable keys (they are listed in the summary)"),
+            } => Some("pass --lenient to skip unreadable keys, which the summary then lists"),
             MigrateError::Source {
                 source: AuthError::AlreadyOwned { .. },
                 ..

@@ -437,7 +437,14 @@ async fn migrate_from_open(
             .collect();
         skipped_files = report.skipped;
     }
+    tracing::info!(from = %from, to = %to, dry_run = options.dry_run, "migration: reading the source");
     let read = read_source(source.persistence(), &from.to_string(), options).await?;
+    tracing::info!(
+        keys = read.snapshot.key_count(),
+        skipped = read.skipped.len(),
+        creds = read.snapshot.creds.is_some(),
+        "migration: source read"
+    );
     let mut target_end = Endpoint::new(to.format().as_str(), to.to_string());
     let flavour = flavour_for(options, source_flavour, &read.snapshot);
     if to.format() == crate::Format::Compat {
@@ -516,6 +523,7 @@ async fn stage_and_publish(
     let closed = store.close().await;
     committed.and(closed).map_err(failed)?;
     options.advance(snapshot.key_count() as u64);
+    tracing::info!(staging = %staging_name, "migration: staging copy written; verifying");
     options.check_fault(FaultPoint::AfterWrite)?;
 
     // Re-read through a new store: what is on disk, not what a cache remembers.
@@ -531,6 +539,7 @@ async fn stage_and_publish(
     let bytes = dir_size(&target.staging);
     options.stage(Stage::Publish, 0);
     let warnings = target.publish(options)?;
+    tracing::info!(dest = %target.dest.display(), replaced = target.existing, "migration: published");
     Ok((bytes, warnings))
 }
 
@@ -560,6 +569,7 @@ async fn migrate_into_database(
     let backup = written?;
     closed.map_err(failed)?;
     options.advance(snapshot.key_count() as u64);
+    tracing::info!(target = %location, "migration: written; verifying through a new connection");
 
     // Re-read through a new store (and new connections): what the database holds.
     let reader = open_at(to, None, OpenMode::target(None))
@@ -585,6 +595,7 @@ async fn migrate_into_database(
     let closed = reader.close().await;
     outcome?;
     closed.map_err(failed)?;
+    tracing::info!(target = %location, replaced = backup.is_some(), "migration: verified");
     summary.replaced_existing = backup.is_some();
     summary.published = true;
     summary.bytes_written = encoded_size(snapshot);

@@ -11,6 +11,8 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use wa_store_compat::layout::FileClass;
+
 use crate::error::{MigrateError, Result};
 use crate::options::{FaultPoint, MigrateOptions};
 
@@ -28,7 +30,7 @@ pub(crate) struct DirTarget {
     pub existing: bool,
     /// What the clean-up of an earlier, interrupted migration did.
     pub warnings: Vec<String>,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl DirTarget {
@@ -45,24 +47,12 @@ impl DirTarget {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("/"));
-        std::fs::create_dir_all(&parent).map_err(|e| MigrateError::io(&parent, e))?;
-        let lock_path = parent.join(format!(".{name}.wa-migrate.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| MigrateError::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(MigrateError::Busy {
-                    location: dest.display().to_string(),
-                    lock: lock_path,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(MigrateError::io(&lock_path, e)),
-        }
+        // A dry run creates nothing, the lock file included.
+        let lock = if repair {
+            Some(take_lock(&dest, &parent, &name)?)
+        } else {
+            None
+        };
         let mut target = Self {
             staging: parent.join(format!(".{name}.wa-migrate-staging")),
             backup: parent.join(format!(".{name}.wa-migrate-backup")),
@@ -84,7 +74,40 @@ impl DirTarget {
             }
             Err(e) => return Err(MigrateError::io(&target.dest, e)),
         };
+        if target.existing {
+            target.check_replaceable()?;
+        }
         Ok(target)
+    }
+
+    /// An existing destination is replaced as a whole: refuse when it holds files that are
+    /// not auth state (notes, backups, another program's files), which would be lost.
+    fn check_replaceable(&self) -> Result<()> {
+        let names = wa_store_compat::layout::Names::default();
+        let mut foreign = Vec::new();
+        for entry in std::fs::read_dir(&self.dest).map_err(|e| MigrateError::io(&self.dest, e))? {
+            let entry = entry.map_err(|e| MigrateError::io(&self.dest, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let native = matches!(
+                name.as_str(),
+                "snapshot" | "log" | "lock" | "snapshot.tmp" | "log.tmp"
+            );
+            let compat = !is_dir && !matches!(names.classify(&name), FileClass::Unrecognised(_));
+            if is_dir || !(native || compat) {
+                foreign.push(if is_dir { format!("{name}/") } else { name });
+            }
+        }
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        foreign.sort();
+        Err(MigrateError::Usage(format!(
+            "{} holds files that are not auth state ({}); --overwrite replaces the whole folder, \
+             so move them elsewhere first",
+            self.dest.display(),
+            foreign.join(", ")
+        )))
     }
 
     /// Finishes or undoes what an interrupted migration left: a staging folder was never
@@ -215,6 +238,26 @@ impl DirTarget {
 /// without migrating again.
 pub fn recover_interrupted(dest: impl AsRef<Path>) -> Result<Vec<String>> {
     Ok(DirTarget::prepare(dest.as_ref(), true)?.warnings)
+}
+
+/// Takes the migration lock beside `dest` (creating the parent folder).
+fn take_lock(dest: &Path, parent: &Path, name: &str) -> Result<File> {
+    std::fs::create_dir_all(parent).map_err(|e| MigrateError::io(parent, e))?;
+    let lock_path = parent.join(format!(".{name}.wa-migrate.lock"));
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| MigrateError::io(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(MigrateError::Busy {
+            location: dest.display().to_string(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(MigrateError::io(&lock_path, e)),
+    }
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {

@@ -360,3 +360,33 @@ async fn store_to_store_failures_restore_the_target() {
         .expect_err("not empty");
     assert!(matches!(err, MigrateError::DestinationNotEmpty { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_refuses_a_destination_holding_other_files() {
+    let (old_source, new_source) = two_folders();
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("auth");
+    common::copy_dir(&old_source, &dest);
+    std::fs::write(dest.join("notes.txt"), b"my notes").unwrap();
+    let before = tree(&dest);
+    let err = wa_migrate::migrate_between(
+        &wa_migrate::Location::Compat(new_source.clone()),
+        &wa_migrate::Location::Compat(dest.clone()),
+        &MigrateOptions::default().overwrite(true),
+    )
+    .await
+    .expect_err("notes.txt would be lost");
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert_eq!(tree(&dest), before);
+
+    // A dry run creates nothing at all, not even the migration lock.
+    let fresh = tmp.path().join("new-parent").join("native");
+    migrate_compat_json_to_native(
+        &new_source,
+        &fresh,
+        &MigrateOptions::default().dry_run(true),
+    )
+    .await
+    .unwrap();
+    assert!(!tmp.path().join("new-parent").exists());
+}
