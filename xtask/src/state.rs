@@ -39,7 +39,7 @@ fn flavour(name: &str) -> Result<Flavour, String> {
 /// Copy auth state between backends: staged, verified, published atomically.
 #[derive(Parser, Debug)]
 struct MigrateArgs {
-    /// The source: a folder, or postgres://user@host/db?instance=<account>[&schema=<schema>].
+    /// The source: a folder, or postgres://user@host/db?instance=ACCOUNT[&schema=SCHEMA].
     #[arg(long)]
     from: String,
     /// The destination: a folder (created; a new one becomes a native store unless
