@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use wa_auth::{AuthError, KeyKind, Persistence, PersistenceExt, Snapshot, WriteBatch};
+use wa_auth::{AuthError, Persistence, PersistenceExt, Snapshot, WriteBatch};
 use wa_store_compat::Flavour;
 
 use crate::error::{MigrateError, Result};
@@ -134,23 +134,18 @@ fn flavour_for(options: &MigrateOptions, source: Option<Flavour>, snapshot: &Sna
     if let Some(flavour) = options.compat_flavour.or(source) {
         return flavour;
     }
-    let v7_kinds = [
-        KeyKind::LidMapping,
-        KeyKind::DeviceList,
-        KeyKind::TcToken,
-        KeyKind::IdentityKey,
-    ];
-    if v7_kinds.iter().any(|k| snapshot.keys.contains_key(k)) {
+    if Flavour::BAILEYS7_KINDS
+        .iter()
+        .any(|k| snapshot.keys.contains_key(k))
+    {
         return Flavour::Baileys7;
     }
-    match snapshot
+    snapshot
         .creds
         .as_ref()
         .and_then(|c| c.signal_identities.first())
-    {
-        Some(identity) if !identity.identifier.name.ends_with("@lid") => Flavour::Baileys6,
-        _ => Flavour::Baileys7,
-    }
+        .and_then(|identity| Flavour::of_own_identity(&identity.identifier.name))
+        .unwrap_or(Flavour::Baileys7)
 }
 
 fn fill_counts(summary: &mut Summary, read: &SourceRead) {

@@ -337,23 +337,17 @@ fn detect_flavour(
     if let Some(flavour) = view.registry.flavour {
         return (flavour, FlavourSource::Registry);
     }
-    let v7_only = [
-        KeyKind::LidMapping,
-        KeyKind::DeviceList,
-        KeyKind::TcToken,
-        KeyKind::IdentityKey,
-    ];
-    if v7_only.iter().any(|k| view.by_kind.contains_key(k)) {
+    if Flavour::BAILEYS7_KINDS
+        .iter()
+        .any(|k| view.by_kind.contains_key(k))
+    {
         return (Flavour::Baileys7, FlavourSource::Baileys7Kinds);
     }
-    let own_identity = creds
+    creds
         .and_then(|c| c.pointer("/signalIdentities/0/identifier/name"))
-        .and_then(serde_json::Value::as_str);
-    match own_identity {
-        Some(name) if name.ends_with("@lid") => (Flavour::Baileys7, FlavourSource::Creds),
-        Some(name) if name.ends_with("@s.whatsapp.net") => {
-            (Flavour::Baileys6, FlavourSource::Creds)
-        }
-        _ => (Flavour::Baileys7, FlavourSource::Default),
-    }
+        .and_then(serde_json::Value::as_str)
+        .and_then(Flavour::of_own_identity)
+        .map_or((Flavour::Baileys7, FlavourSource::Default), |flavour| {
+            (flavour, FlavourSource::Creds)
+        })
 }

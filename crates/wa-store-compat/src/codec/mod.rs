@@ -36,6 +36,8 @@ mod value;
 
 pub use error::CompatError;
 
+use wa_auth::KeyKind;
+
 /// Which Baileys major version's JSON shapes to write, where they differ (sender keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -52,6 +54,27 @@ impl Flavour {
         match self {
             Flavour::Baileys6 => "baileys6",
             Flavour::Baileys7 => "baileys7",
+        }
+    }
+
+    /// Kinds only Baileys 7 writes: a folder (or state) holding any of them is Baileys 7's.
+    pub const BAILEYS7_KINDS: [KeyKind; 4] = [
+        KeyKind::LidMapping,
+        KeyKind::DeviceList,
+        KeyKind::TcToken,
+        KeyKind::IdentityKey,
+    ];
+
+    /// The flavour whose creds carry `name` as the account's own signal identity
+    /// (`creds.signalIdentities[0].identifier.name`): a LID for Baileys 7, a phone-number JID
+    /// for Baileys 6; `None` for anything else.
+    pub fn of_own_identity(name: &str) -> Option<Self> {
+        if name.ends_with("@lid") {
+            Some(Flavour::Baileys7)
+        } else if name.ends_with("@s.whatsapp.net") {
+            Some(Flavour::Baileys6)
+        } else {
+            None
         }
     }
 
