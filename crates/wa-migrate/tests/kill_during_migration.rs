@@ -77,16 +77,9 @@ fn main() {
         child(&dest);
         return;
     }
-    let seed: u64 = std::env::var("WA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0d15_ea5e);
+    let seed = wa_testkit::crash::seed(0x0d15_ea5e);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = wa_testkit::crash::runtime();
     let (a_dir, b_dir) = sources();
     let (a, b) = runtime.block_on(async {
         (

@@ -49,16 +49,9 @@ fn main() {
         child(&dir);
         return;
     }
-    let seed: u64 = std::env::var("WA_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_1234);
+    let seed = wa_testkit::crash::seed(0x5eed_1234);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = wa_testkit::crash::runtime();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device");
     let exe = std::env::current_exe().unwrap();
