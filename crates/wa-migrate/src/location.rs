@@ -274,9 +274,12 @@ pub enum OpenStore {
     Compat(CompatStore),
     /// A native store.
     Native(NativeStore),
-    /// A PostgreSQL account.
+    /// A PostgreSQL account, open for writing (with its lease).
     #[cfg(feature = "postgres")]
     Postgres(wa_store_postgres::PostgresStore),
+    /// A PostgreSQL account, read as a snapshot (no lease).
+    #[cfg(feature = "postgres")]
+    PostgresSnapshot(wa_store_postgres::PostgresReader),
 }
 
 impl OpenStore {
@@ -287,6 +290,8 @@ impl OpenStore {
             OpenStore::Native(store) => store,
             #[cfg(feature = "postgres")]
             OpenStore::Postgres(store) => store,
+            #[cfg(feature = "postgres")]
+            OpenStore::PostgresSnapshot(reader) => reader,
         }
     }
 
@@ -297,6 +302,8 @@ impl OpenStore {
             OpenStore::Native(store) => store.close().await,
             #[cfg(feature = "postgres")]
             OpenStore::Postgres(store) => store.close().await,
+            #[cfg(feature = "postgres")]
+            OpenStore::PostgresSnapshot(_) => Ok(()),
         }
     }
 }
@@ -369,15 +376,23 @@ pub(crate) async fn open_at(
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(pg: &PostgresLocation, mode: OpenMode) -> wa_auth::Result<OpenStore> {
-    use wa_store_postgres::{PostgresStore, PostgresStoreOptions, SchemaName, connect_pool};
+    use wa_store_postgres::{
+        PostgresReader, PostgresStore, PostgresStoreOptions, SchemaName, connect_pool,
+    };
     let pool = connect_pool(&pg.connection, 4)?;
-    let mut options = PostgresStoreOptions::new(pg.instance.clone())
-        .owner_id(format!("wa-migrate-{}", std::process::id()))
-        // A source is never changed, its schema included.
-        .auto_migrate(!mode.read_only);
-    if let Some(schema) = &pg.schema {
-        options = options.schema(SchemaName::new(schema)?);
+    let schema = match &pg.schema {
+        Some(name) => SchemaName::new(name)?,
+        None => SchemaName::default(),
+    };
+    if mode.read_only {
+        // Sources are read as a snapshot: no lease taken, nothing changed, and a live owner
+        // keeps running.
+        let reader = PostgresReader::open(&pool, &schema, &pg.instance).await?;
+        return Ok(OpenStore::PostgresSnapshot(reader));
     }
+    let options = PostgresStoreOptions::new(pg.instance.clone())
+        .owner_id(format!("wa-migrate-{}", std::process::id()))
+        .schema(schema);
     Ok(OpenStore::Postgres(
         PostgresStore::open(pool, options).await?,
     ))

@@ -131,4 +131,23 @@ async fn a_postgres_account_is_replaced_only_when_asked_and_restored_on_failure(
         &compat_snapshot(new).await,
         &compat_snapshot(&tmp.path().join("out")).await,
     );
+
+    // A live owner keeps its lease while the account is read (inspected, migrated out).
+    let pool = wa_store_postgres::connect_pool(&cluster.connection_string(), 2).unwrap();
+    let owner = wa_store_postgres::PostgresStore::open(
+        pool,
+        wa_store_postgres::PostgresStoreOptions::new("replace-me"),
+    )
+    .await
+    .unwrap();
+    let epoch = owner.epoch();
+    let inspection = wa_migrate::inspect(&pg).await.unwrap();
+    assert_eq!(inspection.backend, "postgres");
+    assert!(inspection.account.is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    migrate_between(&pg, &read_back(tmp.path()), &MigrateOptions::default())
+        .await
+        .unwrap();
+    assert!(owner.is_healthy() && owner.epoch() == epoch);
+    owner.close().await.unwrap();
 }

@@ -64,6 +64,7 @@ pub mod metrics;
 pub mod options;
 pub mod pool;
 mod queue;
+mod reader;
 pub mod schema;
 mod sql;
 mod store;
@@ -73,6 +74,7 @@ pub use options::{PostgresStoreOptions, Takeover};
 pub use pool::connect_pool;
 #[cfg(feature = "tls")]
 pub use pool::connect_pool_tls;
+pub use reader::PostgresReader;
 pub use schema::{LATEST_VERSION, MigrationReport, SchemaName};
 pub use store::PostgresStore;
 

@@ -1,0 +1,104 @@
+//! [`PostgresReader`]: a consistent, read-only snapshot of one account, taken without the
+//! lease. What inspection, verification and migration read from, so they work beside a live
+//! owner and never change anything (not even the lease row).
+
+use async_trait::async_trait;
+use tracing::debug;
+use wa_auth::{
+    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+};
+
+use crate::Pool;
+use crate::error::{BACKEND, backend, backend_msg, pool_error};
+use crate::load;
+use crate::memory::Memory;
+use crate::schema::{self, SchemaName};
+use crate::sql::Statements;
+
+/// The creds and keys of one account as they were at one moment (read in a single
+/// `REPEATABLE READ READ ONLY` transaction). Commits are rejected.
+pub struct PostgresReader {
+    instance: String,
+    memory: Memory,
+}
+
+impl std::fmt::Debug for PostgresReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresReader")
+            .field("instance", &self.instance)
+            .field("keys", &self.memory.key_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresReader {
+    /// Reads account `instance` in schema `schema`: checks the schema version (never migrates
+    /// it), takes no lease, loads everything in one read-only snapshot transaction. Values
+    /// are decoded when read, so one damaged row fails only the read that touches it
+    /// ([`AuthError::Corrupt`] naming it).
+    pub async fn open(pool: &Pool, schema: &SchemaName, instance: &str) -> Result<Self> {
+        let client = pool.get().await.map_err(|e| backend_msg(pool_error(e)))?;
+        schema::check_version(&client, schema).await?;
+        let statements = Statements::new(schema);
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(backend)?;
+        let loaded = load::load(&client, &statements, instance).await;
+        // Ending a read-only transaction cannot lose anything; a failure here only matters
+        // for the connection, which the pool then discards.
+        let ended = client.batch_execute("COMMIT").await.map_err(backend);
+        let memory = loaded?;
+        ended?;
+        debug!(
+            instance,
+            keys = memory.key_count(),
+            "read PostgreSQL snapshot"
+        );
+        Ok(Self {
+            instance: instance.to_owned(),
+            memory,
+        })
+    }
+
+    /// The account read.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
+    }
+}
+
+#[async_trait]
+impl Persistence for PostgresReader {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(BACKEND).persistent(true)
+    }
+
+    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.memory.load_creds()
+    }
+
+    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.memory
+            .get(kind, ids)
+            .into_iter()
+            .map(|(id, slot)| {
+                Memory::decode(&self.instance, kind, &id, slot).map(|value| (id, value))
+            })
+            .collect()
+    }
+
+    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        Ok(self.memory.list(kind))
+    }
+
+    async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        Ok(self.memory.kinds())
+    }
+
+    async fn commit(&self, _batch: WriteBatch) -> Result<()> {
+        Err(AuthError::invalid(
+            format!("commit to {}", self.instance),
+            "a PostgresReader is a read-only snapshot; open a PostgresStore to write",
+        ))
+    }
+}

@@ -1,0 +1,81 @@
+//! `PostgresReader`: a read-only snapshot of an account taken beside its live owner — it sees
+//! what was flushed, never takes or changes the lease, rejects commits, and fails only the
+//! read of a damaged row, naming it.
+
+mod support;
+
+use wa_auth::{AuthCreds, AuthError, KeyKind, Persistence, PersistenceExt, WriteBatch};
+use wa_store_postgres::{PostgresReader, PostgresStore, SchemaName};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
+    support::init_tracing();
+    let instance = support::unique("reader");
+    let owner = PostgresStore::open(support::pool(), support::options(&instance))
+        .await
+        .unwrap();
+    let mut creds = AuthCreds::generate();
+    for i in 0..5 {
+        owner
+            .commit(support::stream_batch(i, &mut creds))
+            .await
+            .unwrap();
+    }
+    owner.flush().await.unwrap();
+    let epoch = owner.epoch();
+
+    let reader = PostgresReader::open(&support::pool(), &SchemaName::default(), &instance)
+        .await
+        .unwrap();
+    let seen = reader.load_all().await.unwrap();
+    assert_eq!(seen.creds.as_ref().map(|c| c.next_pre_key_id), Some(4));
+    assert_eq!(seen.keys, owner.load_all().await.unwrap().keys);
+    let err = reader
+        .commit(WriteBatch::new())
+        .await
+        .expect_err("read-only");
+    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
+
+    // The owner is still the owner: same epoch, still healthy, still writing.
+    assert!(owner.is_healthy());
+    assert_eq!(owner.epoch(), epoch);
+    owner
+        .commit(support::stream_batch(5, &mut creds))
+        .await
+        .unwrap();
+    owner.flush().await.unwrap();
+    // The snapshot does not move.
+    assert_eq!(
+        reader.load_creds().await.unwrap().unwrap().next_pre_key_id,
+        4
+    );
+    owner.close().await.unwrap();
+
+    // A damaged row fails only its own read, naming it.
+    let client = support::client_on(support::cluster()).await;
+    client
+        .execute(
+            "UPDATE wa_auth.keys SET data = '{\"not\": \"a device list\"}'::jsonb WHERE instance_id = $1 AND kind = 'device-list' AND key_id = 's-1-b'",
+            &[&instance],
+        )
+        .await
+        .unwrap();
+    let reader = PostgresReader::open(&support::pool(), &SchemaName::default(), &instance)
+        .await
+        .unwrap();
+    let err = reader
+        .get_one(&KeyKind::DeviceList, &"s-1-b".into())
+        .await
+        .expect_err("damaged row");
+    assert!(
+        matches!(&err, AuthError::Corrupt { what, .. } if what.contains("s-1-b")),
+        "{err}"
+    );
+    assert!(
+        reader
+            .get_one(&KeyKind::DeviceList, &"s-2-b".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
