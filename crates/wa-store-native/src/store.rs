@@ -188,9 +188,17 @@ impl NativeStore {
     /// [`AuthError::AlreadyOwned`].
     pub fn open_blocking(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
         let started = Instant::now();
-        let dir = path.as_ref().to_path_buf();
-        prepare_dir(&dir, &options)?;
-        let paths = Arc::new(Paths::new(dir));
+        let paths = Arc::new(Paths::new(path.as_ref().to_path_buf()));
+        if !options.read_only
+            && paths.dir.is_dir()
+            && !paths.snapshot.exists()
+            && !paths.log.exists()
+        {
+            // A directory that is something else (a Baileys folder) is refused before it is
+            // touched: no lock file left in it, its mode unchanged.
+            Self::check_empty_dir(&paths, &options)?;
+        }
+        prepare_dir(&paths.dir, &options)?;
         if options.read_only {
             return Self::open_read_only(paths, options, started);
         }

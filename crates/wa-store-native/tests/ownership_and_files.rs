@@ -136,13 +136,20 @@ async fn a_directory_holding_other_files_is_not_turned_into_a_store() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     std::fs::write(dir.join("creds.json"), b"{}").expect("write");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     match NativeStore::open(dir).await {
         Err(AuthError::Invalid { reason, .. }) => {
             assert!(reason.contains("creds.json"), "{reason}")
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
-    assert!(!dir.join("snapshot").exists() && !dir.join("log").exists());
+    // Untouched: no store files, no lock file, the mode as it was.
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["creds.json"]);
+    assert_eq!(mode(dir), 0o755);
     // And `create(false)` never creates one.
     let empty = tmp.path().join("empty");
     match NativeStore::open_with(&empty, NativeStoreOptions::default().create(false)).await {
