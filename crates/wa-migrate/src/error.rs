@@ -49,6 +49,17 @@ pub enum MigrateError {
         /// The location.
         location: String,
     },
+    /// One of the two folders lies inside the other: writing the destination would change the
+    /// source.
+    #[error(
+        "{destination} and {source_dir} lie one inside the other; pick a destination outside the source folder"
+    )]
+    Overlap {
+        /// The source folder.
+        source_dir: String,
+        /// The destination folder.
+        destination: String,
+    },
     /// Re-reading the written state did not give back what the source holds. Nothing was
     /// published (or, for a database, the previous state was restored).
     #[error("verification of {location} failed: {what} {detail}")]

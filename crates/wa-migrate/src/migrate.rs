@@ -370,11 +370,7 @@ pub async fn migrate_between(
     options: &MigrateOptions,
 ) -> Result<Summary> {
     let started = Instant::now();
-    if same_place(from, to) {
-        return Err(MigrateError::SameLocation {
-            location: from.to_string(),
-        });
-    }
+    check_apart(from, to)?;
     // Folder targets: lock and clean up first, so a busy or non-empty destination is reported
     // before the (possibly long) read.
     let dir_target = match to.path() {
@@ -549,15 +545,27 @@ async fn migrate_into_database(
         location: location.clone(),
         source,
     };
+    if options.dry_run {
+        // Looked at as a source is (a snapshot): no lease taken, no schema migrated.
+        return match open_at(to, None, OpenMode::source(false)).await {
+            Ok(reader) => {
+                let checked =
+                    check_empty(reader.persistence(), &location, options.overwrite, summary).await;
+                reader.close().await.map_err(failed)?;
+                checked
+            }
+            Err(AuthError::UnsupportedVersion { what, version, .. }) if version == "0" => {
+                summary.warnings.push(format!(
+                    "{what} does not exist yet; the migration would create it"
+                ));
+                Ok(())
+            }
+            Err(e) => Err(failed(e)),
+        };
+    }
     let writer = open_at(to, None, OpenMode::target(None))
         .await
         .map_err(failed)?;
-    if options.dry_run {
-        let checked =
-            check_empty(writer.persistence(), &location, options.overwrite, summary).await;
-        writer.close().await.map_err(failed)?;
-        return checked;
-    }
     options.stage(Stage::Write, snapshot.key_count() as u64);
     let written = write_all(writer.persistence(), &location, snapshot, options.overwrite).await;
     let closed = writer.close().await;
@@ -597,13 +605,41 @@ async fn migrate_into_database(
     Ok(())
 }
 
-fn same_place(a: &Location, b: &Location) -> bool {
-    match (a.path(), b.path()) {
+/// Source and destination must be different places, and folders must not nest (the staging
+/// folder and the destination would land inside the source).
+fn check_apart(from: &Location, to: &Location) -> Result<()> {
+    match (from.path(), to.path()) {
         (Some(a), Some(b)) => {
-            let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-            canonical(a) == canonical(b)
+            let (a, b) = (real_path(a), real_path(b));
+            if a == b {
+                Err(MigrateError::SameLocation {
+                    location: from.to_string(),
+                })
+            } else if a.starts_with(&b) || b.starts_with(&a) {
+                Err(MigrateError::Overlap {
+                    source_dir: from.to_string(),
+                    destination: to.to_string(),
+                })
+            } else {
+                Ok(())
+            }
         }
-        _ => a == b,
+        _ if from == to => Err(MigrateError::SameLocation {
+            location: from.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `path` made absolute with symbolic links resolved as far as it exists.
+fn real_path(path: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(real) = std::fs::canonicalize(&absolute) {
+        return real;
+    }
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => real_path(parent).join(name),
+        _ => absolute,
     }
 }
 

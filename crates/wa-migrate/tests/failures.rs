@@ -390,3 +390,30 @@ async fn overwrite_refuses_a_destination_holding_other_files() {
     .unwrap();
     assert!(!tmp.path().join("new-parent").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_inside_the_source_is_refused() {
+    let (auth, _) = two_folders();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("auth");
+    common::copy_dir(&auth, &source);
+    let before = tree(&source);
+    for dest in [
+        source.join("native"),
+        source.clone(),
+        tmp.path().to_path_buf(),
+    ] {
+        let err = migrate_compat_json_to_native(&source, &dest, &MigrateOptions::default())
+            .await
+            .expect_err("overlapping folders");
+        assert!(
+            matches!(
+                err,
+                MigrateError::Overlap { .. } | MigrateError::SameLocation { .. }
+            ),
+            "{}: {err}",
+            dest.display()
+        );
+    }
+    assert_eq!(tree(&source), before, "the source changed");
+}

@@ -75,6 +75,35 @@ async fn a_postgres_account_is_replaced_only_when_asked_and_restored_on_failure(
     let pg = account(&cluster, "replace-me");
     let read_back = |tmp: &Path| Location::Compat(tmp.join("out"));
 
+    // A dry run into an account of a schema that does not exist yet creates nothing.
+    let dry = Location::resolve(
+        &format!(
+            "postgres://{SUPERUSER}@127.0.0.1:{}/postgres?instance=dry&schema=never_created",
+            cluster.port()
+        ),
+        None,
+        Role::Target,
+    )
+    .unwrap();
+    let summary = migrate_between(
+        &Location::Compat(old.clone()),
+        &dry,
+        &MigrateOptions::default().dry_run(true),
+    )
+    .await
+    .unwrap();
+    assert!(!summary.published && summary.total_keys > 0, "{summary}");
+    assert!(
+        summary.warnings.iter().any(|w| w.contains("would create")),
+        "{summary}"
+    );
+    assert_eq!(
+        cluster
+            .psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'never_created'")
+            .trim(),
+        "0"
+    );
+
     migrate_between(
         &Location::Compat(old.clone()),
         &pg,
