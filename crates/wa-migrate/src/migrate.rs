@@ -413,7 +413,6 @@ async fn migrate_from_open(
     let mut source_end = Endpoint::new(from.format().as_str(), from.to_string());
     let mut source_flavour = None;
     let mut unrecognised = Vec::new();
-    let mut skipped_files = Vec::new();
     if let OpenStore::Compat(store) = source {
         let report = store.report();
         source_flavour = Some(report.flavour);
@@ -426,7 +425,6 @@ async fn migrate_from_open(
                 reason: u.reason.to_string(),
             })
             .collect();
-        skipped_files = report.skipped;
     }
     tracing::info!(from = %from, to = %to, dry_run = options.dry_run, "migration: reading the source");
     let read = read_source(source.persistence(), &from.to_string(), options).await?;
@@ -444,9 +442,10 @@ async fn migrate_from_open(
     let mut summary = Summary::new(source_end, target_end, options.dry_run);
     fill_counts(&mut summary, &read);
     // Lenient compat reads skip unreadable files inside the store; list them too.
-    if let OpenStore::Compat(store) = source {
-        skipped_files = store.report().skipped;
-    }
+    let skipped_files = match source {
+        OpenStore::Compat(store) => store.report().skipped,
+        _ => Vec::new(),
+    };
     summary
         .skipped
         .extend(skipped_files.into_iter().map(|s| Entry {
