@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{assert_same, compat_snapshot, native_snapshot, tree};
+use common::{assert_holds, assert_same, compat_snapshot, migrate_ok, tree};
 use wa_auth::{
     AuthCreds, Capabilities, KeyId, KeyKind, KeyValue, MemoryStore, Persistence, PersistenceExt,
     WriteBatch,
@@ -69,14 +69,8 @@ async fn a_fault_at_any_step_publishes_nothing_new_folder() {
             leftovers(tmp.path())
         );
         // A retry succeeds.
-        migrate_compat_json_to_native(&auth, &dest, &MigrateOptions::default())
-            .await
-            .unwrap();
-        assert_same(
-            "retry",
-            &compat_snapshot(&auth).await,
-            &native_snapshot(&dest).await,
-        );
+        migrate_ok(&auth, &dest).await;
+        assert_holds("retry", &dest, &auth).await;
     }
 }
 
@@ -90,9 +84,7 @@ async fn a_fault_at_any_step_leaves_an_overwritten_destination_unchanged() {
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let dest = tmp.path().join("native");
-        migrate_compat_json_to_native(&old_source, &dest, &MigrateOptions::default())
-            .await
-            .unwrap();
+        migrate_ok(&old_source, &dest).await;
         let before = tree(&dest);
         let err = migrate_compat_json_to_native(
             &new_source,
@@ -119,11 +111,7 @@ async fn a_fault_at_any_step_leaves_an_overwritten_destination_unchanged() {
         .await
         .unwrap();
         assert!(summary.replaced_existing && summary.published);
-        assert_same(
-            "overwrite",
-            &compat_snapshot(&new_source).await,
-            &native_snapshot(&dest).await,
-        );
+        assert_holds("overwrite", &dest, &new_source).await;
         assert!(leftovers(tmp.path()).is_empty(), "backup not removed");
     }
 }
@@ -141,9 +129,7 @@ async fn non_empty_destinations_are_refused_and_dry_runs_write_nothing() {
     assert!(dry.dry_run && !dry.published && dry.total_keys > 0);
     assert!(!dest.exists(), "dry run wrote the destination");
 
-    migrate_compat_json_to_native(&old_source, &dest, &MigrateOptions::default())
-        .await
-        .unwrap();
+    migrate_ok(&old_source, &dest).await;
     let before = tree(&dest);
     let err = migrate_compat_json_to_native(&new_source, &dest, &MigrateOptions::default())
         .await
@@ -170,9 +156,7 @@ async fn non_empty_destinations_are_refused_and_dry_runs_write_nothing() {
     // An empty destination folder is fine.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    migrate_compat_json_to_native(&old_source, &empty, &MigrateOptions::default())
-        .await
-        .unwrap();
+    migrate_ok(&old_source, &empty).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,9 +164,7 @@ async fn a_destination_in_use_is_not_swapped() {
     let (old_source, new_source) = two_folders();
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("native");
-    migrate_compat_json_to_native(&old_source, &dest, &MigrateOptions::default())
-        .await
-        .unwrap();
+    migrate_ok(&old_source, &dest).await;
     let owner = NativeStore::open(&dest).await.unwrap();
     let err = migrate_compat_json_to_native(
         &new_source,
@@ -205,11 +187,7 @@ async fn a_destination_in_use_is_not_swapped() {
     let state = owner.load_all().await.unwrap();
     owner.close().await.unwrap();
     assert_same("owner", &compat_snapshot(&old_source).await, &state);
-    assert_same(
-        "dest",
-        &compat_snapshot(&old_source).await,
-        &native_snapshot(&dest).await,
-    );
+    assert_holds("dest", &dest, &old_source).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,9 +195,7 @@ async fn leftovers_of_an_interrupted_migration_are_cleaned_up() {
     let (old_source, new_source) = two_folders();
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("native");
-    migrate_compat_json_to_native(&old_source, &dest, &MigrateOptions::default())
-        .await
-        .unwrap();
+    migrate_ok(&old_source, &dest).await;
     let old = tree(&dest);
     // As if killed between moving the old state aside and moving the new one in.
     let backup = tmp.path().join(".native.wa-migrate-backup");

@@ -85,6 +85,26 @@ pub fn assert_same(what: &str, expected: &Snapshot, got: &Snapshot) {
     }
 }
 
+/// Asserts the native store at `native` holds exactly what the Baileys folder `baileys` holds.
+pub async fn assert_holds(what: &str, native: &Path, baileys: &Path) {
+    assert_same(
+        what,
+        &compat_snapshot(baileys).await,
+        &native_snapshot(native).await,
+    );
+}
+
+/// Migrates a Baileys folder into a new native store with the default options.
+pub async fn migrate_ok(baileys: &Path, native: &Path) {
+    wa_migrate::migrate_compat_json_to_native(
+        baileys,
+        native,
+        &wa_migrate::MigrateOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{} -> {}: {e}", baileys.display(), native.display()));
+}
+
 fn b64(m: &Value, field: &str) -> Vec<u8> {
     let text = m[field]
         .as_str()
