@@ -31,6 +31,7 @@
 pub mod batch;
 pub mod codec;
 pub mod creds;
+pub mod dir_lock;
 pub mod encoding;
 pub mod error;
 pub mod flows;

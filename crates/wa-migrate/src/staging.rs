@@ -7,10 +7,12 @@
 //! Names, for a destination `<parent>/<name>` (hidden, so Baileys never opens them):
 //! `.<name>.wa-migrate-staging`, `.<name>.wa-migrate-backup`, `.<name>.wa-migrate.lock`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use wa_auth::AuthError;
+use wa_auth::dir_lock::DirLock;
 use wa_store_compat::layout::FileClass;
 
 use crate::error::{MigrateError, Result};
@@ -30,7 +32,7 @@ pub(crate) struct DirTarget {
     pub existing: bool,
     /// What the clean-up of an earlier, interrupted migration did.
     pub warnings: Vec<String>,
-    _lock: Option<File>,
+    _lock: Option<DirLock>,
 }
 
 impl DirTarget {
@@ -206,28 +208,15 @@ impl DirTarget {
     }
 
     /// Takes the owner locks present in the destination, failing when a store holds one.
-    fn lock_owner(&self) -> Result<Vec<File>> {
+    fn lock_owner(&self) -> Result<Vec<DirLock>> {
         let mut held = Vec::new();
-        for name in OWNER_LOCKS {
-            let path = self.dest.join(name);
-            let file = match OpenOptions::new().read(true).write(true).open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(MigrateError::io(&path, e)),
-            };
-            match file.try_lock() {
-                Ok(()) => held.push(file),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(MigrateError::Target {
-                        location: self.dest.display().to_string(),
-                        source: wa_auth::AuthError::AlreadyOwned {
-                            resource: self.dest.display().to_string(),
-                            holder: None,
-                        },
-                    });
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(MigrateError::io(&path, e)),
-            }
+        for name in OWNER_LOCKS.iter().filter(|n| self.dest.join(n).exists()) {
+            let lock =
+                DirLock::acquire(&self.dest, name).map_err(|source| MigrateError::Target {
+                    location: self.dest.display().to_string(),
+                    source,
+                })?;
+            held.push(lock);
         }
         Ok(held)
     }
@@ -241,23 +230,20 @@ pub fn recover_interrupted(dest: impl AsRef<Path>) -> Result<Vec<String>> {
 }
 
 /// Takes the migration lock beside `dest` (creating the parent folder).
-fn take_lock(dest: &Path, parent: &Path, name: &str) -> Result<File> {
+fn take_lock(dest: &Path, parent: &Path, name: &str) -> Result<DirLock> {
     std::fs::create_dir_all(parent).map_err(|e| MigrateError::io(parent, e))?;
-    let lock_path = parent.join(format!(".{name}.wa-migrate.lock"));
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| MigrateError::io(&lock_path, e))?;
-    match lock.try_lock() {
-        Ok(()) => Ok(lock),
-        Err(std::fs::TryLockError::WouldBlock) => Err(MigrateError::Busy {
+    let lock_name = format!(".{name}.wa-migrate.lock");
+    DirLock::acquire(parent, &lock_name).map_err(|e| match e {
+        AuthError::AlreadyOwned { .. } => MigrateError::Busy {
             location: dest.display().to_string(),
-            lock: lock_path,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(MigrateError::io(&lock_path, e)),
-    }
+            lock: parent.join(&lock_name),
+        },
+        AuthError::Io { path, source } => MigrateError::io(path, source),
+        other => MigrateError::Target {
+            location: dest.display().to_string(),
+            source: other,
+        },
+    })
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {

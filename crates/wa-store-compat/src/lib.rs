@@ -60,7 +60,6 @@ mod folder;
 mod fsio;
 mod journal;
 pub mod layout;
-mod lock;
 mod options;
 mod parallel;
 mod report;

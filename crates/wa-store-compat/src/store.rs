@@ -19,7 +19,9 @@ use wa_auth::{
 use crate::codec::{self, CompatError, Flavour};
 use crate::folder::{View, open_folder};
 use crate::layout::{CREDS_FILE, key_file_name};
-use crate::lock::DirLock;
+use wa_auth::dir_lock::DirLock;
+
+use crate::layout::LOCK_FILE;
 use crate::options::{CompatStoreOptions, ReadMode};
 use crate::parallel;
 use crate::report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
@@ -122,7 +124,10 @@ impl CompatStore {
         let lock = if options.read_only {
             None
         } else {
-            Some(DirLock::acquire(&dir)?)
+            // Baileys never opens a name starting with `.`, so the lock file is invisible to
+            // it; it does not take the lock either, so only owners using this store are kept
+            // out, not a Baileys process writing the same folder.
+            Some(DirLock::acquire(&dir, LOCK_FILE)?)
         };
         let opened = open_folder(&dir, &options)?;
         info!(

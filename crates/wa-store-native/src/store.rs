@@ -20,7 +20,9 @@ use wa_auth::{
 };
 
 use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
-use crate::lock::{DirLock, LOCK_FILE};
+use wa_auth::dir_lock::DirLock;
+
+use crate::lock::LOCK_FILE;
 use crate::log::log_header;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::recovery::{Names, Recovered, recover};
@@ -202,7 +204,7 @@ impl NativeStore {
         if options.read_only {
             return Self::open_read_only(paths, options, started);
         }
-        let lock = DirLock::acquire(&paths.dir)?;
+        let lock = DirLock::acquire(&paths.dir, LOCK_FILE)?;
         for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
             match fs::remove_file(tmp) {
                 Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),

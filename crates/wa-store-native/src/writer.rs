@@ -31,11 +31,11 @@ use tracing::{debug, error, info, warn};
 use wa_auth::{AuthError, Result};
 
 use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN, FrameHeader};
-use crate::lock::DirLock;
 use crate::log::{log_header, write_all_vectored};
 use crate::options::{Durability, NativeStoreOptions};
 use crate::snapshot::write_snapshot;
 use crate::state::{EncodedBatch, State};
+use wa_auth::dir_lock::DirLock;
 
 /// Most batches in one frame.
 pub(crate) const MAX_GROUP: usize = 512;

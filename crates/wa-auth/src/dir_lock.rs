@@ -1,29 +1,27 @@
-//! Exclusive ownership of a folder: an OS file lock (`flock`) on `.wa-store-compat.lock`, which
-//! also holds the owner's pid so a second opener can say who holds it. Baileys never opens a
-//! name starting with `.`, so the lock file is invisible to it (and it does not take the lock:
-//! a Baileys process writing the same folder at the same time is not prevented, only other
-//! owners using this store).
+//! [`DirLock`]: exclusive ownership of a store folder, for file-based backends (the built-in
+//! native and compat stores, and third-party ones). An OS file lock (`flock`) on a lock file in
+//! the folder, which also holds the owner's pid so a second opener can say who holds it. The
+//! kernel drops the lock when the process dies, so a crash never leaves a stale lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
-use wa_auth::{AuthError, Result};
-
-use crate::layout::LOCK_FILE;
+use crate::error::{AuthError, Result};
 
 /// Held while a store is open for writing; dropping it releases the lock.
 #[derive(Debug)]
-pub(crate) struct DirLock {
+pub struct DirLock {
     _file: File,
 }
 
 impl DirLock {
-    /// Takes the lock of `dir`, or fails with [`AuthError::AlreadyOwned`] naming the holder's
-    /// pid when another handle (in this process or another) holds it.
-    pub(crate) fn acquire(dir: &Path) -> Result<Self> {
-        let path = dir.join(LOCK_FILE);
+    /// Takes the lock file `file_name` of `dir` (created 0600 when missing), or fails with
+    /// [`AuthError::AlreadyOwned`] naming the holder's pid when another handle (in this process
+    /// or another) holds it.
+    pub fn acquire(dir: &Path, file_name: &str) -> Result<Self> {
+        let path = dir.join(file_name);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -53,5 +51,24 @@ impl DirLock {
             .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
             .map_err(|e| AuthError::io(&path, e))?;
         Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_told_who_owns_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path(), "lock").unwrap();
+        match DirLock::acquire(dir.path(), "lock") {
+            Err(AuthError::AlreadyOwned { holder, .. }) => {
+                assert_eq!(holder, Some(format!("pid {}", std::process::id())));
+            }
+            other => panic!("expected AlreadyOwned, got {other:?}"),
+        }
+        drop(first);
+        DirLock::acquire(dir.path(), "lock").unwrap();
     }
 }
