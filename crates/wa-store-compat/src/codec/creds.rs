@@ -11,6 +11,7 @@
 //! [`AuthCreds`]' serde form; writing puts Buffers back exactly where Baileys has them. Fields
 //! [`AuthCreds`] does not know are kept as read, Buffers included, and written back unchanged.
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wa_auth::AuthCreds;
 
@@ -18,7 +19,7 @@ use super::buffer_json::{buffer_base64, bytes_from_value, encode_base64};
 use super::error::{CompatError, Result};
 
 /// A path to byte fields: object keys, with `*` for every element of an array.
-type Path = &'static [&'static str];
+pub(crate) type Path = &'static [&'static str];
 
 /// Byte fields Baileys writes as Buffers.
 const BUFFERS: &[Path] = &[
@@ -52,8 +53,19 @@ pub fn from_json(value: &Value) -> Result<AuthCreds> {
             expected: "object",
         });
     }
+    deserialize_with_bytes(value, BUFFERS, TEXT_BYTES)
+}
+
+/// Deserializes `value` after turning the byte fields at `buffers` and `text_bytes` (in any
+/// encoding Baileys or older tools wrote: Buffer objects with base64 or number arrays, plain
+/// base64) into the plain base64 strings the serde types read.
+pub(crate) fn deserialize_with_bytes<T: DeserializeOwned>(
+    value: &Value,
+    buffers: &[Path],
+    text_bytes: &[Path],
+) -> Result<T> {
     let mut value = value.clone();
-    for path in BUFFERS.iter().chain(TEXT_BYTES) {
+    for path in buffers.iter().chain(text_bytes) {
         rewrite_at(&mut value, path, String::new(), &mut |v, p| {
             if !v.is_string() {
                 *v = Value::from(encode_base64(&bytes_from_value(v, p)?));

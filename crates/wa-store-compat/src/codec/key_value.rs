@@ -26,8 +26,8 @@ use wa_auth::{KeyId, KeyKind, KeyValue};
 use wa_signal::PublicKey;
 use wa_signal::record::PreKeyId;
 
-use super::buffer_json::{buffer_base64, bytes_from_value, encode_base64};
-use super::creds::rewrite_at;
+use super::buffer_json::{buffer_base64, bytes_from_value};
+use super::creds::{deserialize_with_bytes, rewrite_at};
 use super::error::{CompatError, Result};
 use super::{Flavour, pre_key, sender_key, session};
 
@@ -49,19 +49,7 @@ fn text_byte_paths(kind: &KeyKind) -> &'static [&'static [&'static str]] {
 }
 
 fn parse<T: DeserializeOwned>(kind: &KeyKind, value: &Value) -> Result<T> {
-    let mut value = value.clone();
-    for path in buffer_paths(kind).iter().chain(text_byte_paths(kind)) {
-        rewrite_at(&mut value, path, String::new(), &mut |v, p| {
-            if !v.is_string() {
-                *v = Value::from(encode_base64(&bytes_from_value(v, p)?));
-            }
-            Ok(())
-        })?;
-    }
-    serde_json::from_value(value).map_err(|source| CompatError::Shape {
-        path: String::new(),
-        source,
-    })
+    deserialize_with_bytes(value, buffer_paths(kind), text_byte_paths(kind))
 }
 
 fn write<T: serde::Serialize>(kind: &KeyKind, value: &T) -> Result<Value> {
