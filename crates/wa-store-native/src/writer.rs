@@ -77,6 +77,18 @@ pub(crate) fn publish_file(
     path: &std::path::Path,
     content: &[&[u8]],
 ) -> io::Result<File> {
+    let file = replace_file(tmp, path, content)?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+/// [`publish_file`] without the directory sync, for callers that must treat its failure
+/// differently: `tmp` written (0600), synced and renamed over `path` (removed on failure).
+fn replace_file(
+    tmp: &std::path::Path,
+    path: &std::path::Path,
+    content: &[&[u8]],
+) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -93,7 +105,6 @@ pub(crate) fn publish_file(
         let _ = fs::remove_file(tmp);
         return Err(e);
     }
-    sync_dir(dir)?;
     Ok(file)
 }
 
@@ -457,23 +468,8 @@ impl Writer {
             .read_exact_at(&mut tail, log_offset)
             .map_err(io_err(&paths.log))?;
         let header = log_header(seq);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&paths.log_tmp)
-            .map_err(io_err(&paths.log_tmp))?;
-        let written = file
-            .write_all(&header)
-            .and_then(|()| file.write_all(&tail))
-            .and_then(|()| file.sync_data())
-            .and_then(|()| fs::rename(&paths.log_tmp, &paths.log));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&paths.log_tmp);
-            return Err(AuthError::io(&paths.log, e));
-        }
+        let file = replace_file(&paths.log_tmp, &paths.log, &[&header, &tail])
+            .map_err(io_err(&paths.log))?;
         if let Err(e) = sync_dir(&paths.dir) {
             // Whether `log` is the old or the new file after a power loss is unknown, and new
             // frames would go to only one of them: stop writing.
