@@ -32,27 +32,6 @@ use wa_store_compat::{CompatStoreOptions, Flavour, use_multi_file_auth_state_wit
 /// The libsignal-node version every fixture was generated with.
 const LIBSIGNAL: &str = "6.0.0";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn fixtures_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("WA_FIXTURES") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        }
-        _ => root.join("fixtures"),
-    }
-}
-
 fn read_json(path: &Path) -> Result<Value, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("bad JSON in {}: {e}", path.display()))
@@ -384,8 +363,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
         return Err("node and npm are needed (install Node.js 20 or later)".into());
     };
     println!("node {node}, npm {npm}");
-    let root = workspace_root();
-    let baileys_fixtures = fixtures_dir(&root).join("baileys");
+    let root = wa_testkit::fixtures::workspace_root();
+    let baileys_fixtures = wa_testkit::fixtures::fixtures_dir().join("baileys");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(&baileys_fixtures)
         .map_err(|e| format!("cannot read {}: {e}", baileys_fixtures.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
