@@ -57,20 +57,24 @@
 
 mod error;
 mod flusher;
+mod health;
 mod lease;
 mod load;
 mod memory;
 pub mod metrics;
+mod open;
 pub mod options;
 pub mod pool;
 mod queue;
 mod reader;
 pub mod schema;
+mod session;
 mod sql;
 mod store;
+mod write;
 
 pub use metrics::StoreMetrics;
-pub use options::{PostgresStoreOptions, Takeover};
+pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
 #[cfg(feature = "tls")]
 pub use pool::connect_pool_tls;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod black_hole;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
