@@ -331,16 +331,7 @@ async fn assert_only_flushed_batches(
     marker: &str,
     late: &[String],
 ) {
-    let rows: i64 = client
-        .query_one(
-            "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1",
-            &[&instance],
-        )
-        .await
-        .expect("count")
-        .get(0);
-    // Two keys per batch, the counter and one tmp key.
-    assert_eq!(rows as u64, 2 * FLUSHED_BATCHES + 2);
+    support::assert_stream_present(client, instance, FLUSHED_BATCHES).await;
     let mut unwanted: Vec<&str> = late.iter().map(String::as_str).collect();
     unwanted.push(marker);
     let written: i64 = client
@@ -355,13 +346,4 @@ async fn assert_only_flushed_batches(
         written, 0,
         "nothing committed after the black hole was written"
     );
-    let creds: String = client
-        .query_one(
-            "SELECT data ->> 'nextPreKeyId' FROM wa_auth.creds WHERE instance_id = $1",
-            &[&instance],
-        )
-        .await
-        .expect("creds")
-        .get(0);
-    assert_eq!(creds, (FLUSHED_BATCHES - 1).to_string());
 }
