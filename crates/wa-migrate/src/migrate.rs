@@ -410,7 +410,7 @@ async fn migrate_from_open(
     dir_target: Option<DirTarget>,
     options: &MigrateOptions,
 ) -> Result<Summary> {
-    let mut source_end = Endpoint::new(from.format().as_str(), from.to_string());
+    let mut source_end = Endpoint::at(from);
     let mut source_flavour = None;
     let mut unrecognised = Vec::new();
     if let OpenStore::Compat(store) = source {
@@ -434,7 +434,7 @@ async fn migrate_from_open(
         creds = read.snapshot.creds.is_some(),
         "migration: source read"
     );
-    let mut target_end = Endpoint::new(to.format().as_str(), to.to_string());
+    let mut target_end = Endpoint::at(to);
     let flavour = flavour_for(options, source_flavour, &read.snapshot);
     if to.format() == crate::Format::Compat {
         target_end.flavour = Some(flavour.to_string());
