@@ -473,7 +473,10 @@ async fn migrate_from_open(
                     Ok(summary)
                 }
                 Err(e) => {
-                    target.discard_staging();
+                    // A simulated crash leaves everything as a crash would.
+                    if !matches!(e, MigrateError::Injected(FaultPoint::CrashAfterBackup)) {
+                        target.discard_staging();
+                    }
                     Err(e)
                 }
             }
