@@ -1,13 +1,13 @@
 //! I/O fault injection for the tests of the file-based backends. Not part of the API.
 //!
 //! The file stores call [`check`] before the I/O operations a disk can fail (a write, an
-//! `fdatasync`, a truncation, a rename, a folder sync). Tests arm a [`Fault`] for an operation
+//! `fdatasync`, a truncation, a rename, a folder sync). Tests arm a `Fault` for an operation
 //! on one path; while it is armed, matching calls fail with `EIO` as a failing disk would.
 //! Faults live in a process-wide table, so a test binary that kills a child process arms them
 //! in the child.
 //!
 //! Compiled in only with the `fault-injection` feature **and** debug assertions: in any other
-//! build [`check`] is a no-op that the optimiser removes and [`Fault`] does not exist.
+//! build [`check`] is a no-op that the optimiser removes and `Fault` does not exist.
 
 /// An I/O operation that a test can make fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Op {
     SyncDir,
 }
 
-/// Fails when a test armed a [`Fault`] for `op` on `path`.
+/// Fails when a test armed a `Fault` for `op` on `path`.
 #[cfg(not(all(feature = "fault-injection", debug_assertions)))]
 #[inline(always)]
 pub fn check(_op: Op, _path: &std::path::Path) -> std::io::Result<()> {
@@ -65,7 +65,7 @@ mod armed {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Fails when a test armed a [`Fault`] for `op` on `path`.
+    /// Fails when a test armed a `Fault` for `op` on `path`.
     pub fn check(op: Op, path: &Path) -> io::Result<()> {
         let mut table = table();
         let Some(entry) = table

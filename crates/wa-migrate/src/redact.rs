@@ -61,7 +61,7 @@ fn url_rest(text: &str) -> Option<usize> {
 }
 
 /// The byte ranges of `url` to mask; `rest` is where the part after `scheme://` starts.
-fn url_masks(url: &str, rest: usize) -> Vec<(usize, usize)> {
+fn url_masks(url: &str, rest: usize) -> Vec<Span> {
     let mut masks = Vec::new();
     // User info: up to the last `@`; the password is what follows its first `:`.
     if let Some(at) = url[rest..].rfind('@').map(|at| rest + at)
@@ -86,7 +86,7 @@ fn url_masks(url: &str, rest: usize) -> Vec<(usize, usize)> {
 }
 
 /// The byte ranges of a key=value string to mask.
-fn key_value_masks(text: &str) -> Vec<(usize, usize)> {
+fn key_value_masks(text: &str) -> Vec<Span> {
     let mut masks = Vec::new();
     let mut parser = KeyValues::new(text);
     while let Some(pair) = parser.next_pair() {
@@ -135,7 +135,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `text` with each range (merged where they overlap or touch) replaced by [`MASK`].
-fn apply(text: &str, mut masks: Vec<(usize, usize)>) -> String {
+fn apply(text: &str, mut masks: Vec<Span>) -> String {
     masks.retain(|(a, b)| a < b);
     masks.sort_unstable();
     let mut out = String::with_capacity(text.len());
@@ -157,6 +157,9 @@ fn apply(text: &str, mut masks: Vec<(usize, usize)>) -> String {
     out
 }
 
+/// A byte range of the text.
+type Span = (usize, usize);
+
 /// A parser of libpq's key=value syntax: `keyword = value` pairs separated by whitespace; a
 /// value is quoted (`'...'`) or runs to the next whitespace; a backslash escapes the next
 /// character in both.
@@ -177,7 +180,7 @@ impl<'a> KeyValues<'a> {
 
     /// The next `(keyword, value byte range)`, `Err(offset)` where the syntax breaks, `None`
     /// at the end.
-    fn next_pair(&mut self) -> Option<Result<(&'a str, (usize, usize)), usize>> {
+    fn next_pair(&mut self) -> Option<Result<(&'a str, Span), usize>> {
         self.skip_whitespace();
         let start = self.pos;
         if start == self.text.len() {

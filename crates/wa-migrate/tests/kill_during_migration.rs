@@ -83,6 +83,27 @@ fn kept_backups(parent: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Runs the child over `dest`, kills it at a random moment, and returns how many migrations
+/// it said it published.
+fn migrate_until_killed(exe: &Path, dest: &Path, rng: &mut rand::rngs::StdRng) -> usize {
+    let mut child = Command::new(exe)
+        .env(CHILD, dest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
+    child.kill().expect("kill");
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "child exited by itself: {status}");
+    lines
+        .map_while(Result::ok)
+        .filter(|l| l.starts_with("published"))
+        .count()
+}
+
 fn main() {
     if let Ok(dest) = std::env::var(CHILD) {
         child(&dest);
@@ -104,22 +125,7 @@ fn main() {
     let (mut seen_a, mut seen_b, mut interrupted, mut kept) = (0, 0, 0, 0);
 
     for iteration in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(CHILD, &dest)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
-        child.kill().expect("kill");
-        let status = child.wait().unwrap();
-        assert!(status.code().is_none(), "child exited by itself: {status}");
-        let published = lines
-            .map_while(Result::ok)
-            .filter(|l| l.starts_with("published"))
-            .count();
+        let published = migrate_until_killed(&exe, &dest, &mut rng);
 
         if leftovers(tmp.path()) > 0 {
             interrupted += 1;
@@ -130,7 +136,7 @@ fn main() {
             let state = runtime.block_on(common::native_snapshot(&backup));
             assert!(
                 which(&state, &a, &b).is_some(),
-                "iteration {iteration} (seed {seed}): the kept backup is neither account"
+                "{iteration}: a kept backup is incomplete"
             );
             kept += 1;
             std::fs::remove_dir_all(&backup).unwrap();
