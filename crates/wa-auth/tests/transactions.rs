@@ -602,7 +602,7 @@ async fn put_lid(state: &AuthState, lock: &str, id: &KeyId, value: &str) -> wa_a
     state
         .transaction(lock, async move |tx: &mut Transaction<'_>| {
             tx.put(KeyKind::LidMapping, id, value);
-            Ok::<_, wa_auth::AuthError>(())
+            Ok::<_, AuthError>(())
         })
         .await
 }
