@@ -130,7 +130,8 @@ impl DirTarget {
                 .filter(|p| p.exists())
             {
                 warnings.push(format!(
-                    "{} was left by an interrupted migration; the next migration cleans it up",
+                    "{} was left by an interrupted migration; the next migration cleans it up \
+                     (a backup is restored or kept, never deleted while it may be needed)",
                     leftover.display()
                 ));
             }

@@ -470,13 +470,13 @@ impl Writer {
                 // Back to the normal threshold after a failed attempt raised it.
                 self.retry_compaction_at = 0;
                 info!(
-                dir = %self.paths.dir.display(),
-                seq = compaction.seq,
-                snapshot_bytes = self.snapshot_len,
-                log_bytes = self.log_len,
-                millis = compaction.started.elapsed().as_millis() as u64,
-                "compaction done"
-                )
+                    dir = %self.paths.dir.display(),
+                    seq = compaction.seq,
+                    snapshot_bytes = self.snapshot_len,
+                    log_bytes = self.log_len,
+                    millis = compaction.started.elapsed().as_millis() as u64,
+                    "compaction done"
+                );
             }
             Err(e) => {
                 // The store stays correct (every state in between recovers); try again later.
