@@ -2,10 +2,13 @@
 //! native and compat stores, and third-party ones). An OS file lock (`flock`) on a lock file in
 //! the folder, which also holds the owner's pid so a second opener can say who holds it. The
 //! kernel drops the lock when the process dies, so a crash never leaves a stale lock.
+//!
+//! The lock file is opened without following a symbolic link, and must be a regular file with
+//! no other hard link: a link planted under its name never gets its target overwritten.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::error::{AuthError, Result};
@@ -19,17 +22,11 @@ pub struct DirLock {
 impl DirLock {
     /// Takes the lock file `file_name` of `dir` (created 0600 when missing), or fails with
     /// [`AuthError::AlreadyOwned`] naming the holder's pid when another handle (in this process
-    /// or another) holds it.
+    /// or another) holds it. A lock file that is a symbolic link, not a regular file, or has
+    /// other hard links is refused with [`AuthError::Io`] naming it, and left untouched.
     pub fn acquire(dir: &Path, file_name: &str) -> Result<Self> {
         let path = dir.join(file_name);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AuthError::io(&path, e))?;
+        let mut file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -54,6 +51,40 @@ impl DirLock {
     }
 }
 
+/// Opens (creating it 0600) the lock file at `path` without following a symbolic link, and
+/// checks that it is a regular file of its own before anything is written to it.
+fn open_lock_file(path: &Path) -> Result<File> {
+    let refuse = |why: &str| {
+        AuthError::io(
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the lock file {why}; refusing to use it (remove it, then open again)"),
+            ),
+        )
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse("is a symbolic link"),
+            _ => AuthError::io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| AuthError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(refuse("has other hard links"));
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +101,46 @@ mod tests {
         }
         drop(first);
         DirLock::acquire(dir.path(), "lock").unwrap();
+    }
+
+    /// Taking the lock of `dir` fails with an error saying `what`, and `target` keeps its bytes.
+    fn assert_refused_and_untouched(dir: &Path, target: &Path, what: &str) {
+        let before = std::fs::read(target).unwrap();
+        let err = DirLock::acquire(dir, "lock").expect_err("a planted lock file must be refused");
+        let text = err.to_string();
+        assert!(matches!(err, AuthError::Io { .. }), "{text}");
+        assert!(text.contains(what) && text.contains("lock"), "{text}");
+        assert_eq!(
+            std::fs::read(target).unwrap(),
+            before,
+            "the target was changed"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_lock_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"do not truncate me").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("lock")).unwrap();
+        assert_refused_and_untouched(dir.path(), &target, "symbolic link");
+        // A dangling link is refused too, and nothing is created where it points.
+        let dangling = dir.path().join("nowhere");
+        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        std::os::unix::fs::symlink(&dangling, dir.path().join("lock")).unwrap();
+        assert!(DirLock::acquire(dir.path(), "lock").is_err());
+        assert!(!dangling.exists());
+    }
+
+    #[test]
+    fn a_hard_linked_or_special_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"do not truncate me").unwrap();
+        std::fs::hard_link(&target, dir.path().join("lock")).unwrap();
+        assert_refused_and_untouched(dir.path(), &target, "hard links");
+        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        std::fs::create_dir(dir.path().join("lock")).unwrap();
+        assert!(DirLock::acquire(dir.path(), "lock").is_err());
     }
 }

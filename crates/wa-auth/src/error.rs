@@ -85,6 +85,17 @@ pub enum AuthError {
         /// The last failure.
         reason: String,
     },
+    /// A commit failed and the store could not undo what it may have written, so whether the
+    /// batch was applied is unknown: after the store is reopened it is there whole or not at
+    /// all, never in part. The store refuses further writes until it is reopened. (Any other
+    /// commit error means the batch was not applied.)
+    #[error("{backend} commit outcome unknown: {reason}")]
+    CommitUnknown {
+        /// Which backend.
+        backend: &'static str,
+        /// What failed.
+        reason: String,
+    },
     /// The store or auth state was closed.
     #[error("the store is closed")]
     Closed,

@@ -34,7 +34,10 @@ pub mod creds;
 pub mod dir_lock;
 pub mod encoding;
 pub mod error;
+#[doc(hidden)]
+pub mod fault;
 pub mod flows;
+pub mod folder;
 pub mod key;
 pub mod memory;
 pub mod persistence;

@@ -92,7 +92,10 @@ pub trait Persistence: Send + Sync + Debug {
     /// Every kind with at least one stored key (including unknown kinds).
     async fn kinds(&self) -> Result<Vec<KeyKind>>;
 
-    /// Applies `batch` (creds, puts, deletes) atomically.
+    /// Applies `batch` (creds, puts, deletes) atomically. A backend that cannot tell whether a
+    /// failed commit was applied returns [`AuthError::CommitUnknown`](crate::AuthError::CommitUnknown)
+    /// (the batch is then found whole or not at all once the store is reopened), so that other
+    /// errors can mean "not applied".
     async fn commit(&self, batch: WriteBatch) -> Result<()>;
 
     /// Durability barrier for write-behind backends: returns once every batch committed before

@@ -1,22 +1,28 @@
 //! AuthState transaction semantics: isolation, rollback, nesting, failed commits, parallelism,
-//! canonical locks, loading rules, events and the flush-before-send rule.
+//! canonical locks, loading rules, events, the flush-before-send rule, and a cache that never
+//! serves an older value than the store's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 use wa_auth::{
     AuthCreds, AuthError, AuthEvent, AuthState, AuthStateOptions, Capabilities, KeyId, KeyKind,
     KeyValue, LockKey, MemoryStore, Persistence, PersistenceExt, Transaction, WriteBatch,
 };
 use wa_signal::SignalAddress;
 
-/// A MemoryStore that counts calls and can be told to fail.
+/// A MemoryStore that counts calls and can be told to fail, or to hold its next commit (once
+/// applied) until `release` is notified.
 #[derive(Debug, Default)]
 struct Instrumented {
     inner: MemoryStore,
     fail_commits: AtomicBool,
+    hold_next: AtomicBool,
+    landed: Notify,
+    release: Notify,
     corrupt_creds: AtomicBool,
     write_behind: bool,
     commits: AtomicUsize,
@@ -55,7 +61,12 @@ impl Persistence for Instrumented {
             });
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(batch).await
+        self.inner.commit(batch).await?;
+        if self.hold_next.swap(false, Ordering::SeqCst) {
+            self.landed.notify_one();
+            self.release.notified().await;
+        }
+        Ok(())
     }
     async fn flush(&self) -> wa_auth::Result<()> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
@@ -583,4 +594,53 @@ async fn an_invalid_batch_is_rejected_before_the_store() {
         .await;
     assert!(matches!(result, Err(AuthError::Invalid { .. })));
     assert_eq!(store.commits.load(Ordering::SeqCst), commits);
+}
+
+/// Commits `id` = `value` (a lid-mapping) in a transaction under `lock`.
+async fn put_lid(state: &AuthState, lock: &str, id: &KeyId, value: &str) -> wa_auth::Result<()> {
+    let (id, value) = (id.clone(), KeyValue::LidMapping(value.into()));
+    state
+        .transaction(lock, async move |tx: &mut Transaction<'_>| {
+            tx.put(KeyKind::LidMapping, id, value);
+            Ok::<_, AuthError>(())
+        })
+        .await
+}
+
+#[tokio::test]
+async fn commits_that_return_out_of_order_never_leave_the_older_value_cached() {
+    let (store, state) = setup().await;
+    let id = KeyId::new("4915112345678");
+    let older = "100000000000001";
+    let newer = "100000000000002";
+    // Cached before either commit, so a stale entry would be served.
+    assert_eq!(
+        state.get_one(&KeyKind::LidMapping, &id).await.unwrap(),
+        None
+    );
+
+    // The first commit lands in the store, then is slow to return...
+    store.hold_next.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let (state, id) = (state.clone(), id.clone());
+        async move { put_lid(&state, "lock-a", &id, older).await }
+    });
+    store.landed.notified().await;
+    // ...while a second one, under another lock, lands after it and returns first.
+    put_lid(&state, "lock-b", &id, newer).await.unwrap();
+    store.release.notify_one();
+    first.await.unwrap().unwrap();
+
+    let want = Some(KeyValue::LidMapping(newer.into()));
+    let stored = store
+        .inner
+        .get_one(&KeyKind::LidMapping, &id)
+        .await
+        .unwrap();
+    assert_eq!(stored, want, "the store holds the later commit");
+    assert_eq!(
+        state.get_one(&KeyKind::LidMapping, &id).await.unwrap(),
+        want,
+        "the cache serves what the store holds"
+    );
 }

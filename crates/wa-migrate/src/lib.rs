@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod location;
 mod migrate;
 mod options;
+mod redact;
 pub mod staging;
 mod summary;
 pub mod verify;

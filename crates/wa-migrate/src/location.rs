@@ -12,6 +12,7 @@ use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour, ReadMode};
 use wa_store_native::{NativeStore, NativeStoreOptions};
 
 use crate::error::{MigrateError, Result};
+pub use crate::redact::redact_connection;
 
 /// A storage format (backend).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -73,9 +74,15 @@ pub struct PostgresLocation {
 }
 
 impl PostgresLocation {
-    /// Parses a `postgres://` or `postgresql://` URL with an `instance` parameter.
+    /// Parses a `postgres://` or `postgresql://` URL with an `instance` parameter. As the
+    /// driver does, the user info runs to the first `@`, so the parameters start at the first
+    /// `?` after it.
     pub fn parse(url: &str) -> Result<Self> {
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let credentials_end = url.find('@').map_or(0, |at| at + 1);
+        let (base, query) = match url[credentials_end..].find('?') {
+            Some(q) => (&url[..credentials_end + q], &url[credentials_end + q + 1..]),
+            None => (url, ""),
+        };
         let mut instance = None;
         let mut schema = None;
         let mut rest = Vec::new();
@@ -89,7 +96,7 @@ impl PostgresLocation {
         let instance = instance.filter(|i| !i.is_empty()).ok_or_else(|| {
             MigrateError::Usage(format!(
                 "{}: add ?instance=<account id> to say which account",
-                redact_url(url)
+                redact_connection(url)
             ))
         })?;
         let connection = if rest.is_empty() {
@@ -108,31 +115,10 @@ impl PostgresLocation {
 impl fmt::Debug for PostgresLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresLocation")
-            .field("connection", &redact_url(&self.connection))
+            .field("connection", &redact_connection(&self.connection))
             .field("instance", &self.instance)
             .field("schema", &self.schema)
             .finish()
-    }
-}
-
-/// `url` with any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
     }
 }
 
@@ -168,18 +154,21 @@ impl Location {
             if let Some(format) = format.filter(|f| *f != Format::Postgres) {
                 return Err(MigrateError::Usage(format!(
                     "{} is a PostgreSQL URL but the format given is {format}",
-                    redact_url(text)
+                    redact_connection(text)
                 )));
             }
             return Ok(Location::Postgres(PostgresLocation::parse(text)?));
         }
+        if format == Some(Format::Postgres) || crate::redact::is_connection_string(text) {
+            // Never a folder named after a connection string (with its password).
+            return Err(MigrateError::Usage(format!(
+                "{} is not a folder or a postgres:// URL; give a PostgreSQL account as \
+                 postgres://user@host/db?instance=<account id>",
+                redact_connection(text)
+            )));
+        }
         let path = PathBuf::from(text);
         let format = match format {
-            Some(Format::Postgres) => {
-                return Err(MigrateError::Usage(format!(
-                    "{text} is not a postgres:// URL"
-                )));
-            }
             Some(format) => format,
             None => match (detect(&path)?, role) {
                 (Some(format), _) => format,
@@ -187,11 +176,12 @@ impl Location {
                 (None, Role::Source) => {
                     return Err(MigrateError::Usage(if path.exists() {
                         format!(
-                            "cannot tell what {text} holds (no creds.json, no native snapshot or log); \
-                             pass --from-format compat|native"
+                            "cannot tell what {} holds (no creds.json, no native snapshot or log); \
+                             pass --from-format compat|native",
+                            redact_connection(text)
                         )
                     } else {
-                        format!("{text} does not exist")
+                        format!("{} does not exist", redact_connection(text))
                     }));
                 }
             },
@@ -228,7 +218,7 @@ impl fmt::Display for Location {
                 write!(
                     f,
                     "{} (instance {})",
-                    redact_url(&pg.connection),
+                    redact_connection(&pg.connection),
                     pg.instance
                 )
             }
@@ -401,7 +391,7 @@ async fn open_postgres(pg: &PostgresLocation, mode: OpenMode) -> wa_auth::Result
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(pg: &PostgresLocation, _mode: OpenMode) -> wa_auth::Result<OpenStore> {
     Err(AuthError::invalid(
-        format!("location {}", redact_url(&pg.connection)),
+        format!("location {}", redact_connection(&pg.connection)),
         "this build has no PostgreSQL support (enable the `postgres` feature of wa-migrate)",
     ))
 }

@@ -410,7 +410,7 @@ async fn migrate_from_open(
     dir_target: Option<DirTarget>,
     options: &MigrateOptions,
 ) -> Result<Summary> {
-    let mut source_end = Endpoint::new(from.format().as_str(), from.to_string());
+    let mut source_end = Endpoint::at(from);
     let mut source_flavour = None;
     let mut unrecognised = Vec::new();
     if let OpenStore::Compat(store) = source {
@@ -434,7 +434,7 @@ async fn migrate_from_open(
         creds = read.snapshot.creds.is_some(),
         "migration: source read"
     );
-    let mut target_end = Endpoint::new(to.format().as_str(), to.to_string());
+    let mut target_end = Endpoint::at(to);
     let flavour = flavour_for(options, source_flavour, &read.snapshot);
     if to.format() == crate::Format::Compat {
         target_end.flavour = Some(flavour.to_string());
@@ -459,28 +459,45 @@ async fn migrate_from_open(
     };
     match dir_target {
         Some(target) => {
-            summary.warnings.extend(target.warnings.iter().cloned());
-            summary.replaced_existing = target.existing;
-            if options.dry_run {
-                return Ok(summary);
-            }
-            let written = stage_and_publish(&target, to, &read.snapshot, flavour, options).await;
-            match written {
-                Ok((bytes, warnings)) => {
-                    summary.bytes_written = bytes;
-                    summary.warnings.extend(warnings);
-                    summary.published = true;
-                    Ok(summary)
-                }
-                Err(e) => {
-                    target.discard_staging();
-                    Err(e)
-                }
-            }
+            migrate_into_folder(&target, to, &read.snapshot, flavour, options, &mut summary)
+                .await?;
+            Ok(summary)
         }
         None => {
             migrate_into_database(to, &read.snapshot, options, &mut summary).await?;
             Ok(summary)
+        }
+    }
+}
+
+/// The folder half of [`migrate_between`]: stage, verify and publish (unless a dry run),
+/// recording the outcome in `summary`.
+async fn migrate_into_folder(
+    target: &DirTarget,
+    to: &Location,
+    snapshot: &Snapshot,
+    flavour: Flavour,
+    options: &MigrateOptions,
+    summary: &mut Summary,
+) -> Result<()> {
+    summary.warnings.extend(target.warnings.iter().cloned());
+    summary.replaced_existing = target.existing;
+    if options.dry_run {
+        return Ok(());
+    }
+    match stage_and_publish(target, to, snapshot, flavour, options).await {
+        Ok((bytes, warnings)) => {
+            summary.bytes_written = bytes;
+            summary.warnings.extend(warnings);
+            summary.published = true;
+            Ok(())
+        }
+        Err(e) => {
+            // A simulated crash leaves everything as a crash would.
+            if !matches!(e, MigrateError::Injected(FaultPoint::CrashAfterBackup)) {
+                target.discard_staging();
+            }
+            Err(e)
         }
     }
 }

@@ -49,6 +49,11 @@ pub enum FaultPoint {
     /// Folders with `overwrite`: after the old destination was moved to its backup, before the
     /// new one is moved into place.
     AfterBackup,
+    /// Folders with `overwrite`: the process stops right after the old destination was moved
+    /// to its backup, as a crash would (nothing is undone; the error is returned at once).
+    CrashAfterBackup,
+    /// Folders: syncing the parent folder after the new state was moved into place fails.
+    SyncAfterPublish,
 }
 
 /// How to migrate. The defaults are the safe choices: strict, no overwrite, really write.

@@ -27,6 +27,11 @@ impl Endpoint {
             flavour: None,
         }
     }
+
+    /// The endpoint of a built-in `location` (a PostgreSQL URL redacted).
+    pub(crate) fn at(location: &crate::Location) -> Self {
+        Self::new(location.format().as_str(), location.to_string())
+    }
 }
 
 /// A file or key left out or not understood, and why.

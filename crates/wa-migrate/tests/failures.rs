@@ -214,10 +214,11 @@ async fn leftovers_of_an_interrupted_migration_are_cleaned_up() {
         "restored state differs"
     );
 
-    // A completed swap whose backup removal was interrupted: the rest of the backup is
-    // removed (the new state was already in place), and reported.
-    std::fs::create_dir(&backup).unwrap();
-    std::fs::write(backup.join("log"), b"half removed").unwrap();
+    // A completed swap whose deletion of the replaced state was interrupted: the rest of it
+    // (in the trash folder; the new state was durably in place) is removed, and reported.
+    let trash = tmp.path().join(".native.wa-migrate-trash");
+    std::fs::create_dir(&trash).unwrap();
+    std::fs::write(trash.join("log"), b"half removed").unwrap();
     let summary = migrate_compat_json_to_native(
         &new_source,
         &dest,
@@ -229,9 +230,141 @@ async fn leftovers_of_an_interrupted_migration_are_cleaned_up() {
         summary
             .warnings
             .iter()
-            .any(|w| w.contains("wa-migrate-backup")),
+            .any(|w| w.contains("wa-migrate-trash")),
         "{summary}"
     );
+    assert!(leftovers(tmp.path()).is_empty());
+}
+
+/// The old state moved aside by a migration that crashed, then the destination recreated by
+/// the application (fresh creds, as `use_native_file_auth_state` does on an empty folder).
+async fn crash_after_backup_then_recreate(old_source: &Path, new_source: &Path, dest: &Path) {
+    migrate_ok(old_source, dest).await;
+    let err = migrate_compat_json_to_native(
+        new_source,
+        dest,
+        &MigrateOptions::default()
+            .overwrite(true)
+            .inject_fault(FaultPoint::CrashAfterBackup),
+    )
+    .await
+    .expect_err("crashed");
+    assert!(matches!(err, MigrateError::Injected(_)), "{err}");
+    assert!(!dest.exists(), "the crash came after the backup step");
+    drop(
+        wa_store_native::use_native_file_auth_state(dest)
+            .await
+            .unwrap(),
+    );
+}
+
+/// The one backup kept beside `dest`, which must hold the state of `source`; it is named in
+/// `messages`.
+async fn assert_kept_backup(parent: &Path, source: &Path, messages: &[String]) {
+    let kept: Vec<PathBuf> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("wa-migrate-backup-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let named = kept[0].display().to_string();
+    assert!(
+        messages.iter().any(|m| m.contains(&named)),
+        "{named} is not named in {messages:?}"
+    );
+    assert_holds("the kept backup", &kept[0], source).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_beside_a_recreated_destination_is_kept_not_deleted() {
+    let (old_source, new_source) = two_folders();
+
+    // Recovered by the next migration.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("native");
+    crash_after_backup_then_recreate(&old_source, &new_source, &dest).await;
+    let summary = migrate_compat_json_to_native(
+        &new_source,
+        &dest,
+        &MigrateOptions::default().overwrite(true),
+    )
+    .await
+    .unwrap();
+    assert_holds("migrated", &dest, &new_source).await;
+    assert_kept_backup(tmp.path(), &old_source, &summary.warnings).await;
+
+    // Recovered by `recover_interrupted`, which says where the backup went.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("native");
+    crash_after_backup_then_recreate(&old_source, &new_source, &dest).await;
+    let done = recover_interrupted(&dest).unwrap();
+    assert_kept_backup(tmp.path(), &old_source, &done).await;
+    assert!(
+        recover_interrupted(&dest).unwrap().is_empty(),
+        "nothing left to do"
+    );
+
+    // A backup holding the same files as the destination is redundant: removed.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("native");
+    migrate_ok(&old_source, &dest).await;
+    common::copy_dir(&dest, &tmp.path().join(".native.wa-migrate-backup"));
+    let done = recover_interrupted(&dest).unwrap();
+    assert!(done.iter().any(|m| m.contains("same files")), "{done:?}");
+    assert!(leftovers(tmp.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_after_publishing_is_reported_as_published_with_a_warning() {
+    let (old_source, new_source) = two_folders();
+    let faulty = MigrateOptions::default().inject_fault(FaultPoint::SyncAfterPublish);
+
+    // A new destination.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("native");
+    let summary = migrate_compat_json_to_native(&old_source, &dest, &faulty)
+        .await
+        .expect("the new state is in place: not a failure");
+    assert!(summary.published, "{summary}");
+    assert!(
+        summary.warnings.iter().any(|w| w.contains("power loss")),
+        "{summary}"
+    );
+    assert_holds("published", &dest, &old_source).await;
+
+    // Over an existing one: the old state is kept, and the warning says where.
+    let summary = migrate_compat_json_to_native(&new_source, &dest, &faulty.overwrite(true))
+        .await
+        .expect("the new state is in place: not a failure");
+    assert!(summary.published && summary.replaced_existing, "{summary}");
+    let backup = tmp.path().join(".native.wa-migrate-backup");
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("power loss") && w.contains(&backup.display().to_string())),
+        "{summary}"
+    );
+    assert_holds("published", &dest, &new_source).await;
+    assert_holds("kept", &backup, &old_source).await;
+}
+
+/// Creating the destination's parent folders syncs the folders holding them.
+#[cfg(debug_assertions)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_the_destination_parent_syncs_the_folder_holding_it() {
+    use wa_auth::fault::{Fault, Op};
+    let (auth, _) = two_folders();
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("new-parent").join("native");
+    let fault = Fault::new(Op::SyncDir, tmp.path());
+    let err = migrate_compat_json_to_native(&auth, &dest, &MigrateOptions::default())
+        .await
+        .expect_err("the folder holding the new parent must be synced");
+    assert!(matches!(err, MigrateError::Io { .. }), "{err}");
+    assert_eq!(fault.failed(), 1);
+    drop(fault);
+    migrate_ok(&auth, &dest).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

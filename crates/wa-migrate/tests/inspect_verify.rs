@@ -8,7 +8,8 @@ use std::path::Path;
 use common::{compat_snapshot, copy_dir};
 use serde_json::Value;
 use wa_migrate::{Location, inspect, verify};
-use wa_testkit::fixtures::{baileys_auth_folders, corrupt_cases};
+use wa_testkit::corrupt::{Expected, corrupt_cases_expected};
+use wa_testkit::fixtures::baileys_auth_folders;
 
 fn edit_creds(auth: &Path, edit: impl FnOnce(&mut Value)) {
     let path = auth.join("creds.json");
@@ -60,8 +61,10 @@ async fn every_fixture_folder_inspects_and_verifies_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_cases_are_inspected_with_warnings_and_fail_verification_where_broken() {
-    for (name, case) in corrupt_cases() {
-        let location = Location::Compat(case.join("auth"));
+    // What each case must give follows from its manifest entry.
+    for case in corrupt_cases_expected() {
+        let name = &case.name;
+        let location = Location::Compat(case.auth.clone());
         let inspection = inspect(&location)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -75,37 +78,41 @@ async fn corrupt_cases_are_inspected_with_warnings_and_fail_verification_where_b
                 .iter()
                 .any(|p| p.what.contains(file) || p.reason.contains(file))
         };
-        match name.rsplit('/').next().unwrap() {
-            "truncated-creds" => {
+        match &case.expected {
+            Expected::UnreadableCreds { file } => {
                 assert!(inspection.account.is_none(), "{name}");
-                assert!(warned("creds.json"), "{name}: {:?}", inspection.warnings);
-                assert!(problem("creds"), "{name}: {report}");
+                assert!(warned(file), "{name}: {:?}", inspection.warnings);
+                assert!(problem(file), "{name}: {report}");
             }
-            "session-invalid-json" | "zero-byte-pre-key" => {
+            Expected::UnreadableKey { file } => {
                 assert!(inspection.account.is_some(), "{name}");
-                let file = if name.ends_with("zero-byte-pre-key") {
-                    "pre-key-10.json"
-                } else {
-                    "session-"
-                };
                 assert!(warned(file), "{name}: {:?}", inspection.warnings);
                 assert!(
-                    !report.is_ok() && report.problems.len() == 1,
+                    report.problems.len() == 1 && problem(file),
                     "{name}: {report}"
                 );
             }
-            "unexpected-escaping" | "unknown-extra-files" => {
-                assert!(!inspection.warnings.is_empty(), "{name}: no warning");
+            Expected::NotAuthState { files } => {
+                for file in files {
+                    // A file in a sub-folder is reported as its folder.
+                    let top = file.split('/').next().unwrap_or(file);
+                    assert!(
+                        warned(top),
+                        "{name}: {top} not mentioned: {:?}",
+                        inspection.warnings
+                    );
+                }
                 assert!(report.is_ok(), "{name}: {report}");
                 assert!(!report.warnings.is_empty(), "{name}: files not mentioned");
             }
-            "legacy-buffer-encoding" => {
+            Expected::Accepted => {
                 assert!(
-                    inspection.account.is_some() && report.is_ok(),
-                    "{name}: {report}"
+                    inspection.account.is_some() && inspection.warnings.is_empty(),
+                    "{name}: {:?}",
+                    inspection.warnings
                 );
+                assert!(report.is_ok(), "{name}: {report}");
             }
-            other => panic!("{name}: corrupt case {other} has no expectations here; add them"),
         }
     }
 }

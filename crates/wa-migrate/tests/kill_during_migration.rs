@@ -2,7 +2,8 @@
 //! over the same native destination (with `overwrite`), and is killed at random moments.
 //! After every kill the destination, once what the killed migration left is cleaned up, is
 //! absent (before the first publish) or complete: exactly one of the two accounts, every key
-//! intact. Seeded (`WA_CRASH_SEED`), so a failure can be replayed.
+//! intact. A backup that recovery keeps (a kill between the swap and the deletion of the
+//! replaced state) is complete too. Seeded (`WA_CRASH_SEED`), so a failure can be replayed.
 //!
 //! Runs with its own `main` (harness = false): the same binary is the child when
 //! `WA_MIGRATE_CHILD` is set.
@@ -61,14 +62,45 @@ fn which(state: &Snapshot, a: &Snapshot, b: &Snapshot) -> Option<char> {
     }
 }
 
+/// What an interrupted migration leaves for recovery to handle.
 fn leftovers(parent: &Path) -> usize {
     std::fs::read_dir(parent)
         .unwrap()
         .filter(|e| {
             let name = e.as_ref().unwrap().file_name();
             let name = name.to_string_lossy();
-            name.contains("staging") || name.contains("backup")
+            name.contains("staging") || name.contains("trash") || name.ends_with("backup")
         })
+        .count()
+}
+
+/// Backups recovery kept under a new name.
+fn kept_backups(parent: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("wa-migrate-backup-"))
+        .collect()
+}
+
+/// Runs the child over `dest`, kills it at a random moment, and returns how many migrations
+/// it said it published.
+fn migrate_until_killed(exe: &Path, dest: &Path, rng: &mut rand::rngs::StdRng) -> usize {
+    let mut child = Command::new(exe)
+        .env(CHILD, dest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
+    child.kill().expect("kill");
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "child exited by itself: {status}");
+    lines
+        .map_while(Result::ok)
+        .filter(|l| l.starts_with("published"))
         .count()
 }
 
@@ -90,31 +122,25 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("device");
     let exe = std::env::current_exe().unwrap();
-    let (mut seen_a, mut seen_b, mut interrupted) = (0, 0, 0);
+    let (mut seen_a, mut seen_b, mut interrupted, mut kept) = (0, 0, 0, 0);
 
     for iteration in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(CHILD, &dest)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
-        child.kill().expect("kill");
-        let status = child.wait().unwrap();
-        assert!(status.code().is_none(), "child exited by itself: {status}");
-        let published = lines
-            .map_while(Result::ok)
-            .filter(|l| l.starts_with("published"))
-            .count();
+        let published = migrate_until_killed(&exe, &dest, &mut rng);
 
         if leftovers(tmp.path()) > 0 {
             interrupted += 1;
         }
         let done = recover_interrupted(&dest).expect("recover");
         assert_eq!(leftovers(tmp.path()), 0, "iteration {iteration}: {done:?}");
+        for backup in kept_backups(tmp.path()) {
+            let state = runtime.block_on(common::native_snapshot(&backup));
+            assert!(
+                which(&state, &a, &b).is_some(),
+                "{iteration}: a kept backup is incomplete"
+            );
+            kept += 1;
+            std::fs::remove_dir_all(&backup).unwrap();
+        }
         if !dest.exists() {
             assert!(
                 iteration == 0 && published == 0,
@@ -137,7 +163,8 @@ fn main() {
     }
     println!(
         "kill_during_migration: {ITERATIONS} kills (seed {seed}): destination complete every time \
-         (account A {seen_a}, account B {seen_b}); {interrupted} kills left a staging copy or backup to clean up"
+         (account A {seen_a}, account B {seen_b}); {interrupted} kills left a staging copy or backup to clean up, \
+         {kept} backups kept (complete)"
     );
     assert!(
         interrupted > 0,

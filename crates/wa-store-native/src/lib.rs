@@ -13,6 +13,12 @@
 //! - **Atomic, durable commits.** A [`WriteBatch`](wa_auth::WriteBatch) (creds and any number
 //!   of keys) lands entirely or not at all across a crash at any instant, and with
 //!   [`Durability::Full`] (the default) it is on stable storage when `commit` returns.
+//! - **Failed commits are reported exactly.** When a log write or `fdatasync` fails, the
+//!   failed frame is truncated away and the truncation synced: the commit returns
+//!   [`AuthError::Io`](wa_auth::AuthError::Io) and the batch is gone for good. Only when that
+//!   fails too does it return [`AuthError::CommitUnknown`](wa_auth::AuthError::CommitUnknown)
+//!   (after a reopen the batch is there whole or not at all). The store then refuses writes
+//!   until reopened.
 //! - **Group commit.** Commits go to a dedicated writer thread (never a tokio worker) that
 //!   writes everything queued as one log frame with one `write` and one `fdatasync`, so
 //!   concurrent committers share a sync. Opening, closing and encoding large batches run on

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Seek, SeekFrom};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -144,10 +144,10 @@ fn prepare_dir(path: &Path, options: &NativeStoreOptions) -> Result<()> {
                     what: format!("native store directory {}", path.display()),
                 });
             }
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
+            // The new directory (and any parent created with it) must survive a power loss
+            // before files are put in it: the folders holding them are synced.
+            wa_auth::folder::create_dir_durably(path, 0o700)
+                .map(|_| ())
                 .map_err(|e| AuthError::io(path, e))
         }
         Err(e) => Err(AuthError::io(path, e)),

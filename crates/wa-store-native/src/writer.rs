@@ -28,6 +28,8 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
+use wa_auth::fault::{self, Op};
+use wa_auth::folder::sync_dir;
 use wa_auth::{AuthError, Result};
 
 use crate::format::{FILE_HEADER_LEN, FRAME_HEADER_LEN, FrameHeader};
@@ -64,11 +66,6 @@ impl Paths {
     }
 }
 
-/// Syncs a directory, making renames and creations in it durable.
-pub(crate) fn sync_dir(dir: &std::path::Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 /// Publishes `content` at `path` atomically: `tmp` written (0600), synced, renamed over `path`,
 /// directory synced. Returns the open file (positioned at its end).
 pub(crate) fn publish_file(
@@ -96,10 +93,11 @@ fn replace_file(
         .truncate(true)
         .mode(0o600)
         .open(tmp)?;
-    let written = content
-        .iter()
-        .try_for_each(|part| file.write_all(part))
+    let written = fault::check(Op::Write, tmp)
+        .and_then(|()| content.iter().try_for_each(|part| file.write_all(part)))
+        .and_then(|()| fault::check(Op::SyncFile, tmp))
         .and_then(|()| file.sync_data())
+        .and_then(|()| fault::check(Op::Rename, tmp))
         .and_then(|()| fs::rename(tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(tmp);
@@ -247,7 +245,9 @@ impl Writer {
 
     fn sync(&mut self) -> io::Result<()> {
         if self.unsynced {
-            if let Err(e) = self.log.sync_data() {
+            let synced =
+                fault::check(Op::SyncFile, &self.paths.log).and_then(|()| self.log.sync_data());
+            if let Err(e) = synced {
                 self.fail(format!("syncing the log failed: {e}"));
                 return Err(e);
             }
@@ -269,40 +269,9 @@ impl Writer {
         let started = Instant::now();
         let first_seq = self.next_seq;
         let count = commits.len();
-        let mut payload_crc = 0;
-        let mut payload_len = 0usize;
-        for (batch, _) in &commits {
-            payload_crc = crc32c::crc32c_append(payload_crc, &batch.bytes);
-            payload_len += batch.bytes.len();
-        }
-        let header = FrameHeader {
-            // A group holds at most MAX_GROUP_BYTES plus one batch of at most MAX_BATCH_LEN.
-            payload_len: payload_len as u32,
-            count: count as u32,
-            first_seq,
-            payload_crc,
-        }
-        .encode();
-        let mut slices = Vec::with_capacity(count + 1);
-        slices.push(IoSlice::new(&header));
-        slices.extend(commits.iter().map(|(batch, _)| IoSlice::new(&batch.bytes)));
-        let mut result = write_all_vectored(&mut self.log, &mut slices);
-        if result.is_ok() && self.options.durability == Durability::Full {
-            result = self.log.sync_data();
-        }
-        if let Err(e) = result {
-            // Cut off what may have been written; the batches were not acknowledged.
-            let _ = self
-                .log
-                .set_len(self.log_len)
-                .and_then(|()| self.log.seek(SeekFrom::Start(self.log_len)));
-            self.fail(format!("writing the log failed: {e}"));
-            for (_, reply) in commits {
-                let _ = reply.send(Err(AuthError::io(
-                    &self.paths.log,
-                    io::Error::new(e.kind(), e.to_string()),
-                )));
-            }
+        let payload_len: usize = commits.iter().map(|(batch, _)| batch.bytes.len()).sum();
+        if let Err(e) = self.write_frame(&commits, first_seq) {
+            self.fail_group(commits, e);
             return;
         }
         self.unsynced = self.options.durability != Durability::Full;
@@ -326,6 +295,84 @@ impl Writer {
             micros = started.elapsed().as_micros() as u64,
             "group committed"
         );
+    }
+
+    /// Appends `commits` to the log as ONE frame with one `write` and, with
+    /// [`Durability::Full`], one `fdatasync`.
+    fn write_frame(
+        &mut self,
+        commits: &[(EncodedBatch, oneshot::Sender<Result<()>>)],
+        first_seq: u64,
+    ) -> io::Result<()> {
+        let mut payload_crc = 0;
+        let mut payload_len = 0usize;
+        for (batch, _) in commits {
+            payload_crc = crc32c::crc32c_append(payload_crc, &batch.bytes);
+            payload_len += batch.bytes.len();
+        }
+        let header = FrameHeader {
+            // A group holds at most MAX_GROUP_BYTES plus one batch of at most MAX_BATCH_LEN.
+            payload_len: payload_len as u32,
+            count: commits.len() as u32,
+            first_seq,
+            payload_crc,
+        }
+        .encode();
+        let mut slices = Vec::with_capacity(commits.len() + 1);
+        slices.push(IoSlice::new(&header));
+        slices.extend(commits.iter().map(|(batch, _)| IoSlice::new(&batch.bytes)));
+        if let Err(e) = fault::check(Op::Write, &self.paths.log) {
+            // As a disk that fills up mid-write: part of the frame reaches the file.
+            let frame: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
+            let _ = self.log.write_all(&frame[..frame.len() / 2]);
+            return Err(e);
+        }
+        write_all_vectored(&mut self.log, &mut slices)?;
+        if self.options.durability == Durability::Full {
+            fault::check(Op::SyncFile, &self.paths.log)?;
+            self.log.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// A frame could not be written or synced: cut it off, refuse further writes, and tell each
+    /// committer the truth. With the cut-off durable, the batches are gone for good (`Io`);
+    /// when it fails too, they may be found (whole) after a reopen (`CommitUnknown`).
+    fn fail_group(
+        &mut self,
+        commits: Vec<(EncodedBatch, oneshot::Sender<Result<()>>)>,
+        e: io::Error,
+    ) {
+        let cut_off = self.cut_off();
+        let reason = match &cut_off {
+            Ok(()) => format!("writing the log failed: {e}"),
+            Err(cut) => {
+                format!("writing the log failed: {e}; removing the failed write failed too: {cut}")
+            }
+        };
+        self.fail(reason.clone());
+        for (_, reply) in commits {
+            let error = match &cut_off {
+                Ok(()) => AuthError::io(&self.paths.log, io::Error::new(e.kind(), e.to_string())),
+                Err(_) => AuthError::CommitUnknown {
+                    backend: "native",
+                    reason: format!(
+                        "{reason}; reopen the store: the batch is then there whole or not at all"
+                    ),
+                },
+            };
+            let _ = reply.send(Err(error));
+        }
+    }
+
+    /// Truncates the log back to the end of its last good frame and syncs the truncation, so
+    /// that nothing of a failed write can reappear after a crash or power loss.
+    fn cut_off(&mut self) -> io::Result<()> {
+        fault::check(Op::Truncate, &self.paths.log)?;
+        self.log.set_len(self.log_len)?;
+        self.log.seek(SeekFrom::Start(self.log_len))?;
+        fault::check(Op::SyncFile, &self.paths.log)?;
+        self.log.sync_all()
     }
 
     fn maybe_compact(&mut self) {
@@ -419,14 +466,18 @@ impl Writer {
             }
         };
         match &outcome {
-            Ok(()) => info!(
-                dir = %self.paths.dir.display(),
-                seq = compaction.seq,
-                snapshot_bytes = self.snapshot_len,
-                log_bytes = self.log_len,
-                millis = compaction.started.elapsed().as_millis() as u64,
-                "compaction done"
-            ),
+            Ok(()) => {
+                // Back to the normal threshold after a failed attempt raised it.
+                self.retry_compaction_at = 0;
+                info!(
+                    dir = %self.paths.dir.display(),
+                    seq = compaction.seq,
+                    snapshot_bytes = self.snapshot_len,
+                    log_bytes = self.log_len,
+                    millis = compaction.started.elapsed().as_millis() as u64,
+                    "compaction done"
+                );
+            }
             Err(e) => {
                 // The store stays correct (every state in between recovers); try again later.
                 self.retry_compaction_at = (self.log_len - FILE_HEADER_LEN as u64)
@@ -455,7 +506,9 @@ impl Writer {
         };
         // The snapshot must never be ahead of the durable log (matters with NoSync).
         self.sync().map_err(io_err(&paths.log))?;
-        if let Err(e) = fs::rename(&paths.snapshot_tmp, &paths.snapshot) {
+        let renamed = fault::check(Op::Rename, &paths.snapshot_tmp)
+            .and_then(|()| fs::rename(&paths.snapshot_tmp, &paths.snapshot));
+        if let Err(e) = renamed {
             let _ = fs::remove_file(&paths.snapshot_tmp);
             return Err(AuthError::io(&paths.snapshot, e));
         }

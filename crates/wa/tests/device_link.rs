@@ -20,6 +20,19 @@ use wa::proto::proto::{
 use wa::signal::noise::{CertificateChain, NoiseTransport, ServerConfig, ServerHandshake};
 use wa::signal::{KeyPair, PublicKey};
 
+/// The device JIDs the fake server assigns in `pair-success` (its own values, not a fixture's).
+const PAIRED_JID: &str = "15550100001:5@s.whatsapp.net";
+const PAIRED_LID: &str = "100000000000001:5@lid";
+
+/// The user and device numbers of [`PAIRED_JID`], as the login payload carries them.
+fn paired_user_and_device() -> (u64, u32) {
+    let (user, device) = PAIRED_JID
+        .split_once('@')
+        .and_then(|(address, _)| address.split_once(':'))
+        .expect("user:device@server");
+    (user.parse().unwrap(), device.parse().unwrap())
+}
+
 /// The client's end of an in-process connection.
 struct Channel {
     tx: mpsc::UnboundedSender<Vec<u8>>,
@@ -177,8 +190,8 @@ impl Server {
                     Node::new("device-identity").with_bytes(container.encode_to_vec()),
                     Node::new("platform").with_attr("name", "android"),
                     Node::new("device")
-                        .with_attr("jid", "15550100001:5@s.whatsapp.net")
-                        .with_attr("lid", "100000000000001:5@lid"),
+                        .with_attr("jid", PAIRED_JID)
+                        .with_attr("lid", PAIRED_LID),
                 ]),
             )
     }
@@ -253,10 +266,7 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     let state = wa::native::use_native_file_auth_state(&path).await.unwrap();
     let creds = state.creds();
     assert!(creds.is_paired(), "pairing was persisted");
-    assert_eq!(
-        creds.me.as_ref().unwrap().id,
-        "15550100001:5@s.whatsapp.net"
-    );
+    assert_eq!(creds.me.as_ref().unwrap().id, PAIRED_JID);
     assert_eq!(creds.platform.as_deref(), Some("android"));
     assert_eq!(creds.noise_key.public, noise_public);
 
@@ -264,8 +274,9 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     let login_server = server.clone();
     let login = tokio::spawn(async move {
         let mut conn = login_server.accept(server_io).await;
-        assert_eq!(conn.payload.username, Some(15_550_100_001));
-        assert_eq!(conn.payload.device, Some(5));
+        let (user, device) = paired_user_and_device();
+        assert_eq!(conn.payload.username, Some(user));
+        assert_eq!(conn.payload.device, Some(device));
         assert!(conn.payload.device_pairing_data.is_none());
         // The pre-key count query, then the upload.
         let count = conn.recv().await;

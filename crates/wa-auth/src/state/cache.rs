@@ -2,14 +2,68 @@
 
 use std::collections::HashMap;
 
+use parking_lot::Mutex;
+
 use crate::key::{KeyId, KeyKind, KeyValue};
+
+/// A key change of a commit: the new value, or `None` for a delete.
+pub(crate) type Change = (KeyKind, KeyId, Option<KeyValue>);
 
 /// Cached key states. A generation counter, bumped by every applied commit, lets a reader that
 /// fetched from the store while a commit landed skip caching what may already be stale.
+///
+/// Commits of one key under different lock keys can return in another order than the one in
+/// which the store applied them, so a key written by two commits in flight at once is evicted
+/// when they return instead of updated: the next read asks the store.
 pub(crate) struct Cache {
     entries: HashMap<(KeyKind, KeyId), Option<KeyValue>>,
     generation: u64,
     capacity: usize,
+    /// Keys of the commits in flight: how many commits write each, and whether two overlapped.
+    in_flight: HashMap<(KeyKind, KeyId), (usize, bool)>,
+}
+
+/// The keys of one commit, registered with the cache while the commit is in flight. Dropped
+/// without [`InFlight::committed`] (the commit failed, or its task was cancelled), it leaves
+/// the cached values as they were.
+pub(crate) struct InFlight<'a> {
+    cache: &'a Mutex<Cache>,
+    changes: Option<Vec<Change>>,
+}
+
+impl<'a> InFlight<'a> {
+    /// Registers `changes` as in flight.
+    pub(crate) fn begin(cache: &'a Mutex<Cache>, changes: Vec<Change>) -> Self {
+        let mut locked = cache.lock();
+        for (kind, id, _) in &changes {
+            let entry = locked
+                .in_flight
+                .entry((kind.clone(), id.clone()))
+                .or_insert((0, false));
+            entry.0 += 1;
+            entry.1 |= entry.0 > 1;
+        }
+        drop(locked);
+        Self {
+            cache,
+            changes: Some(changes),
+        }
+    }
+
+    /// The commit is in the store: cache its changes.
+    pub(crate) fn committed(mut self) {
+        if let Some(changes) = self.changes.take() {
+            self.cache.lock().end(changes, true);
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(changes) = self.changes.take() {
+            self.cache.lock().end(changes, false);
+        }
+    }
 }
 
 #[allow(clippy::large_enum_variant)] // short-lived, never stored
@@ -25,6 +79,7 @@ impl Cache {
             entries: HashMap::new(),
             generation: 0,
             capacity,
+            in_flight: HashMap::new(),
         }
     }
 
@@ -58,17 +113,33 @@ impl Cache {
         }
     }
 
-    /// Records a committed change and starts a new generation.
-    pub(crate) fn apply(
-        &mut self,
-        changes: impl IntoIterator<Item = (KeyKind, KeyId, Option<KeyValue>)>,
-    ) {
-        self.generation += 1;
-        if self.capacity == 0 {
-            return;
+    /// Ends an in-flight commit: when `committed`, records its changes (evicting the keys
+    /// another commit wrote meanwhile) and starts a new generation.
+    fn end(&mut self, changes: Vec<Change>, committed: bool) {
+        if committed {
+            self.generation += 1;
         }
         for (kind, id, state) in changes {
-            self.insert(kind, id, state);
+            let key = (kind, id);
+            let overlapped = match self.in_flight.get_mut(&key) {
+                Some((count, overlapped)) => {
+                    *count -= 1;
+                    let overlapped = *overlapped;
+                    if *count == 0 {
+                        self.in_flight.remove(&key);
+                    }
+                    overlapped
+                }
+                None => false,
+            };
+            if !committed || self.capacity == 0 {
+                continue;
+            }
+            if overlapped {
+                self.entries.remove(&key);
+            } else {
+                self.insert(key.0, key.1, state);
+            }
         }
     }
 

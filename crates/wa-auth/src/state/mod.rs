@@ -24,7 +24,7 @@ use crate::creds::AuthCreds;
 use crate::error::{AuthError, Result};
 use crate::key::{KeyId, KeyKind, KeyValue};
 use crate::persistence::{Capabilities, Persistence, PersistenceExt};
-use cache::{Cache, Lookup};
+use cache::{Cache, InFlight, Lookup};
 use lock::KeyLocks;
 
 /// Options of an [`AuthState`], with documented defaults.
@@ -334,6 +334,7 @@ impl AuthState {
             }
             stripped
         };
+        let in_flight = InFlight::begin(&self.inner.cache, changes);
         if !to_store.is_empty()
             && let Err(err) = self.inner.store.commit(to_store).await
         {
@@ -341,7 +342,7 @@ impl AuthState {
             return Err(err);
         }
 
-        self.inner.cache.lock().apply(changes);
+        in_flight.committed();
         if let Some(creds) = new_creds {
             let creds = Arc::new(creds);
             *self.inner.creds.write() = creds.clone();
