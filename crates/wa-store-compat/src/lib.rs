@@ -56,12 +56,16 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fault;
 mod folder;
 mod fsio;
 mod journal;
 pub mod layout;
 mod options;
 mod parallel;
+mod plan;
+mod recovery;
 mod report;
 mod store;
 mod writer;
