@@ -8,7 +8,7 @@ use std::path::Path;
 use common::{compat_snapshot, copy_dir};
 use serde_json::Value;
 use wa_migrate::{Location, inspect, verify};
-use wa_testkit::fixtures::{baileys_auth_folders, corrupt_cases};
+use wa_testkit::fixtures::{ReaderBehaviour, baileys_auth_folders, corrupt_manifests};
 
 fn edit_creds(auth: &Path, edit: impl FnOnce(&mut Value)) {
     let path = auth.join("creds.json");
@@ -60,52 +60,49 @@ async fn every_fixture_folder_inspects_and_verifies_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_cases_are_inspected_with_warnings_and_fail_verification_where_broken() {
-    for (name, case) in corrupt_cases() {
-        let location = Location::Compat(case.join("auth"));
-        let inspection = inspect(&location)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let report = verify(&location)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let warned = |file: &str| inspection.warnings.iter().any(|w| w.contains(file));
-        let problem = |file: &str| {
-            report
-                .problems
-                .iter()
-                .any(|p| p.what.contains(file) || p.reason.contains(file))
-        };
-        match name.rsplit('/').next().unwrap() {
-            "truncated-creds" => {
-                assert!(inspection.account.is_none(), "{name}");
-                assert!(warned("creds.json"), "{name}: {:?}", inspection.warnings);
-                assert!(problem("creds"), "{name}: {report}");
+    // The expectations come from each case's manifest entry (see wa_testkit::fixtures).
+    for manifest in corrupt_manifests() {
+        for case in &manifest.cases {
+            let name = &case.label;
+            let location = Location::Compat(case.auth.clone());
+            let inspection = inspect(&location)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let report = verify(&location)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let warned = |file: &str| inspection.warnings.iter().any(|w| w.contains(file));
+            let creds_changed = case.changed.iter().any(|f| f == "creds.json");
+            match case.behaviour {
+                ReaderBehaviour::NamedError | ReaderBehaviour::NamedErrorOrSkipped => {
+                    assert_eq!(inspection.account.is_none(), creds_changed, "{name}");
+                    for file in &case.changed {
+                        assert!(warned(file), "{name}: {:?}", inspection.warnings);
+                    }
+                    assert!(!report.is_ok(), "{name}: {report}");
+                    assert_eq!(
+                        report.problems.len(),
+                        case.changed.len(),
+                        "{name}: {report}"
+                    );
+                }
+                ReaderBehaviour::Ignored => {
+                    for entry in case.changed_entries() {
+                        assert!(warned(&entry), "{name}: {entry}: {:?}", inspection.warnings);
+                    }
+                    assert!(report.is_ok(), "{name}: {report}");
+                    assert!(!report.warnings.is_empty(), "{name}: files not mentioned");
+                }
+                ReaderBehaviour::Accepted => {
+                    assert!(inspection.account.is_some(), "{name}");
+                    assert!(
+                        inspection.warnings.is_empty(),
+                        "{name}: {:?}",
+                        inspection.warnings
+                    );
+                    assert!(report.is_ok(), "{name}: {report}");
+                }
             }
-            "session-invalid-json" | "zero-byte-pre-key" => {
-                assert!(inspection.account.is_some(), "{name}");
-                let file = if name.ends_with("zero-byte-pre-key") {
-                    "pre-key-10.json"
-                } else {
-                    "session-"
-                };
-                assert!(warned(file), "{name}: {:?}", inspection.warnings);
-                assert!(
-                    !report.is_ok() && report.problems.len() == 1,
-                    "{name}: {report}"
-                );
-            }
-            "unexpected-escaping" | "unknown-extra-files" => {
-                assert!(!inspection.warnings.is_empty(), "{name}: no warning");
-                assert!(report.is_ok(), "{name}: {report}");
-                assert!(!report.warnings.is_empty(), "{name}: files not mentioned");
-            }
-            "legacy-buffer-encoding" => {
-                assert!(
-                    inspection.account.is_some() && report.is_ok(),
-                    "{name}: {report}"
-                );
-            }
-            other => panic!("{name}: corrupt case {other} has no expectations here; add them"),
         }
     }
 }
