@@ -3,7 +3,7 @@
 //! A test arms a [`FaultPoint`] for a folder; the next time the store reaches that point in
 //! that folder, the operation fails with an injected `EIO` instead of being carried out. The
 //! hooks exist only in builds with debug assertions and the feature: in any other build
-//! [`check`] is an empty inline function, so release builds carry none of this.
+//! the store's check is an empty inline function, so release builds carry none of this.
 
 use std::path::Path;
 
