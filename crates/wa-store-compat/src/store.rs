@@ -140,29 +140,7 @@ impl CompatStore {
     }
 
     fn open_blocking(dir: PathBuf, options: CompatStoreOptions) -> Result<Self> {
-        match std::fs::metadata(&dir) {
-            Ok(meta) if meta.is_dir() => {
-                // Made durable in its parent even when an earlier creation could not be.
-                if options.fsync && !options.read_only {
-                    sync_parent(&dir, &dir)?;
-                }
-            }
-            Ok(_) => {
-                return Err(AuthError::invalid(
-                    dir.display().to_string(),
-                    "exists and is not a directory",
-                ));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
-                create_dir_durably(&dir, options.fsync)?;
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(AuthError::NotFound {
-                    what: format!("auth folder {}", dir.display()),
-                });
-            }
-            Err(e) => return Err(AuthError::io(&dir, e)),
-        }
+        prepare_folder(&dir, &options)?;
         // Before anything is created in it (the lock file).
         refuse_other_backends(&dir)?;
         let lock = if options.read_only {
@@ -323,6 +301,30 @@ impl std::fmt::Debug for CompatStore {
     }
 }
 
+/// Makes sure `dir` is a folder: creates it (made durable in its parent) when allowed, and
+/// otherwise syncs its parent for a writable open, in case an earlier creation could not.
+fn prepare_folder(dir: &Path, options: &CompatStoreOptions) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if options.fsync && !options.read_only {
+                sync_parent(dir, dir)?;
+            }
+            Ok(())
+        }
+        Ok(_) => Err(AuthError::invalid(
+            dir.display().to_string(),
+            "exists and is not a directory",
+        )),
+        Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
+            create_dir_durably(dir, options.fsync)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(AuthError::NotFound {
+            what: format!("auth folder {}", dir.display()),
+        }),
+        Err(e) => Err(AuthError::io(dir, e)),
+    }
+}
+
 fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
     AuthError::corrupt(dir.join(name).display().to_string(), source)
 }
@@ -330,8 +332,9 @@ fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
 /// Reads the creds: `None` when there are none. Always strict. A read-only view checks the
 /// folder is still in the state it indexed.
 fn read_creds(shared: &Shared) -> Result<Option<AuthCreds>> {
-    shared.check_not_in_doubt(CREDS_FILE)?;
     let view = shared.view.read();
+    // Checked under the index lock: a commit failing meanwhile is seen.
+    shared.check_not_in_doubt(CREDS_FILE)?;
     let Some(pending) = view.creds.as_ref() else {
         return Ok(None);
     };

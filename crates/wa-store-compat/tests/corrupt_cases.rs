@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{temp_copy, tree};
-use wa_auth::{AuthError, KeyKind, Persistence, PersistenceExt};
+use wa_auth::{AuthError, Persistence, PersistenceExt};
 use wa_store_compat::layout::{FileClass, Names, key_file_name};
 use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state};
 use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
