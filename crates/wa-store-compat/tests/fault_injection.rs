@@ -339,7 +339,11 @@ async fn a_new_folder_is_made_durable_in_its_parent() {
     let err = CompatStore::open(&dir).await.unwrap_err();
     assert!(matches!(err, AuthError::Io { .. }), "{err}");
     assert!(err.to_string().contains("injected"), "{err}");
-    // Once the parent can be synced, the folder opens (it exists already).
+    // The folder exists now, but its entry may not be durable: every writable open syncs the
+    // parent again.
+    arm(&dir, FaultPoint::SyncParent);
+    let err = CompatStore::open(&dir).await.unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
     let store = CompatStore::open(&dir).await.unwrap();
     assert_eq!(store.report().recovery, Recovery::Clean);
 }
