@@ -2,41 +2,39 @@
 //!
 //! It sleeps until a commit arrives, lets commits gather for `flush_interval` (or less when
 //! `flush_batch_keys` are queued, a caller waits in `flush`, or the store closes), then takes
-//! everything queued and writes it in ONE transaction:
+//! everything queued and writes it in ONE transaction ([`crate::write`]).
 //!
-//! 1. `UPDATE leases ... WHERE owner = me AND epoch = mine` — the fencing check; it renews the
-//!    lease and locks its row until the transaction ends;
-//! 2. multi-row upserts and deletes (`unnest` of arrays, at most `statement_rows` rows each);
-//! 3. the creds upsert, when creds changed.
-//!
-//! All statements are pipelined on one connection; the transaction commits only when the
-//! fencing check matched, otherwise it rolls back and the store is fenced for good.
-//!
-//! A failed round keeps its changes (merged with newer commits, newer winning) and is retried
-//! with exponential backoff and jitter; its connection is discarded. When idle, the flusher
-//! renews the lease every `lease_renew_interval`. On close it flushes what is left, releases
-//! the lease and ends.
+//! Every database round (a flush or a lease renewal) is bounded by `operation_timeout`, and
+//! its outcome is recorded in the store's status: a success confirms the lease
+//! ([`LeaseClock`](crate::health::LeaseClock), from when the round started) and the health
+//! ([`RoundHealth`](crate::health::RoundHealth), which counts a round from its start, so a
+//! hung round makes the store unhealthy on time). A failed round keeps its changes (merged
+//! with newer commits, newer winning) and is retried with exponential backoff and jitter; its
+//! connection is discarded. When idle, the flusher renews the lease `lease_renew_interval`
+//! after the last confirmation, and at once when a caller waits in `flush` while the lease may
+//! have expired. On close it flushes what is left, releases the lease and ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Object;
 use futures::FutureExt;
-use futures::future::{BoxFuture, try_join, try_join_all};
-use tokio_postgres::types::ToSql;
 use tracing::{debug, error, info, warn};
 
 use crate::error::RoundError;
-use crate::error::pool_error;
 use crate::lease;
 use crate::metrics::Counters;
-use crate::queue::{Data, Pending};
+use crate::queue::Pending;
+use crate::session::Lent;
 use crate::store::Shared;
+use crate::write::write;
 
 /// What the loop does next.
 enum Step {
-    /// Nothing queued: sleep until woken or the lease needs renewing.
-    Idle,
+    /// Nothing queued: sleep until woken or until the lease renewal is due.
+    Idle(Instant),
+    /// Renew the lease now.
+    Renew,
     /// Commits are gathering: wait until `until` (or a wake-up).
     Gather(Instant),
     /// Write now.
@@ -96,118 +94,209 @@ pub(crate) async fn supervise(shared: Arc<Shared>) {
 
 /// Runs the flusher of `shared` until the store is closed (and released) or fenced.
 async fn run(shared: Arc<Shared>) {
-    let options = &shared.options;
-    let mut in_flight: Option<Pending> = None;
-    let mut backoff = Backoff::new(options.retry_initial, options.retry_max);
-    let mut next_renew = Instant::now() + options.lease_renew_interval;
+    let mut flusher = Flusher {
+        backoff: Backoff::new(shared.options.retry_initial, shared.options.retry_max),
+        shared,
+        in_flight: None,
+        renew_retry_at: None,
+    };
     loop {
-        let step = next_step(&shared, in_flight.is_some());
-        match step {
-            Step::Idle => {
-                tokio::select! {
-                    () = shared.wake.notified() => {}
-                    () = tokio::time::sleep_until(next_renew.into()) => {
-                        let started = Instant::now();
-                        match with_client(&shared, |client, shared| Box::pin(async move {
-                            lease::renew(client, &shared.statements, &shared.options, shared.epoch).await
-                        })).await {
-                            Ok(()) => {
-                                Counters::add(&shared.counters.lease_renewals, 1);
-                                succeeded(&shared, started, None);
-                                backoff.reset();
-                                next_renew = Instant::now() + options.lease_renew_interval;
-                            }
-                            Err(RoundError::Fenced(reason)) => return fenced(&shared, reason),
-                            Err(RoundError::Transient(reason)) => {
-                                failed(&shared, "lease renewal", reason);
-                                next_renew = Instant::now() + backoff.next_delay();
-                            }
-                        }
-                    }
-                }
+        let go_on = match flusher.next_step() {
+            Step::Idle(until) => flusher.sleep_until(until).await,
+            Step::Renew => flusher.renew().await,
+            Step::Gather(until) => flusher.sleep_until(until).await,
+            Step::Flush => flusher.flush().await,
+            Step::Release => flusher.release().await,
+        };
+        if !go_on {
+            return;
+        }
+    }
+}
+
+/// The flusher's own state; each step returns whether the loop goes on.
+struct Flusher {
+    shared: Arc<Shared>,
+    /// A flush that failed and waits to be retried (newer commits are merged into it).
+    in_flight: Option<Pending>,
+    backoff: Backoff,
+    /// When a failed renewal is retried (None: at the regular time).
+    renew_retry_at: Option<Instant>,
+}
+
+impl Flusher {
+    fn next_step(&self) -> Step {
+        let shared = &self.shared;
+        let renew_at = self.renew_retry_at.unwrap_or_else(|| {
+            let interval = shared.timings.lease_renew_interval;
+            shared.status.borrow().lease.renewal_due(interval)
+        });
+        let retrying = self.in_flight.is_some();
+        let mut queue = shared.queue.lock();
+        if queue.pending.is_empty() && !retrying {
+            if queue.closing {
+                return Step::Release;
             }
-            Step::Gather(until) => {
-                tokio::select! {
-                    () = shared.wake.notified() => {}
-                    () = tokio::time::sleep_until(until.into()) => {}
-                }
+            // A caller waiting in `flush` with nothing queued waits for the lease.
+            if queue.flush_requested || renew_at <= Instant::now() {
+                queue.flush_requested = false;
+                return Step::Renew;
             }
-            Step::Flush => {
-                let mut work = in_flight.take().unwrap_or_default();
-                {
-                    let mut queue = shared.queue.lock();
-                    work.absorb(std::mem::take(&mut queue.pending));
-                    queue.flush_requested = false;
-                    queue.in_flight_keys = work.len();
-                    queue.in_flight_since = work.since;
-                }
-                let started = Instant::now();
-                match write(&shared, &work).await {
-                    Ok(()) => {
-                        let keys = work.len();
-                        {
-                            let mut queue = shared.queue.lock();
-                            queue.in_flight_keys = 0;
-                            queue.in_flight_since = None;
-                        }
-                        let counters = &shared.counters;
-                        Counters::add(&counters.flushes, 1);
-                        Counters::add(&counters.flushed_batches, work.batches);
-                        Counters::add(&counters.flushed_keys, keys as u64);
-                        debug!(
-                            instance = %options.instance_id,
-                            keys,
-                            batches = work.batches,
-                            elapsed_us = started.elapsed().as_micros() as u64,
-                            "flushed"
-                        );
-                        succeeded(&shared, started, Some(work.last_seq));
-                        shared.space.notify_waiters();
-                        backoff.reset();
-                        next_renew = Instant::now() + options.lease_renew_interval;
-                    }
-                    Err(RoundError::Fenced(reason)) => return fenced(&shared, reason),
-                    Err(RoundError::Transient(reason)) => {
-                        let keys = work.len();
-                        in_flight = Some(work);
-                        failed(&shared, "flush", reason);
-                        let delay = backoff.next_delay();
-                        debug!(instance = %options.instance_id, keys, delay_ms = delay.as_millis() as u64, "retrying flush");
-                        pause(&shared, delay).await;
-                    }
-                }
+            return Step::Idle(renew_at);
+        }
+        let due = queue
+            .pending
+            .since
+            .map(|since| since + shared.options.flush_interval);
+        let urgent = retrying
+            || queue.closing
+            || queue.flush_requested
+            || queue.pending.len() >= shared.options.flush_batch_keys
+            || due.is_some_and(|due| due <= Instant::now());
+        match due {
+            Some(due) if !urgent => Step::Gather(due),
+            _ => Step::Flush,
+        }
+    }
+
+    /// Sleeps until `until` or a wake-up.
+    async fn sleep_until(&self, until: Instant) -> bool {
+        tokio::select! {
+            () = self.shared.wake.notified() => {}
+            () = tokio::time::sleep_until(until.into()) => {}
+        }
+        true
+    }
+
+    async fn renew(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let renewed = self
+            .round("lease renewal", async |client| {
+                let (statements, limits) = (&shared.statements, &shared.limits);
+                lease::renew(client, statements, limits, &shared.options, shared.epoch).await
+            })
+            .await;
+        match renewed {
+            Ok(()) => {
+                Counters::add(&shared.counters.lease_renewals, 1);
+                self.backoff.reset();
+                self.renew_retry_at = None;
+                true
             }
-            Step::Release => {
-                let released = with_client(&shared, |client, shared| {
-                    Box::pin(async move {
-                        lease::release(client, &shared.statements, &shared.options, shared.epoch)
-                            .await
-                            .map_err(RoundError::from)
-                    })
-                })
-                .await;
-                match released {
-                    Ok(true) => info!(
-                        instance = %options.instance_id,
-                        epoch = shared.epoch,
-                        "closed; lease released"
-                    ),
-                    Ok(false) => warn!(
-                        instance = %options.instance_id,
-                        epoch = shared.epoch,
-                        "closed; the lease was no longer ours"
-                    ),
-                    Err(RoundError::Transient(reason) | RoundError::Fenced(reason)) => warn!(
-                        instance = %options.instance_id,
-                        error = %reason,
-                        "closed; could not release the lease (it will expire)"
-                    ),
-                }
-                shared.status.send_modify(|status| status.stopped = true);
-                shared.space.notify_waiters();
-                return;
+            Err(RoundError::Fenced(_)) => false,
+            Err(RoundError::Transient(_)) => {
+                self.renew_retry_at = Some(Instant::now() + self.backoff.next_delay());
+                true
             }
         }
+    }
+
+    async fn flush(&mut self) -> bool {
+        let work = self.take_work();
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        let written = self
+            .round("flush", async |client| write(client, &shared, &work).await)
+            .await;
+        match written {
+            Ok(()) => {
+                self.flushed(&work, started);
+                true
+            }
+            Err(RoundError::Fenced(_)) => false,
+            Err(RoundError::Transient(_)) => {
+                let (keys, delay) = (work.len(), self.backoff.next_delay());
+                self.in_flight = Some(work);
+                debug!(instance = %shared.options.instance_id, keys, delay_ms = delay.as_millis() as u64, "retrying flush");
+                pause(&shared, delay).await;
+                true
+            }
+        }
+    }
+
+    /// Takes everything queued, merged into the flush being retried, if any.
+    fn take_work(&mut self) -> Pending {
+        let mut work = self.in_flight.take().unwrap_or_default();
+        let mut queue = self.shared.queue.lock();
+        work.absorb(std::mem::take(&mut queue.pending));
+        queue.flush_requested = false;
+        queue.in_flight_keys = work.len();
+        queue.in_flight_since = work.since;
+        work
+    }
+
+    /// Records a successful flush of `work`, which started at `started`.
+    fn flushed(&mut self, work: &Pending, started: Instant) {
+        let shared = &self.shared;
+        let keys = work.len();
+        {
+            let mut queue = shared.queue.lock();
+            queue.in_flight_keys = 0;
+            queue.in_flight_since = None;
+        }
+        let counters = &shared.counters;
+        Counters::add(&counters.flushes, 1);
+        Counters::add(&counters.flushed_batches, work.batches);
+        Counters::add(&counters.flushed_keys, keys as u64);
+        debug!(
+            instance = %shared.options.instance_id,
+            keys,
+            batches = work.batches,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "flushed"
+        );
+        shared.status.send_modify(|status| {
+            status.flushed_seq = status.flushed_seq.max(work.last_seq);
+        });
+        shared.space.notify_waiters();
+        self.backoff.reset();
+        self.renew_retry_at = None;
+    }
+
+    /// Releases the lease and ends the flusher.
+    async fn release(&self) -> bool {
+        let shared = &self.shared;
+        let (options, epoch) = (&shared.options, shared.epoch);
+        let released = with_client(shared, async |client| {
+            lease::release(client, &shared.statements, &shared.limits, options, epoch)
+                .await
+                .map_err(RoundError::from)
+        })
+        .await;
+        let instance = &options.instance_id;
+        match released {
+            Ok(true) => info!(%instance, epoch, "closed; lease released"),
+            Ok(false) => warn!(%instance, epoch, "closed; the lease was no longer ours"),
+            Err(RoundError::Transient(reason) | RoundError::Fenced(reason)) => warn!(
+                %instance,
+                error = %reason,
+                "closed; could not release the lease (it will expire)"
+            ),
+        }
+        shared.status.send_modify(|status| status.stopped = true);
+        shared.space.notify_waiters();
+        false
+    }
+
+    /// Runs one database round and records its outcome: the lease confirmed from when the
+    /// round started, the health (a round counts from its start), or the store fenced.
+    async fn round<T>(
+        &self,
+        what: &str,
+        body: impl AsyncFnOnce(&Object) -> Result<T, RoundError>,
+    ) -> Result<T, RoundError> {
+        let shared = &self.shared;
+        let started = Instant::now();
+        shared
+            .status
+            .send_if_modified(|status| status.health.started(started));
+        let outcome = with_client(shared, body).await;
+        match &outcome {
+            Ok(_) => succeeded(shared, started),
+            Err(RoundError::Transient(reason)) => failed(shared, what, reason.clone()),
+            Err(RoundError::Fenced(reason)) => fenced(shared, reason.clone()),
+        }
+        outcome
     }
 }
 
@@ -227,43 +316,13 @@ async fn pause(shared: &Shared, delay: Duration) {
     }
 }
 
-fn next_step(shared: &Shared, retrying: bool) -> Step {
-    let queue = shared.queue.lock();
-    if queue.pending.is_empty() && !retrying {
-        return if queue.closing {
-            Step::Release
-        } else {
-            Step::Idle
-        };
-    }
-    let due = queue
-        .pending
-        .since
-        .map(|since| since + shared.options.flush_interval);
-    let urgent = retrying
-        || queue.closing
-        || queue.flush_requested
-        || queue.pending.len() >= shared.options.flush_batch_keys
-        || due.is_some_and(|due| due <= Instant::now());
-    match due {
-        Some(due) if !urgent => Step::Gather(due),
-        _ => Step::Flush,
-    }
-}
-
-/// Records a successful round that started at `started`.
-fn succeeded(shared: &Shared, started: Instant, flushed_seq: Option<u64>) {
-    let lease_until = started + shared.options.lease_ttl;
+/// Records a successful round that started at `started`: the server confirmed the lease.
+fn succeeded(shared: &Shared, started: Instant) {
     shared.status.send_modify(|status| {
-        status.rounds += 1;
-        if let Some(seq) = flushed_seq {
-            status.flushed_seq = status.flushed_seq.max(seq);
-        }
-        if status.failing_since.take().is_some() {
+        if status.health.succeeded() {
             info!(instance = %shared.options.instance_id, "database reachable again");
         }
-        status.last_error = None;
-        status.lease_until = status.lease_until.max(lease_until);
+        status.lease.confirm(started);
     });
 }
 
@@ -275,11 +334,10 @@ fn failed(shared: &Shared, what: &str, reason: String) {
         error = %reason,
         "{what} failed; will retry"
     );
-    shared.status.send_modify(|status| {
-        status.rounds += 1;
-        status.failing_since.get_or_insert_with(Instant::now);
-        status.last_error = Some(reason);
-    });
+    let now = Instant::now();
+    shared
+        .status
+        .send_modify(|status| status.health.failed(now, reason));
 }
 
 /// The lease was taken: refuse everything from now on.
@@ -298,162 +356,29 @@ fn fenced(shared: &Shared, reason: String) {
     shared.space.notify_waiters();
 }
 
-/// Runs one round on a pooled connection, within `operation_timeout`. After a failure the
-/// connection is discarded instead of going back to the pool.
+/// Runs `body` on a pooled connection, everything (getting the connection included) within
+/// `operation_timeout`. After a failure or a timeout the connection is closed instead of going
+/// back to the pool.
 async fn with_client<T>(
-    shared: &Arc<Shared>,
-    round: impl for<'a> FnOnce(
-        &'a tokio_postgres::Client,
-        &'a Shared,
-    ) -> BoxFuture<'a, Result<T, RoundError>>,
+    shared: &Shared,
+    body: impl AsyncFnOnce(&Object) -> Result<T, RoundError>,
 ) -> Result<T, RoundError> {
-    let timeout = shared.options.operation_timeout;
-    let client = match tokio::time::timeout(timeout, shared.pool.get()).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => return Err(RoundError::Transient(pool_error(e))),
-        Err(_) => {
-            return Err(RoundError::Transient(
-                "timed out waiting for a database connection".to_owned(),
-            ));
-        }
-    };
-    let pg: &tokio_postgres::Client = &client;
-    let outcome = match tokio::time::timeout(timeout, round(pg, shared)).await {
+    let timeout = shared.timings.operation_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut client = Lent::get(&shared.pool, timeout)
+        .await
+        .map_err(RoundError::Transient)?;
+    let outcome = match tokio::time::timeout_at(deadline, body(&client)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(RoundError::Transient(format!(
             "database round timed out after {:.1} s",
             timeout.as_secs_f64()
         ))),
     };
-    if matches!(outcome, Err(RoundError::Transient(_))) {
-        drop(Object::take(client));
+    if !matches!(outcome, Err(RoundError::Transient(_))) {
+        client.keep();
     }
     outcome
-}
-
-/// Writes `work` in one transaction, conditional on the lease.
-async fn write(shared: &Arc<Shared>, work: &Pending) -> Result<(), RoundError> {
-    let timeout = shared.options.operation_timeout;
-    let mut client = match tokio::time::timeout(timeout, shared.pool.get()).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => return Err(RoundError::Transient(pool_error(e))),
-        Err(_) => {
-            return Err(RoundError::Transient(
-                "timed out waiting for a database connection".to_owned(),
-            ));
-        }
-    };
-    let outcome = match tokio::time::timeout(timeout, transaction(shared, &mut client, work)).await
-    {
-        Ok(outcome) => outcome,
-        Err(_) => Err(RoundError::Transient(format!(
-            "flush timed out after {:.1} s",
-            timeout.as_secs_f64()
-        ))),
-    };
-    if matches!(outcome, Err(RoundError::Transient(_))) {
-        drop(Object::take(client));
-    }
-    outcome
-}
-
-async fn transaction(
-    shared: &Shared,
-    client: &mut Object,
-    work: &Pending,
-) -> Result<(), RoundError> {
-    let statements = &shared.statements;
-    let options = &shared.options;
-    // Three groups of parallel arrays: string values, other JSON values, deletes.
-    let mut text = Columns::default();
-    let mut json = Columns::default();
-    let mut delete = Columns::default();
-    for ((kind, id), data) in &work.keys {
-        match data {
-            Some(Data::Text(value)) => text.push(kind.as_str(), id.as_str(), value),
-            Some(Data::Json(value)) => json.push(kind.as_str(), id.as_str(), value),
-            None => delete.push(kind.as_str(), id.as_str(), ""),
-        }
-    }
-    let tx = client.transaction().await?;
-    let lease_stmt = tx.prepare_cached(&statements.flush_lease).await?;
-    let upsert_stmt = tx.prepare_cached(&statements.upsert_keys).await?;
-    let upsert_text_stmt = tx.prepare_cached(&statements.upsert_text_keys).await?;
-    let delete_stmt = tx.prepare_cached(&statements.delete_keys).await?;
-    let creds_stmt = tx.prepare_cached(&statements.upsert_creds).await?;
-    let instance = options.instance_id.as_str();
-    let epoch = shared.epoch;
-    let ttl_ms = lease::ttl_ms(options.lease_ttl);
-
-    // Pipelined: the lease check is sent first, then every write; all in this transaction.
-    let owner = options.owner_id.as_str();
-    let lease_params: [&(dyn ToSql + Sync); 4] = [&instance, &owner, &epoch, &ttl_ms];
-    let lease_check = tx.execute_raw(&lease_stmt, lease_params);
-    let rows = options.statement_rows;
-    let (text_chunks, json_chunks, delete_chunks) =
-        (text.chunks(rows), json.chunks(rows), delete.chunks(rows));
-    let creds = work.creds.as_deref();
-    let mut writes: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::new();
-    for (statement, chunks) in [
-        (&upsert_text_stmt, &text_chunks),
-        (&upsert_stmt, &json_chunks),
-    ] {
-        for (kinds, ids, data) in chunks {
-            let params: [&(dyn ToSql + Sync); 5] = [&instance, kinds, ids, data, &epoch];
-            writes.push(Box::pin(tx.execute_raw(statement, params)));
-        }
-    }
-    for (kinds, ids, _) in &delete_chunks {
-        let params: [&(dyn ToSql + Sync); 3] = [&instance, kinds, ids];
-        writes.push(Box::pin(tx.execute_raw(&delete_stmt, params)));
-    }
-    if let Some(creds) = &creds {
-        let params: [&(dyn ToSql + Sync); 3] = [&instance, creds, &epoch];
-        writes.push(Box::pin(tx.execute_raw(&creds_stmt, params)));
-    }
-    let (matched, _) = try_join(lease_check, try_join_all(writes)).await?;
-    if matched != 1 {
-        tx.rollback().await?;
-        let holder = lease::describe_holder(client, statements, instance).await?;
-        return Err(RoundError::Fenced(format!(
-            "the lease (epoch {epoch}) is now held by {holder}"
-        )));
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Parallel arrays of kinds, ids and values: the parameters of one multi-row statement.
-#[derive(Default)]
-struct Columns<'a> {
-    kinds: Vec<&'a str>,
-    ids: Vec<&'a str>,
-    values: Vec<&'a str>,
-}
-
-type Chunk<'c, 'a> = (&'c [&'a str], &'c [&'a str], &'c [&'a str]);
-
-impl<'a> Columns<'a> {
-    fn push(&mut self, kind: &'a str, id: &'a str, value: &'a str) {
-        self.kinds.push(kind);
-        self.ids.push(id);
-        self.values.push(value);
-    }
-
-    /// The arrays cut into statements of at most `rows` rows.
-    fn chunks(&self, rows: usize) -> Vec<Chunk<'_, 'a>> {
-        (0..self.kinds.len())
-            .step_by(rows)
-            .map(|start| {
-                let end = (start + rows).min(self.kinds.len());
-                (
-                    &self.kinds[start..end],
-                    &self.ids[start..end],
-                    &self.values[start..end],
-                )
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! - Acquire: an upsert that succeeds only when the lease is free (released, or new), or —
 //!   with [`Takeover::AfterExpiry`](crate::Takeover::AfterExpiry) — expired; it bumps the epoch.
 //! - Renew: conditional on `(owner, epoch)`; zero rows means the lease was taken: fenced.
+//!   Acquire, renew and release each run in a transaction of their own bounded by the store's
+//!   [limits](crate::session), in one round trip.
 //! - Every flush transaction starts with the same conditional update, which also locks the
 //!   lease row until the flush commits, so a takeover cannot interleave with a flush.
 //! - Release: owner set to NULL and expiry to now, keeping the epoch, so the next owner's
@@ -11,12 +13,15 @@
 
 use std::time::{Duration, Instant};
 
+use deadpool_postgres::Object;
 use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
 use tracing::{debug, info};
 use wa_auth::{AuthError, Result};
 
 use crate::error::{RoundError, backend};
 use crate::options::{PostgresStoreOptions, Takeover};
+use crate::session::{Limits, is_lock_timeout, one_statement};
 use crate::sql::Statements;
 
 /// Who holds a lease, for error messages.
@@ -44,37 +49,55 @@ pub(crate) async fn describe_holder(
     })
 }
 
+/// A lease taken by [`acquire`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Acquired {
+    /// The fencing token.
+    pub epoch: i64,
+    /// When the statement that took it was sent (the lease runs from the server's `now()`,
+    /// which is later).
+    pub sent: Instant,
+}
+
 /// Takes the lease of `options.instance_id`, waiting up to `options.lease_wait` for it to
-/// become available. Returns the epoch.
+/// become available. Each attempt is bounded by the server's `lock_timeout`: a holder's flush
+/// (or a dead holder's transaction the server has not ended yet) locks the lease row, and an
+/// attempt that times out on that lock counts as "held" and is retried while the wait lasts.
 pub(crate) async fn acquire(
-    client: &Client,
+    client: &Object,
     statements: &Statements,
+    limits: &Limits,
     options: &PostgresStoreOptions,
-) -> Result<i64> {
+) -> Result<Acquired> {
     let ttl_ms = ttl_ms(options.lease_ttl);
     let takeover = options.takeover == Takeover::AfterExpiry;
+    let statement = client
+        .prepare_cached(&statements.acquire)
+        .await
+        .map_err(backend)?;
+    let params: [&(dyn ToSql + Sync); 4] =
+        [&options.instance_id, &options.owner_id, &ttl_ms, &takeover];
     let started = Instant::now();
     loop {
-        let row = client
-            .query_opt(
-                &statements.acquire,
-                &[&options.instance_id, &options.owner_id, &ttl_ms, &takeover],
-            )
+        let sent = Instant::now();
+        let locked = match one_statement(client, limits, &statement, &params).await {
+            Ok(rows) => match rows.first() {
+                Some(row) => {
+                    let epoch: i64 = row.try_get(0).map_err(backend)?;
+                    info!(instance = %options.instance_id, owner = %options.owner_id, epoch, "lease acquired");
+                    return Ok(Acquired { epoch, sent });
+                }
+                None => false,
+            },
+            Err(e) if is_lock_timeout(&e) => true,
+            Err(e) => return Err(backend(e)),
+        };
+        let mut holder = describe_holder(client, statements, &options.instance_id)
             .await
             .map_err(backend)?;
-        if let Some(row) = row {
-            let epoch: i64 = row.try_get(0).map_err(backend)?;
-            info!(
-                instance = %options.instance_id,
-                owner = %options.owner_id,
-                epoch,
-                "lease acquired"
-            );
-            return Ok(epoch);
+        if locked {
+            holder.push_str("; its lease row is locked by a transaction in progress");
         }
-        let holder = describe_holder(client, statements, &options.instance_id)
-            .await
-            .map_err(backend)?;
         let waited = started.elapsed();
         if waited >= options.lease_wait {
             info!(instance = %options.instance_id, %holder, "lease held by another owner");
@@ -91,23 +114,21 @@ pub(crate) async fn acquire(
 
 /// Renews our lease; `Fenced` when it is no longer ours.
 pub(crate) async fn renew(
-    client: &Client,
+    client: &Object,
     statements: &Statements,
+    limits: &Limits,
     options: &PostgresStoreOptions,
     epoch: i64,
 ) -> std::result::Result<(), RoundError> {
-    let rows = client
-        .execute(
-            &statements.renew,
-            &[
-                &options.instance_id,
-                &options.owner_id,
-                &epoch,
-                &ttl_ms(options.lease_ttl),
-            ],
-        )
-        .await?;
-    if rows == 1 {
+    let statement = client.prepare_cached(&statements.renew).await?;
+    let ttl_ms = ttl_ms(options.lease_ttl);
+    let params: [&(dyn ToSql + Sync); 4] =
+        [&options.instance_id, &options.owner_id, &epoch, &ttl_ms];
+    if one_statement(client, limits, &statement, &params)
+        .await?
+        .len()
+        == 1
+    {
         return Ok(());
     }
     let holder = describe_holder(client, statements, &options.instance_id).await?;
@@ -118,18 +139,18 @@ pub(crate) async fn renew(
 
 /// Releases our lease; `false` when it was not ours any more.
 pub(crate) async fn release(
-    client: &Client,
+    client: &Object,
     statements: &Statements,
+    limits: &Limits,
     options: &PostgresStoreOptions,
     epoch: i64,
 ) -> std::result::Result<bool, tokio_postgres::Error> {
-    let rows = client
-        .execute(
-            &statements.release,
-            &[&options.instance_id, &options.owner_id, &epoch],
-        )
-        .await?;
-    Ok(rows == 1)
+    let statement = client.prepare_cached(&statements.release).await?;
+    let params: [&(dyn ToSql + Sync); 3] = [&options.instance_id, &options.owner_id, &epoch];
+    Ok(one_statement(client, limits, &statement, &params)
+        .await?
+        .len()
+        == 1)
 }
 
 /// A lease length as the float milliseconds the statements take.

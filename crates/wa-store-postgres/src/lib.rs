@@ -18,14 +18,23 @@
 //!   room). [`AuthState`](wa_auth::AuthState) flushes before sending whenever a transaction
 //!   advanced a sending counter (`Transaction::require_flush_before_send`).
 //! - **Faults**: failed rounds are retried with backoff, keeping everything queued; after
-//!   `unhealthy_after` without success, `commit` and `flush` return
-//!   [`Unhealthy`](wa_auth::AuthError::Unhealthy). Nothing acknowledged by `flush` is lost.
-//!   [`PostgresStore::metrics`] exposes queue length, counters, lag and the last error.
+//!   `unhealthy_after` without success (a hung round counts from its start), `commit` and
+//!   `flush` return [`Unhealthy`](wa_auth::AuthError::Unhealthy). Nothing acknowledged by
+//!   `flush` is lost. [`PostgresStore::metrics`] exposes queue length, counters, lag and the
+//!   last error.
 //! - **One owner**: the lease carries an owner id, an epoch (fencing token) and an expiry
 //!   renewed in the background; every flush is conditional on the epoch. A replica whose lease
 //!   was taken over is fenced: everything it does returns
-//!   [`OwnershipLost`](wa_auth::AuthError::OwnershipLost) and it writes nothing more.
+//!   [`OwnershipLost`](wa_auth::AuthError::OwnershipLost) and it writes nothing more. Once its
+//!   lease *may* have expired (no renewal confirmed for `lease_ttl - lease_safety_margin`, on
+//!   the monotonic clock), a replica acknowledges no commit or flush
+//!   ([`Unhealthy`](wa_auth::AuthError::Unhealthy)) until a renewal succeeds.
 //!   [`PostgresStore::close`] flushes and releases the lease.
+//! - **Bounded waits**: every transaction sets the server's `statement_timeout`, `lock_timeout`
+//!   and `idle_in_transaction_session_timeout`, so the server ends a dead replica's flush (and
+//!   its lock on the lease) in seconds; `open` finishes within `lease_wait + open_timeout`; the
+//!   pools of [`connect_pool`] use TCP keepalives. A crashed or cut-off owner is taken over
+//!   within about `lease_ttl` by a replica waiting for it ([`Timings`] lists every bound).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -57,20 +66,24 @@
 
 mod error;
 mod flusher;
+mod health;
 mod lease;
 mod load;
 mod memory;
 pub mod metrics;
+mod open;
 pub mod options;
 pub mod pool;
 mod queue;
 mod reader;
 pub mod schema;
+mod session;
 mod sql;
 mod store;
+mod write;
 
 pub use metrics::StoreMetrics;
-pub use options::{PostgresStoreOptions, Takeover};
+pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
 #[cfg(feature = "tls")]
 pub use pool::connect_pool_tls;

@@ -25,18 +25,22 @@ pub struct StoreMetrics {
     pub retries: u64,
     /// Successful lease renewals outside flushes (every flush renews the lease too).
     pub lease_renewals: u64,
-    /// The last database error, until the next success. Never contains key material.
+    /// The last database error, until the next success (a round that hangs shows none until
+    /// it times out). Never contains key material.
     pub last_error: Option<String>,
     /// Age of the oldest commit not yet durable (zero when everything is flushed).
     pub lag: Duration,
-    /// False once database rounds have been failing for longer than `unhealthy_after`: commits
-    /// and flushes then fail with `Unhealthy`.
+    /// False once database rounds have gone without success for longer than `unhealthy_after`
+    /// (a hung round counts from its start), or the lease may have expired (`lease_remaining`
+    /// is zero), or the store is fenced or closed: commits and flushes then fail.
     pub healthy: bool,
     /// True once the lease was lost to another owner: the store refuses everything.
     pub fenced: bool,
     /// The lease epoch (fencing token) this store holds.
     pub epoch: i64,
-    /// How long the lease is valid for at least, counted from the last confirmed renewal.
+    /// How long the lease is surely valid: `lease_ttl - lease_safety_margin` after the last
+    /// confirmed renewal was sent, less the time since. At zero, writes are refused until a
+    /// renewal succeeds.
     pub lease_remaining: Duration,
 }
 

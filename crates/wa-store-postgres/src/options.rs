@@ -50,13 +50,21 @@ pub struct PostgresStoreOptions {
     pub schema: SchemaName,
     /// Whether to take over an expired lease of another owner. Default [`Takeover::Never`].
     pub takeover: Takeover,
-    /// How long a lease lasts without renewal. Default 30 s.
+    /// How long a lease lasts without renewal. Default 30 s. The other time bounds default to
+    /// fractions of it (see [`Timings`]), so that a shorter lease shortens them all.
     pub lease_ttl: Duration,
-    /// How often an idle store renews its lease (every flush renews it too). Default 10 s;
-    /// keep it well under [`lease_ttl`](Self::lease_ttl).
-    pub lease_renew_interval: Duration,
+    /// How often an idle store renews its lease (every flush renews it too), counted from the
+    /// last confirmed renewal. Default (`None`): `lease_ttl / 3` (10 s); it must be shorter than
+    /// `lease_ttl - lease_safety_margin`.
+    pub lease_renew_interval: Option<Duration>,
+    /// How much earlier than the server the store counts its lease as expired: the lease is
+    /// taken as valid until `lease_ttl - lease_safety_margin` after the last confirmed renewal
+    /// was *sent*, measured on the monotonic clock. Covers clock rate differences between this
+    /// host and the database server. Default (`None`): `lease_ttl / 10` (3 s).
+    pub lease_safety_margin: Option<Duration>,
     /// How long `open` keeps trying when the lease is held (for a rolling deploy, while the
-    /// old replica shuts down and releases). Default 0: `AlreadyOwned` at once.
+    /// old replica shuts down and releases, or to take over a crashed owner's lease once it
+    /// expires). Default 0: `AlreadyOwned` at once.
     pub lease_wait: Duration,
     /// How long the flusher lets commits gather before writing them. Default 5 ms.
     pub flush_interval: Duration,
@@ -71,22 +79,77 @@ pub struct PostgresStoreOptions {
     /// its one transaction, pipelined (the server executes one while the next is sent).
     /// Default 1,024.
     pub statement_rows: usize,
-    /// How long database rounds may keep failing before the store reports unhealthy and
-    /// `commit`/`flush` return [`AuthError::Unhealthy`]. Default 20 s; keep it below
-    /// [`lease_ttl`](Self::lease_ttl), so a replica cut off from the database stops accepting
-    /// writes before another one can take its lease over.
-    pub unhealthy_after: Duration,
+    /// How long database rounds may go without success (a round that hangs counts from its
+    /// start) before the store reports unhealthy and `commit`/`flush` return
+    /// [`AuthError::Unhealthy`]. Independently of it, writes are refused once the lease may
+    /// have expired. Default (`None`): `lease_ttl * 2 / 3` (20 s).
+    pub unhealthy_after: Option<Duration>,
     /// The first retry delay after a failed round; it doubles up to `retry_max`, with jitter.
     /// Default 50 ms.
     pub retry_initial: Duration,
     /// The longest retry delay. Default 2 s.
     pub retry_max: Duration,
     /// The longest a single database round (getting a connection included) may take before it
-    /// is abandoned as failed and its connection discarded. Default 10 s.
-    pub operation_timeout: Duration,
+    /// is abandoned as failed and its connection discarded; also the server's
+    /// `statement_timeout` for the store's statements. Default (`None`): `lease_ttl / 3` (10 s).
+    pub operation_timeout: Option<Duration>,
+    /// The server's `lock_timeout` for the store's statements: how long one waits for a row
+    /// lock (a takeover attempt waiting for a flush that holds the lease row) before failing
+    /// and retrying. Default (`None`): `lease_ttl / 6` (5 s).
+    pub lock_timeout: Option<Duration>,
+    /// The server's `idle_in_transaction_session_timeout` for the store's transactions: how
+    /// long the server keeps a transaction of a client that went silent (a dead node, a cut
+    /// network) — and with it the lease row's lock — before it ends the session. Default
+    /// (`None`): `lease_ttl / 3` (10 s).
+    pub idle_in_transaction_timeout: Option<Duration>,
+    /// How long `open` may take beyond `lease_wait`: getting a connection, migrating or
+    /// checking the schema, the last lease attempt and loading every key. Default (`None`):
+    /// `lease_ttl * 2` (60 s).
+    pub open_timeout: Option<Duration>,
     /// Whether `open` applies pending schema migrations. Default `true`; when `false`, a
     /// schema below the latest version is [`AuthError::UnsupportedVersion`].
     pub auto_migrate: bool,
+}
+
+/// The time bounds a store works with: [`PostgresStoreOptions`]' explicit values, and the
+/// defaults derived from `lease_ttl` for the others (from [`PostgresStoreOptions::timings`]).
+///
+/// | bound | default | with the default 30 s lease |
+/// |---|---|---|
+/// | `lease_renew_interval` | `lease_ttl / 3` | 10 s |
+/// | `lease_safety_margin` | `lease_ttl / 10` | 3 s |
+/// | `unhealthy_after` | `lease_ttl * 2 / 3` | 20 s |
+/// | `operation_timeout` (and `statement_timeout`) | `lease_ttl / 3` | 10 s |
+/// | `lock_timeout` | `lease_ttl / 6` | 5 s |
+/// | `idle_in_transaction_timeout` | `lease_ttl / 3` | 10 s |
+/// | `open_timeout` | `lease_ttl * 2` | 60 s |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// How often an idle store renews its lease.
+    pub lease_renew_interval: Duration,
+    /// How much earlier than the server the store counts its lease as expired.
+    pub lease_safety_margin: Duration,
+    /// How long rounds may go without success before the store is unhealthy.
+    pub unhealthy_after: Duration,
+    /// The bound on one database round, and the server's `statement_timeout`.
+    pub operation_timeout: Duration,
+    /// The server's `lock_timeout`.
+    pub lock_timeout: Duration,
+    /// The server's `idle_in_transaction_session_timeout`.
+    pub idle_in_transaction_timeout: Duration,
+    /// How long `open` may take beyond `lease_wait`.
+    pub open_timeout: Duration,
+}
+
+impl Timings {
+    /// How long a lease stays surely valid, counted from when the renewal that confirmed it
+    /// was sent: `lease_ttl - lease_safety_margin`.
+    pub fn lease_valid_for(&self) -> Duration {
+        self.lease_ttl.saturating_sub(self.lease_safety_margin)
+    }
 }
 
 impl PostgresStoreOptions {
@@ -98,16 +161,20 @@ impl PostgresStoreOptions {
             schema: SchemaName::default(),
             takeover: Takeover::Never,
             lease_ttl: Duration::from_secs(30),
-            lease_renew_interval: Duration::from_secs(10),
+            lease_renew_interval: None,
+            lease_safety_margin: None,
             lease_wait: Duration::ZERO,
             flush_interval: Duration::from_millis(5),
             flush_batch_keys: 2048,
             queue_capacity: 65_536,
             statement_rows: 1024,
-            unhealthy_after: Duration::from_secs(20),
+            unhealthy_after: None,
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(2),
-            operation_timeout: Duration::from_secs(10),
+            operation_timeout: None,
+            lock_timeout: None,
+            idle_in_transaction_timeout: None,
+            open_timeout: None,
             auto_migrate: true,
         }
     }
@@ -138,7 +205,13 @@ impl PostgresStoreOptions {
 
     /// Sets [`lease_renew_interval`](Self::lease_renew_interval).
     pub fn lease_renew_interval(mut self, interval: Duration) -> Self {
-        self.lease_renew_interval = interval;
+        self.lease_renew_interval = Some(interval);
+        self
+    }
+
+    /// Sets [`lease_safety_margin`](Self::lease_safety_margin).
+    pub fn lease_safety_margin(mut self, margin: Duration) -> Self {
+        self.lease_safety_margin = Some(margin);
         self
     }
 
@@ -174,7 +247,7 @@ impl PostgresStoreOptions {
 
     /// Sets [`unhealthy_after`](Self::unhealthy_after).
     pub fn unhealthy_after(mut self, after: Duration) -> Self {
-        self.unhealthy_after = after;
+        self.unhealthy_after = Some(after);
         self
     }
 
@@ -187,8 +260,42 @@ impl PostgresStoreOptions {
 
     /// Sets [`operation_timeout`](Self::operation_timeout).
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
+        self.operation_timeout = Some(timeout);
         self
+    }
+
+    /// Sets [`lock_timeout`](Self::lock_timeout).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`idle_in_transaction_timeout`](Self::idle_in_transaction_timeout).
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_in_transaction_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`open_timeout`](Self::open_timeout).
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = Some(timeout);
+        self
+    }
+
+    /// The time bounds in effect: the explicit values, and the defaults derived from
+    /// [`lease_ttl`](Self::lease_ttl) for the others (see [`Timings`]).
+    pub fn timings(&self) -> Timings {
+        let ttl = self.lease_ttl;
+        Timings {
+            lease_ttl: ttl,
+            lease_renew_interval: self.lease_renew_interval.unwrap_or(ttl / 3),
+            lease_safety_margin: self.lease_safety_margin.unwrap_or(ttl / 10),
+            unhealthy_after: self.unhealthy_after.unwrap_or(ttl.saturating_mul(2) / 3),
+            operation_timeout: self.operation_timeout.unwrap_or(ttl / 3),
+            lock_timeout: self.lock_timeout.unwrap_or(ttl / 6),
+            idle_in_transaction_timeout: self.idle_in_transaction_timeout.unwrap_or(ttl / 3),
+            open_timeout: self.open_timeout.unwrap_or(ttl.saturating_mul(2)),
+        }
     }
 
     /// Sets [`auto_migrate`](Self::auto_migrate).
@@ -201,39 +308,72 @@ impl PostgresStoreOptions {
     pub fn validate(&self) -> Result<()> {
         check_name("instance id", &self.instance_id)?;
         check_name("owner id", &self.owner_id)?;
-        let positive = [
-            ("lease_ttl", self.lease_ttl),
-            ("lease_renew_interval", self.lease_renew_interval),
-            ("unhealthy_after", self.unhealthy_after),
-            ("retry_initial", self.retry_initial),
-            ("retry_max", self.retry_max),
-            ("operation_timeout", self.operation_timeout),
-        ];
-        for (name, value) in positive {
-            if value.is_zero() {
-                return Err(AuthError::invalid(
-                    format!("option {name}"),
-                    "must be more than zero",
-                ));
-            }
-        }
         for (name, value) in [
             ("flush_batch_keys", self.flush_batch_keys),
             ("queue_capacity", self.queue_capacity),
             ("statement_rows", self.statement_rows),
         ] {
             if value == 0 {
-                return Err(AuthError::invalid(
-                    format!("option {name}"),
-                    "must be more than zero",
-                ));
+                return Err(invalid(name, "must be more than zero"));
             }
         }
-        if self.lease_ttl.as_millis() > i64::MAX as u128 {
-            return Err(AuthError::invalid("option lease_ttl", "is too long"));
+        if self.retry_initial.is_zero() || self.retry_max.is_zero() {
+            return Err(invalid("retry_backoff", "must be more than zero"));
+        }
+        self.timings().validate()
+    }
+}
+
+impl Timings {
+    /// Every bound is positive; those sent to the server fit its settings (milliseconds in a
+    /// 32-bit integer); the lease stays valid between two idle renewals.
+    fn validate(&self) -> Result<()> {
+        let server = [
+            ("operation_timeout", self.operation_timeout),
+            ("lock_timeout", self.lock_timeout),
+            (
+                "idle_in_transaction_timeout",
+                self.idle_in_transaction_timeout,
+            ),
+        ];
+        let local = [
+            ("lease_ttl", self.lease_ttl),
+            ("lease_renew_interval", self.lease_renew_interval),
+            ("unhealthy_after", self.unhealthy_after),
+            ("open_timeout", self.open_timeout),
+        ];
+        for (name, value) in server.iter().chain(&local) {
+            if value.is_zero() {
+                return Err(invalid(name, "must be more than zero"));
+            }
+        }
+        for (name, value) in server {
+            if value.as_millis() > i32::MAX as u128 {
+                return Err(invalid(name, "is too long (at most 24 days)"));
+            }
+        }
+        if self.lease_ttl.as_millis() > i32::MAX as u128 {
+            return Err(invalid("lease_ttl", "is too long (at most 24 days)"));
+        }
+        if self.lease_safety_margin >= self.lease_ttl {
+            return Err(invalid(
+                "lease_safety_margin",
+                "must be shorter than lease_ttl",
+            ));
+        }
+        if self.lease_renew_interval >= self.lease_valid_for() {
+            return Err(invalid(
+                "lease_renew_interval",
+                "must be shorter than lease_ttl - lease_safety_margin, or an idle store's \
+                 lease would lapse between renewals",
+            ));
         }
         Ok(())
     }
+}
+
+fn invalid(option: &str, reason: &str) -> AuthError {
+    AuthError::invalid(format!("option {option}"), reason)
 }
 
 fn check_name(what: &str, value: &str) -> Result<()> {
@@ -275,8 +415,13 @@ mod tests {
         let b = PostgresStoreOptions::new("acc");
         assert!(a.validate().is_ok());
         assert_ne!(a.owner_id, b.owner_id);
-        assert!(a.unhealthy_after < a.lease_ttl);
-        assert!(a.lease_renew_interval < a.lease_ttl);
+        let t = a.timings();
+        assert_eq!(t.lease_renew_interval, Duration::from_secs(10));
+        assert_eq!(t.unhealthy_after, Duration::from_secs(20));
+        assert_eq!(t.operation_timeout, Duration::from_secs(10));
+        assert_eq!(t.lease_valid_for(), Duration::from_secs(27));
+        assert!(t.idle_in_transaction_timeout < t.lease_ttl);
+        assert!(t.lock_timeout < t.lease_ttl);
     }
 
     #[test]
@@ -295,5 +440,38 @@ mod tests {
                 .validate()
                 .is_err()
         );
+        // A lease that would lapse between idle renewals, or that is never valid.
+        let short = PostgresStoreOptions::new("a").lease_ttl(Duration::from_secs(1));
+        assert!(short.clone().validate().is_ok());
+        assert!(
+            short
+                .clone()
+                .lease_renew_interval(Duration::from_millis(900))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            short
+                .clone()
+                .lease_safety_margin(Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
+        assert!(short.lock_timeout(Duration::ZERO).validate().is_err());
+    }
+
+    #[test]
+    fn bounds_follow_the_lease_unless_set() {
+        let t = PostgresStoreOptions::new("a")
+            .lease_ttl(Duration::from_secs(6))
+            .operation_timeout(Duration::from_secs(4))
+            .timings();
+        assert_eq!(t.lease_renew_interval, Duration::from_secs(2));
+        assert_eq!(t.lease_safety_margin, Duration::from_millis(600));
+        assert_eq!(t.unhealthy_after, Duration::from_secs(4));
+        assert_eq!(t.operation_timeout, Duration::from_secs(4));
+        assert_eq!(t.lock_timeout, Duration::from_secs(1));
+        assert_eq!(t.idle_in_transaction_timeout, Duration::from_secs(2));
+        assert_eq!(t.open_timeout, Duration::from_secs(12));
     }
 }

@@ -13,6 +13,27 @@ use wa_auth::{AuthError, Result};
 /// (`connect_timeout`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle time before the first TCP keepalive probe when the connection string does not say
+/// (`keepalives_idle`; tokio-postgres' own default is 2 hours). With
+/// [`DEFAULT_KEEPALIVES_INTERVAL`] and [`DEFAULT_KEEPALIVES_RETRIES`], a connection to a server
+/// that went silent (a dead host, a cut network) is dropped after about 25 s instead of hours.
+pub const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(10);
+
+/// Time between unanswered keepalive probes when the connection string does not say
+/// (`keepalives_interval`).
+pub const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Unanswered keepalive probes before the connection is dropped when the connection string
+/// does not say (`keepalives_retries`).
+pub const DEFAULT_KEEPALIVES_RETRIES: u32 = 3;
+
+/// How long sent data may stay unacknowledged before the connection is dropped, when the
+/// connection string does not say (`tcp_user_timeout`; Linux only).
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// tokio-postgres' keepalive idle time when nothing sets it.
+const TOKIO_POSTGRES_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
 fn config(connection_string: &str) -> Result<Config> {
     // The connection string may hold a password: never echo it.
     let mut config = Config::from_str(connection_string).map_err(|e| {
@@ -27,7 +48,26 @@ fn config(connection_string: &str) -> Result<Config> {
     if config.get_application_name().is_none() {
         config.application_name("wa-store-postgres");
     }
+    bound_tcp(&mut config);
     Ok(config)
+}
+
+/// Keepalives and a TCP user timeout, where the connection string leaves them at
+/// tokio-postgres' defaults, so that a silent peer is noticed in seconds (the store's own
+/// rounds are bounded by its `operation_timeout` either way; this is for the pool).
+fn bound_tcp(config: &mut Config) {
+    if config.get_keepalives_idle() == TOKIO_POSTGRES_KEEPALIVES_IDLE {
+        config.keepalives_idle(DEFAULT_KEEPALIVES_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(DEFAULT_KEEPALIVES_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(DEFAULT_KEEPALIVES_RETRIES);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+    }
 }
 
 fn build(manager: Manager, max_size: usize) -> Result<Pool> {
@@ -78,6 +118,33 @@ pub fn connect_pool_tls(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silent_peers_are_noticed_in_seconds_unless_the_connection_string_says_otherwise() {
+        let default = config("host=x").unwrap();
+        assert!(default.get_keepalives());
+        assert_eq!(default.get_keepalives_idle(), DEFAULT_KEEPALIVES_IDLE);
+        assert_eq!(
+            default.get_keepalives_interval(),
+            Some(DEFAULT_KEEPALIVES_INTERVAL)
+        );
+        assert_eq!(
+            default.get_keepalives_retries(),
+            Some(DEFAULT_KEEPALIVES_RETRIES)
+        );
+        assert_eq!(
+            default.get_tcp_user_timeout(),
+            Some(&DEFAULT_TCP_USER_TIMEOUT)
+        );
+        let own = config(
+            "host=x keepalives_idle=60 keepalives_interval=7 keepalives_retries=9 tcp_user_timeout=40",
+        )
+        .unwrap();
+        assert_eq!(own.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(own.get_keepalives_interval(), Some(Duration::from_secs(7)));
+        assert_eq!(own.get_keepalives_retries(), Some(9));
+        assert_eq!(own.get_tcp_user_timeout(), Some(&Duration::from_secs(40)));
+    }
 
     #[test]
     fn bad_connection_strings_do_not_echo_secrets() {

@@ -10,6 +10,7 @@
 //! migrate once and never see a half-migrated schema.
 
 use std::fmt;
+use std::time::Duration;
 
 use tokio_postgres::Client;
 use tracing::info;
@@ -41,6 +42,9 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_write_epochs.sql"),
     },
 ];
+
+/// How long the server keeps a migration transaction whose client went silent.
+const MIGRATION_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i32 = 2;
@@ -168,8 +172,12 @@ pub struct MigrationReport {
 
 /// Creates the schema if needed and applies, in order and in ONE transaction, every embedded
 /// migration above the current version up to `target` (useful for staged upgrades and tests;
-/// [`migrate`] goes to the latest). A database already above `target` is left unchanged; one
-/// above [`LATEST_VERSION`] is [`AuthError::UnsupportedVersion`].
+/// [`migrate`] goes to the latest). A database already at or above `target` is left unchanged
+/// (and no lock is taken); one above [`LATEST_VERSION`] is [`AuthError::UnsupportedVersion`].
+///
+/// The transaction sets `idle_in_transaction_session_timeout` (60 s): should the migrating
+/// process die or lose its network, the server ends the transaction and its lock, instead of
+/// holding up every other replica's `open` until TCP gives up.
 pub async fn migrate_to(
     client: &mut Client,
     schema: &SchemaName,
@@ -181,7 +189,24 @@ pub async fn migrate_to(
             format!("{target} is not in 0..={LATEST_VERSION}"),
         ));
     }
+    let current = current_version(client, schema).await?;
+    if current > LATEST_VERSION {
+        return Err(too_new(schema, current));
+    }
+    if current >= target {
+        return Ok(MigrationReport {
+            from: current,
+            to: current,
+            applied: Vec::new(),
+        });
+    }
     let tx = client.transaction().await.map_err(backend)?;
+    tx.batch_execute(&format!(
+        "SET LOCAL idle_in_transaction_session_timeout = {}",
+        MIGRATION_IDLE_TIMEOUT.as_millis()
+    ))
+    .await
+    .map_err(backend)?;
     // Serialises concurrent migrators of this schema (CREATE ... IF NOT EXISTS is not
     // race-free on its own); released at commit or rollback.
     let lock_name = format!("wa-store-postgres migrations {schema}");
@@ -210,6 +235,22 @@ pub async fn migrate_to(
     if from > LATEST_VERSION {
         return Err(too_new(schema, from));
     }
+    let applied = apply(&tx, schema, from, target).await?;
+    tx.commit().await.map_err(backend)?;
+    let to = applied.last().copied().unwrap_or(from);
+    if !applied.is_empty() {
+        info!(%schema, from, to, ?applied, "applied schema migrations");
+    }
+    Ok(MigrationReport { from, to, applied })
+}
+
+/// Applies the migrations above `from` up to `target` in `tx`; returns their versions.
+async fn apply(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &SchemaName,
+    from: i32,
+    target: i32,
+) -> Result<Vec<i32>> {
     let mut applied = Vec::new();
     for migration in MIGRATIONS
         .iter()
@@ -234,12 +275,7 @@ pub async fn migrate_to(
         .map_err(backend)?;
         applied.push(migration.version);
     }
-    tx.commit().await.map_err(backend)?;
-    let to = applied.last().copied().unwrap_or(from);
-    if !applied.is_empty() {
-        info!(%schema, from, to, ?applied, "applied schema migrations");
-    }
-    Ok(MigrationReport { from, to, applied })
+    Ok(applied)
 }
 
 #[cfg(test)]

@@ -4,19 +4,20 @@
 use crate::schema::SchemaName;
 
 /// Statements for one schema.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Statements {
     /// Takes a free or (with `$4`) expired lease: `$1` instance, `$2` owner, `$3` ttl in ms,
     /// `$4` whether expired leases of others may be taken. Returns the new epoch, or no row.
     pub acquire: String,
     /// The current holder: `(owner_id, epoch, ms until expiry)`.
     pub holder: String,
-    /// Renews our lease (`$1` instance, `$2` owner, `$3` epoch, `$4` ttl ms): 1 row or fenced.
+    /// Renews our lease (`$1` instance, `$2` owner, `$3` epoch, `$4` ttl ms): returns 1 row, or
+    /// none when fenced.
     pub renew: String,
     /// The fencing check of a flush: renews our lease and notes the flush, under the row lock
     /// held until the flush transaction ends.
     pub flush_lease: String,
-    /// Releases our lease (owner NULL, expired now), keeping the epoch.
+    /// Releases our lease (owner NULL, expired now), keeping the epoch: 1 row when it was ours.
     pub release: String,
     /// Upserts keys: `$1` instance, `$2` kinds, `$3` ids, `$4` JSON texts, `$5` epoch.
     pub upsert_keys: String,
@@ -54,14 +55,16 @@ impl Statements {
                 FROM {schema}.leases WHERE instance_id = $1"),
             renew: s("UPDATE {schema}.leases
                 SET expires_at = now() + $4::float8 * interval '1 millisecond', renewed_at = now()
-                WHERE instance_id = $1 AND owner_id = $2 AND epoch = $3"),
+                WHERE instance_id = $1 AND owner_id = $2 AND epoch = $3
+                RETURNING epoch"),
             flush_lease: s("UPDATE {schema}.leases
                 SET expires_at = now() + $4::float8 * interval '1 millisecond',
                     renewed_at = now(), last_flush_at = now()
                 WHERE instance_id = $1 AND owner_id = $2 AND epoch = $3"),
             release: s("UPDATE {schema}.leases
                 SET owner_id = NULL, expires_at = now(), renewed_at = now()
-                WHERE instance_id = $1 AND owner_id = $2 AND epoch = $3"),
+                WHERE instance_id = $1 AND owner_id = $2 AND epoch = $3
+                RETURNING epoch"),
             upsert_keys: s("INSERT INTO {schema}.keys AS k
                     (instance_id, kind, key_id, data, updated_at, written_epoch)
                 SELECT $1, t.kind, t.key_id, t.data::jsonb, now(), $5

@@ -9,20 +9,20 @@ use deadpool_postgres::Pool;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
 
-use crate::error::{BACKEND, backend_msg, pool_error};
+use crate::error::{BACKEND, backend_msg};
 use crate::flusher;
-use crate::lease;
-use crate::load;
+use crate::health::{self, LeaseClock, RoundHealth};
 use crate::memory::Memory;
 use crate::metrics::{Counters, StoreMetrics};
-use crate::options::PostgresStoreOptions;
+use crate::open::{self, Setup};
+use crate::options::{PostgresStoreOptions, Timings};
 use crate::queue::{Encoded, Pending};
-use crate::schema;
+use crate::session::Limits;
 use crate::sql::Statements;
 
 /// The flusher's state as the callers see it.
@@ -30,20 +30,16 @@ use crate::sql::Statements;
 pub(crate) struct Status {
     /// Every batch with a sequence number up to this one is in the database.
     pub flushed_seq: u64,
-    /// Since when database rounds fail (None: the last round succeeded).
-    pub failing_since: Option<Instant>,
-    /// The last failure, until the next success.
-    pub last_error: Option<String>,
+    /// The lease as this replica knows it: writes are refused once it may have expired.
+    pub lease: LeaseClock,
+    /// Database rounds, for the `unhealthy_after` rule.
+    pub health: RoundHealth,
     /// Why the lease was lost, once it was.
     pub fenced: Option<String>,
     /// The flusher task ended abnormally (a bug): nothing more can be written.
     pub crashed: Option<String>,
     /// The flusher has ended (closed and released, or fenced).
     pub stopped: bool,
-    /// Until when the lease is surely ours (the start of the last confirming round + ttl).
-    pub lease_until: Instant,
-    /// Database rounds finished (successful or not).
-    pub rounds: u64,
 }
 
 /// The queue's bookkeeping, under one lock with the pending changes.
@@ -67,6 +63,10 @@ pub(crate) struct Queue {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub options: PostgresStoreOptions,
+    /// The time bounds in effect (the options' with defaults filled in).
+    pub timings: Timings,
+    /// How every transaction of the store begins (its server-side time limits).
+    pub limits: Limits,
     pub statements: Statements,
     pub pool: Pool,
     pub epoch: i64,
@@ -104,17 +104,21 @@ impl Shared {
         None
     }
 
-    /// The `Unhealthy` error, when rounds have failed for too long.
-    fn unhealthy(&self, status: &Status) -> Option<AuthError> {
-        let since = status.failing_since?;
-        (since.elapsed() >= self.options.unhealthy_after).then(|| AuthError::Unhealthy {
-            backend: BACKEND,
-            reason: format!(
-                "no successful database round for {:.1} s; last error: {}",
-                since.elapsed().as_secs_f64(),
-                status.last_error.as_deref().unwrap_or("unknown")
-            ),
+    /// The `Unhealthy` error, when writes may not be acknowledged at `now`: the lease may have
+    /// expired, or rounds have gone without success for `unhealthy_after`.
+    fn unhealthy(&self, status: &Status, now: Instant) -> Option<AuthError> {
+        let unhealthy_after = self.timings.unhealthy_after;
+        health::write_refusal(&status.lease, &status.health, unhealthy_after, now).map(|reason| {
+            AuthError::Unhealthy {
+                backend: BACKEND,
+                reason,
+            }
         })
+    }
+
+    /// When [`Shared::unhealthy`] starts refusing, unless a round succeeds first.
+    fn unhealthy_deadline(&self, status: &Status) -> Instant {
+        health::refusal_deadline(&status.lease, &status.health, self.timings.unhealthy_after)
     }
 
     fn check_readable(&self) -> Result<()> {
@@ -127,7 +131,11 @@ impl Shared {
 
     fn check_writable(&self) -> Result<()> {
         let status = self.status.borrow();
-        if let Some(err) = self.refusal(&status).or_else(|| self.unhealthy(&status)) {
+        let now = Instant::now();
+        if let Some(err) = self
+            .refusal(&status)
+            .or_else(|| self.unhealthy(&status, now))
+        {
             return Err(err);
         }
         Ok(())
@@ -171,54 +179,42 @@ impl PostgresStore {
     pub async fn open(pool: Pool, options: PostgresStoreOptions) -> Result<Self> {
         options.validate()?;
         let started = Instant::now();
+        let timings = options.timings();
+        let limits = Limits::new(&timings);
         let statements = Statements::new(&options.schema);
-        let mut client = tokio::time::timeout(options.operation_timeout, pool.get())
-            .await
-            .map_err(|_| backend_msg("timed out waiting for a database connection"))?
-            .map_err(|e| backend_msg(pool_error(e)))?;
-        if options.auto_migrate {
-            schema::migrate(&mut client, &options.schema).await?;
-        } else {
-            schema::check_version(&client, &options.schema).await?;
-        }
-        let epoch = lease::acquire(&client, &statements, &options).await?;
-        let lease_until = started + options.lease_ttl;
-        let memory = match load::load(&client, &statements, &options.instance_id).await {
-            Ok(memory) => memory,
-            Err(err) => {
-                // Leave the lease free for the next attempt.
-                if let Err(e) = lease::release(&client, &statements, &options, epoch).await {
-                    warn!(instance = %options.instance_id, error = %crate::error::describe(&e), "cannot release the lease after a failed load");
-                }
-                return Err(err);
-            }
+        let setup = Setup {
+            pool: &pool,
+            options: &options,
+            timings: &timings,
+            statements: &statements,
+            limits: &limits,
         };
-        drop(client);
+        let opened = open::open(&setup).await?;
         info!(
             instance = %options.instance_id,
             owner = %options.owner_id,
-            epoch,
-            keys = memory.key_count(),
-            has_creds = memory.creds.is_some(),
+            epoch = opened.epoch,
+            keys = opened.memory.key_count(),
+            has_creds = opened.memory.creds.is_some(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "opened PostgreSQL store"
         );
         let (status, _) = watch::channel(Status {
             flushed_seq: 0,
-            failing_since: None,
-            last_error: None,
+            lease: opened.lease,
+            health: RoundHealth::default(),
             fenced: None,
             crashed: None,
             stopped: false,
-            lease_until,
-            rounds: 0,
         });
         let shared = Arc::new(Shared {
             options,
+            timings,
+            limits,
             statements,
             pool,
-            epoch,
-            memory: RwLock::new(memory),
+            epoch: opened.epoch,
+            memory: RwLock::new(opened.memory),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
             space: Notify::new(),
@@ -252,8 +248,15 @@ impl PostgresStore {
         &self.shared.options
     }
 
-    /// Whether the store accepts commits: not fenced, not closed, and database rounds have not
-    /// been failing for longer than `unhealthy_after`.
+    /// The time bounds in effect: the options' values, with the defaults derived from
+    /// `lease_ttl` filled in.
+    pub fn timings(&self) -> Timings {
+        self.shared.timings
+    }
+
+    /// Whether the store accepts commits: not fenced, not closed, its lease surely valid (see
+    /// [`PostgresStoreOptions::lease_safety_margin`]), and database rounds not going without
+    /// success for longer than `unhealthy_after`.
     pub fn is_healthy(&self) -> bool {
         self.shared.check_writable().is_ok()
     }
@@ -274,6 +277,7 @@ impl PostgresStore {
             )
         };
         let status = shared.status.borrow().clone();
+        let now = Instant::now();
         let counters = &shared.counters;
         StoreMetrics {
             queued_keys,
@@ -284,26 +288,26 @@ impl PostgresStore {
             flushes: Counters::get(&counters.flushes),
             retries: Counters::get(&counters.retries),
             lease_renewals: Counters::get(&counters.lease_renewals),
-            last_error: status.last_error.clone(),
+            last_error: status.health.last_error().map(str::to_owned),
             lag: oldest.map_or(Duration::ZERO, |t| t.elapsed()),
-            healthy: shared.refusal(&status).is_none() && shared.unhealthy(&status).is_none(),
+            healthy: shared.refusal(&status).is_none() && shared.unhealthy(&status, now).is_none(),
             fenced: status.fenced.is_some(),
             epoch: shared.epoch,
-            lease_remaining: status.lease_until.saturating_duration_since(Instant::now()),
+            lease_remaining: status.lease.remaining(now),
         }
     }
 
     /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
     /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
     /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
-    /// failures, or [`AuthError::OwnershipLost`]); the flusher then keeps retrying in the
-    /// background for as long as the runtime runs.
+    /// failures or once the lease may have expired, or [`AuthError::OwnershipLost`]); the
+    /// flusher then keeps retrying in the background for as long as the runtime runs.
     pub async fn close(&self) -> Result<()> {
         let shared = &self.shared;
         if shared.begin_close() {
             debug!(instance = %shared.options.instance_id, "closing");
         }
-        self.wait_for(|status| status.stopped).await?;
+        self.wait_for(|status, _| status.stopped).await?;
         let worker = self.worker.lock().take();
         if let Some(worker) = worker {
             let _ = worker.await;
@@ -311,37 +315,43 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced, stops
-    /// first, or is unhealthy after a round that finished since the call (a store already
-    /// unhealthy gets one more round: the database may be back).
-    async fn wait_for(&self, done: impl Fn(&Status) -> bool) -> Result<()> {
+    /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced or stops
+    /// first, or is unhealthy (see [`Shared::unhealthy`]): at once when it turns unhealthy
+    /// during the wait; when it already was at the call, after one more round (the database
+    /// may be back, a renewal may succeed).
+    async fn wait_for(&self, done: impl Fn(&Status, Instant) -> bool) -> Result<()> {
         let shared = &self.shared;
         let mut status = shared.status.subscribe();
-        let first_round = status.borrow().rounds;
+        let (first_round, unhealthy_at_call) = {
+            let current = status.borrow();
+            let unhealthy = shared.unhealthy(&current, Instant::now()).is_some();
+            (current.health.rounds(), unhealthy)
+        };
         // Also cuts a retry backoff short: a caller waits.
         shared.wake.notify_one();
         loop {
             let deadline = {
                 let current = status.borrow_and_update();
+                let now = Instant::now();
                 if let Some(reason) = &current.fenced {
                     return Err(AuthError::OwnershipLost {
                         resource: shared.resource(),
                         reason: reason.clone(),
                     });
                 }
-                if done(&current) && current.crashed.is_none() {
+                if done(&current, now) && current.crashed.is_none() {
                     return Ok(());
                 }
                 if let Some(err) = shared.refusal(&current) {
                     return Err(err);
                 }
-                match shared.unhealthy(&current) {
-                    Some(err) if current.rounds > first_round => return Err(err),
+                match shared.unhealthy(&current, now) {
+                    Some(err) if !unhealthy_at_call || current.health.rounds() > first_round => {
+                        return Err(err);
+                    }
                     // Wait for the next round's outcome.
                     Some(_) => None,
-                    None => current
-                        .failing_since
-                        .map(|t| t + shared.options.unhealthy_after),
+                    None => Some(shared.unhealthy_deadline(&current)),
                 }
             };
             wait_for_change(&mut status, deadline).await;
@@ -479,14 +489,17 @@ impl Persistence for PostgresStore {
     async fn flush(&self) -> Result<()> {
         let shared = &self.shared;
         let target = shared.queue.lock().last_seq;
+        // Acknowledged only while the lease is surely ours.
+        let durable = move |status: &Status, now: Instant| {
+            status.flushed_seq >= target && status.lease.is_valid(now)
+        };
         {
             let status = shared.status.borrow();
-            if status.fenced.is_none() && status.flushed_seq >= target {
+            if status.fenced.is_none() && durable(&status, Instant::now()) {
                 return Ok(());
             }
         }
         shared.queue.lock().flush_requested = true;
-        self.wait_for(move |status| status.flushed_seq >= target)
-            .await
+        self.wait_for(durable).await
     }
 }

@@ -185,15 +185,10 @@ async fn large_snapshot_of_every_kind_reads_back_identical() {
 
     // One row per key, counted by the database itself.
     let client = support::client_on(support::cluster()).await;
-    let rows: i64 = client
-        .query_one(
-            "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1",
-            &[&instance],
-        )
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(rows as usize, snapshot.key_count());
+    assert_eq!(
+        support::key_rows(&client, &instance).await,
+        snapshot.key_count() as u64
+    );
     reopened.close().await.expect("close");
 }
 

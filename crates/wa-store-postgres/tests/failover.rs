@@ -14,59 +14,8 @@ use support::stream_batch;
 use wa_auth::{
     AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch,
 };
-use wa_store_postgres::tokio_postgres::Client;
 use wa_store_postgres::{PostgresStore, PostgresStoreOptions};
 use wa_testkit::postgres::Cluster;
-
-/// Checks, in the database itself, that batches `0..n` are all there exactly once.
-async fn assert_stream_present(client: &Client, instance: &str, n: u64) {
-    let total: i64 = client
-        .query_one(
-            "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1",
-            &[&instance],
-        )
-        .await
-        .expect("count")
-        .get(0);
-    // Two keys per batch, the counter and one tmp key.
-    assert_eq!(
-        total as u64,
-        2 * n + 2,
-        "exactly the stream's rows, each once"
-    );
-    let missing: i64 = client
-        .query_one(
-            "SELECT count(*) FROM generate_series(0, $2::bigint - 1) AS i
-             WHERE NOT EXISTS (SELECT 1 FROM wa_auth.keys k WHERE k.instance_id = $1
-                                 AND k.kind = 'lid-mapping' AND k.key_id = 's-' || i || '-a'
-                                 AND k.data = to_jsonb(i::text))
-                OR NOT EXISTS (SELECT 1 FROM wa_auth.keys k WHERE k.instance_id = $1
-                                 AND k.kind = 'device-list' AND k.key_id = 's-' || i || '-b'
-                                 AND k.data = jsonb_build_array(i::text))",
-            &[&instance, &(n as i64)],
-        )
-        .await
-        .expect("missing")
-        .get(0);
-    assert_eq!(
-        missing, 0,
-        "every batch's keys are present with their values"
-    );
-    let last = (n - 1).to_string();
-    let row = client
-        .query_one(
-            "SELECT (SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND key_id = 'counter'),
-                    (SELECT key_id FROM wa_auth.keys WHERE instance_id = $1 AND key_id LIKE 'tmp-%'),
-                    (SELECT (data ->> 'nextPreKeyId') FROM wa_auth.creds WHERE instance_id = $1)",
-            &[&instance],
-        )
-        .await
-        .expect("last batch");
-    let (counter, tmp, creds): (String, String, String) = (row.get(0), row.get(1), row.get(2));
-    assert_eq!(counter, last);
-    assert_eq!(tmp, format!("tmp-{last}"));
-    assert_eq!(creds, last);
-}
 
 fn patient(instance: &str) -> PostgresStoreOptions {
     PostgresStoreOptions::new(instance)
@@ -125,14 +74,14 @@ async fn commits_during_a_server_restart_and_crash_all_land_once() {
     assert!(metrics.healthy && metrics.last_error.is_none());
     assert_eq!(metrics.flushed_batches, total);
     let client = support::client_on(&cluster).await;
-    assert_stream_present(&client, &instance, total).await;
+    support::assert_stream_present(&client, &instance, total).await;
     drop(client);
 
     // Acknowledged by flush, then the server crashes: still there after crash recovery.
     blocking(&cluster, Cluster::kill).await;
     blocking(&cluster, Cluster::start_again).await;
     let client = support::client_on(&cluster).await;
-    assert_stream_present(&client, &instance, total).await;
+    support::assert_stream_present(&client, &instance, total).await;
 
     // The store carries on over the crash (its pooled connections died with the server).
     for i in total..total + 50 {
@@ -142,7 +91,7 @@ async fn commits_during_a_server_restart_and_crash_all_land_once() {
             .expect("commit");
     }
     store.flush().await.expect("flush after the crash");
-    assert_stream_present(&client, &instance, total + 50).await;
+    support::assert_stream_present(&client, &instance, total + 50).await;
     store.close().await.expect("close");
 
     // And a reopened store holds the same.
@@ -236,15 +185,7 @@ async fn unreachable_database_turns_unhealthy_and_recovers() {
         .expect("durable once the database is back");
     assert!(store.is_healthy());
     let client = support::client_on(&cluster).await;
-    let stored: i64 = client
-        .query_one(
-            "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1",
-            &[&instance],
-        )
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(stored, 60);
+    assert_eq!(support::key_rows(&client, &instance).await, 60);
     let mut after = WriteBatch::new();
     after.put(
         KeyKind::LidMapping,

@@ -19,6 +19,29 @@ async fn open(options: PostgresStoreOptions) -> Result<PostgresStore, AuthError>
     PostgresStore::open(support::pool(), options).await
 }
 
+/// Options of an owner that will not renew during the test (its lease lasts a minute), so
+/// that [`expire_lease`] decides when its lease is over.
+fn quiet_owner(instance: &str, owner: &str) -> PostgresStoreOptions {
+    PostgresStoreOptions::new(instance)
+        .owner_id(owner)
+        .lease_ttl(Duration::from_secs(60))
+        .lease_renew_interval(Duration::from_secs(50))
+}
+
+/// Ends the lease on the server, as time does for a stalled or partitioned owner (or a server
+/// clock that jumped): the owner itself still counts it as valid.
+async fn expire_lease(instance: &str) {
+    let client = support::client_on(support::cluster()).await;
+    let rows = client
+        .execute(
+            "UPDATE wa_auth.leases SET expires_at = now() - interval '1 second' WHERE instance_id = $1",
+            &[&instance],
+        )
+        .await
+        .expect("expire");
+    assert_eq!(rows, 1);
+}
+
 async fn stored_value(instance: &str, id: &str) -> Option<String> {
     let client = support::client_on(support::cluster()).await;
     client
@@ -70,20 +93,15 @@ async fn second_replica_gets_already_owned() {
 async fn takeover_after_expiry_fences_the_old_owner() {
     support::init_tracing();
     let instance = support::unique("lease-takeover");
-    // The old owner stops renewing (as a stalled or partitioned replica would): a short lease
-    // and a renew interval far beyond it.
-    let old = open(
-        PostgresStoreOptions::new(&instance)
-            .owner_id("old-owner")
-            .lease_ttl(Duration::from_millis(600))
-            .lease_renew_interval(Duration::from_secs(3600)),
-    )
-    .await
-    .expect("old owner");
+    // The old owner's lease ends on the server while the owner still counts it as valid.
+    let old = open(quiet_owner(&instance, "old-owner"))
+        .await
+        .expect("old owner");
     old.commit(lid_batch("before", "old"))
         .await
         .expect("commit");
     old.flush().await.expect("flush");
+    expire_lease(&instance).await;
 
     let new = open(
         PostgresStoreOptions::new(&instance)
@@ -151,15 +169,10 @@ async fn takeover_after_expiry_fences_the_old_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_lease_is_not_taken_unless_asked() {
     let instance = support::unique("lease-never");
-    let old = open(
-        PostgresStoreOptions::new(&instance)
-            .owner_id("crashed-owner")
-            .lease_ttl(Duration::from_millis(300))
-            .lease_renew_interval(Duration::from_secs(3600)),
-    )
-    .await
-    .expect("old owner");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let old = open(quiet_owner(&instance, "crashed-owner"))
+        .await
+        .expect("old owner");
+    expire_lease(&instance).await;
     let err = open(PostgresStoreOptions::new(&instance))
         .await
         .expect_err("Takeover::Never is the default");

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod black_hole;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -95,4 +97,59 @@ pub fn stream_batch(i: u64, creds: &mut AuthCreds) -> WriteBatch {
     creds.next_pre_key_id = i as u32;
     batch.set_creds(creds.clone());
     batch
+}
+
+/// How many key rows `instance` has, counted by the database itself.
+pub async fn key_rows(client: &Client, instance: &str) -> u64 {
+    let rows: i64 = client
+        .query_one(
+            "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1",
+            &[&instance],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    rows as u64
+}
+
+/// Checks, in the database itself, that batches `0..n` are all there exactly once.
+pub async fn assert_stream_present(client: &Client, instance: &str, n: u64) {
+    // Two keys per batch, the counter and one tmp key.
+    assert_eq!(
+        key_rows(client, instance).await,
+        2 * n + 2,
+        "exactly the stream's rows, each once"
+    );
+    let missing: i64 = client
+        .query_one(
+            "SELECT count(*) FROM generate_series(0, $2::bigint - 1) AS i
+             WHERE NOT EXISTS (SELECT 1 FROM wa_auth.keys k WHERE k.instance_id = $1
+                                 AND k.kind = 'lid-mapping' AND k.key_id = 's-' || i || '-a'
+                                 AND k.data = to_jsonb(i::text))
+                OR NOT EXISTS (SELECT 1 FROM wa_auth.keys k WHERE k.instance_id = $1
+                                 AND k.kind = 'device-list' AND k.key_id = 's-' || i || '-b'
+                                 AND k.data = jsonb_build_array(i::text))",
+            &[&instance, &(n as i64)],
+        )
+        .await
+        .expect("missing")
+        .get(0);
+    assert_eq!(
+        missing, 0,
+        "every batch's keys are present with their values"
+    );
+    let last = (n - 1).to_string();
+    let row = client
+        .query_one(
+            "SELECT (SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND key_id = 'counter'),
+                    (SELECT key_id FROM wa_auth.keys WHERE instance_id = $1 AND key_id LIKE 'tmp-%'),
+                    (SELECT (data ->> 'nextPreKeyId') FROM wa_auth.creds WHERE instance_id = $1)",
+            &[&instance],
+        )
+        .await
+        .expect("last batch");
+    let (counter, tmp, creds): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(counter, last);
+    assert_eq!(tmp, format!("tmp-{last}"));
+    assert_eq!(creds, last);
 }
