@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use wa_testkit::corrupt::{Expected, corrupt_cases_expected};
+use wa_testkit::fixtures::{ReaderBehaviour, corrupt_manifests};
 use wa_testkit::fixtures::{baileys_auth_folders, read_json};
 
 fn xtask(args: &[&str]) -> Output {
@@ -118,10 +118,13 @@ fn migrate_inspect_verify(name: &str, source: &Path, vectors: &Value) {
 
 #[test]
 fn problems_are_one_line_errors_with_a_failing_exit_code() {
-    let unreadable_keys: Vec<(String, std::path::PathBuf, String)> = corrupt_cases_expected()
+    // Cases whose manifest says: one key file (not creds) changed, a named error or a skip.
+    let unreadable_keys: Vec<(String, std::path::PathBuf, String)> = corrupt_manifests()
         .into_iter()
-        .filter_map(|case| match case.expected {
-            Expected::UnreadableKey { file } => Some((case.name, case.auth, file)),
+        .flat_map(|manifest| manifest.cases)
+        .filter(|case| case.behaviour == ReaderBehaviour::NamedErrorOrSkipped)
+        .filter_map(|case| match case.changed.as_slice() {
+            [file] if file != "creds.json" => Some((case.label, case.auth, file.clone())),
             _ => None,
         })
         .collect();

@@ -99,6 +99,16 @@ pub enum AuthError {
     /// The store or auth state was closed.
     #[error("the store is closed")]
     Closed,
+    /// A read-only view found its source changed by a writer while it was reading, so what it
+    /// read could mix two states; nothing of that read was returned. Open the view again and
+    /// retry.
+    #[error("{resource} changed while it was being read ({reason}); open it again and retry")]
+    ChangedWhileReading {
+        /// The folder, file or account being read.
+        resource: String,
+        /// What changed.
+        reason: String,
+    },
     /// A connection to the server failed or the server answered something unexpected.
     #[error("connection: {reason}")]
     Connection {

@@ -8,8 +8,7 @@ use std::path::Path;
 use common::{compat_snapshot, copy_dir};
 use serde_json::Value;
 use wa_migrate::{Location, inspect, verify};
-use wa_testkit::corrupt::{Expected, corrupt_cases_expected};
-use wa_testkit::fixtures::baileys_auth_folders;
+use wa_testkit::fixtures::{ReaderBehaviour, baileys_auth_folders, corrupt_manifests};
 
 fn edit_creds(auth: &Path, edit: impl FnOnce(&mut Value)) {
     let path = auth.join("creds.json");
@@ -61,57 +60,48 @@ async fn every_fixture_folder_inspects_and_verifies_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_cases_are_inspected_with_warnings_and_fail_verification_where_broken() {
-    // What each case must give follows from its manifest entry.
-    for case in corrupt_cases_expected() {
-        let name = &case.name;
-        let location = Location::Compat(case.auth.clone());
-        let inspection = inspect(&location)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let report = verify(&location)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let warned = |file: &str| inspection.warnings.iter().any(|w| w.contains(file));
-        let problem = |file: &str| {
-            report
-                .problems
-                .iter()
-                .any(|p| p.what.contains(file) || p.reason.contains(file))
-        };
-        match &case.expected {
-            Expected::UnreadableCreds { file } => {
-                assert!(inspection.account.is_none(), "{name}");
-                assert!(warned(file), "{name}: {:?}", inspection.warnings);
-                assert!(problem(file), "{name}: {report}");
-            }
-            Expected::UnreadableKey { file } => {
-                assert!(inspection.account.is_some(), "{name}");
-                assert!(warned(file), "{name}: {:?}", inspection.warnings);
-                assert!(
-                    report.problems.len() == 1 && problem(file),
-                    "{name}: {report}"
-                );
-            }
-            Expected::NotAuthState { files } => {
-                for file in files {
-                    // A file in a sub-folder is reported as its folder.
-                    let top = file.split('/').next().unwrap_or(file);
-                    assert!(
-                        warned(top),
-                        "{name}: {top} not mentioned: {:?}",
-                        inspection.warnings
+    // The expectations come from each case's manifest entry (see wa_testkit::fixtures).
+    for manifest in corrupt_manifests() {
+        for case in &manifest.cases {
+            let name = &case.label;
+            let location = Location::Compat(case.auth.clone());
+            let inspection = inspect(&location)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let report = verify(&location)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let warned = |file: &str| inspection.warnings.iter().any(|w| w.contains(file));
+            let creds_changed = case.changed.iter().any(|f| f == "creds.json");
+            match case.behaviour {
+                ReaderBehaviour::NamedError | ReaderBehaviour::NamedErrorOrSkipped => {
+                    assert_eq!(inspection.account.is_none(), creds_changed, "{name}");
+                    for file in &case.changed {
+                        assert!(warned(file), "{name}: {:?}", inspection.warnings);
+                    }
+                    assert!(!report.is_ok(), "{name}: {report}");
+                    assert_eq!(
+                        report.problems.len(),
+                        case.changed.len(),
+                        "{name}: {report}"
                     );
                 }
-                assert!(report.is_ok(), "{name}: {report}");
-                assert!(!report.warnings.is_empty(), "{name}: files not mentioned");
-            }
-            Expected::Accepted => {
-                assert!(
-                    inspection.account.is_some() && inspection.warnings.is_empty(),
-                    "{name}: {:?}",
-                    inspection.warnings
-                );
-                assert!(report.is_ok(), "{name}: {report}");
+                ReaderBehaviour::Ignored => {
+                    for entry in case.changed_entries() {
+                        assert!(warned(&entry), "{name}: {entry}: {:?}", inspection.warnings);
+                    }
+                    assert!(report.is_ok(), "{name}: {report}");
+                    assert!(!report.warnings.is_empty(), "{name}: files not mentioned");
+                }
+                ReaderBehaviour::Accepted => {
+                    assert!(inspection.account.is_some(), "{name}");
+                    assert!(
+                        inspection.warnings.is_empty(),
+                        "{name}: {:?}",
+                        inspection.warnings
+                    );
+                    assert!(report.is_ok(), "{name}: {report}");
+                }
             }
         }
     }

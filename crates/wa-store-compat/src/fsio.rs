@@ -1,11 +1,15 @@
 //! Small blocking file helpers. Called only from the writer thread and tokio's blocking pool.
 
-use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, FileType, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
 use wa_auth::{AuthError, Result};
+
+use crate::codec::CompatError;
+use crate::fault::{self, FaultPoint};
 
 /// Writes a new file (failing if it exists), 0600, synced when `fsync`.
 pub(crate) fn write_new(path: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
@@ -29,13 +33,62 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| AuthError::io(dir, e))
 }
 
-/// Reads a file; `None` when it does not exist.
-pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AuthError::io(path, e)),
+/// What a directory entry that is not a regular file is, for messages.
+pub(crate) fn entry_type(kind: FileType) -> &'static str {
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
     }
+}
+
+/// The error for `path`, which is `what` (a symbolic link, ...) where a file belongs.
+pub(crate) fn not_a_file(path: &Path, what: &str) -> AuthError {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    AuthError::corrupt(
+        path.display().to_string(),
+        CompatError::NotAFile {
+            entries: format!("{name} is {what}"),
+        },
+    )
+}
+
+/// Reads the regular file `path`: `None` when it does not exist; an error when it is anything
+/// else (a symbolic link is never followed) or cannot be read.
+pub(crate) fn read_regular(path: &Path) -> Result<Option<Vec<u8>>> {
+    // Looked at without following links, then opened; if a rename replaced it in between
+    // (a commit of the owner), look again.
+    for _ in 0..3 {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AuthError::io(path, e)),
+        };
+        if !meta.file_type().is_file() {
+            return Err(not_a_file(path, entry_type(meta.file_type())));
+        }
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AuthError::io(path, e)),
+        };
+        let opened = file.metadata().map_err(|e| AuthError::io(path, e))?;
+        if opened.ino() != meta.ino() || opened.dev() != meta.dev() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(opened.len() as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| AuthError::io(path, e))?;
+        return Ok(Some(bytes));
+    }
+    Err(AuthError::ChangedWhileReading {
+        resource: path.display().to_string(),
+        reason: "it was replaced again and again while being opened".into(),
+    })
 }
 
 /// Removes a file; absent is fine. Returns whether it existed.
@@ -44,5 +97,77 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(AuthError::io(path, e)),
+    }
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex: how the journal names a file's content.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Creates the folder `dir` (0700) and any missing parent, each made durable in its parent
+/// (synced) when `fsync`, so a folder the store reports as created survives a power loss.
+pub(crate) fn create_dir_durably(dir: &Path, fsync: bool) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(path) = next {
+        if path.as_os_str().is_empty() || path.exists() {
+            break;
+        }
+        missing.push(path);
+        next = path.parent();
+    }
+    for path in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => {}
+            // Created meanwhile by someone else: fine, it is there.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(AuthError::io(path, e)),
+        }
+        if fsync {
+            sync_parent(dir, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Syncs the parent of `path` (a folder of the store `dir`).
+pub(crate) fn sync_parent(dir: &Path, path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fault::check(dir, FaultPoint::SyncParent).map_err(|e| AuthError::io(parent, e))?;
+    sync_dir(parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_sha256_hex() {
+        assert_eq!(
+            content_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn links_and_directories_are_never_read_as_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(read_regular(&file).unwrap(), Some(b"x".to_vec()));
+        assert_eq!(read_regular(&tmp.path().join("none")).unwrap(), None);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        for path in [link, tmp.path().to_path_buf()] {
+            let err = read_regular(&path).unwrap_err();
+            assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
+        }
     }
 }

@@ -11,18 +11,26 @@
 //!   ([`Flavour`]: detected from the folder, or set), BufferJSON in all its forms, libsignal-node
 //!   session JSON, unknown kinds and unknown creds fields kept.
 //! - **Crash safety**: every file is written to a temp file and renamed into place (synced by
-//!   default), never rewritten in place; a commit of many keys goes through a journal, so a
-//!   crash leaves the folder as before or as after the commit once reopened. A reader that
-//!   ignores the journal (Baileys) never sees a torn file, but may see part of an interrupted
-//!   commit: see `docs/format-compat.md`.
+//!   default), never rewritten in place; a commit of many keys goes through a journal that
+//!   records the hash of every file's content before and after, so a crash, or an I/O error
+//!   after the commit point, leaves the folder as before or as after the commit once
+//!   reopened, decided for the whole batch from content, never from file times. A store whose
+//!   commit failed after its commit point refuses further commits until reopened. A reader
+//!   that ignores the journal (Baileys) never sees a torn file, but may see part of an
+//!   interrupted commit: see `docs/format-compat.md`.
 //! - **Bad input**: an unreadable key file is an error naming the file ([`ReadMode::Strict`],
 //!   the default) or skipped with a warning and reported ([`ReadMode::Lenient`]); unreadable
 //!   creds are always an error, never a reason to start over. Nothing is deleted or rewritten
-//!   because it is bad.
+//!   because it is bad. A symbolic link or directory named like a file of the layout, and a
+//!   directory holding another backend's store, are refused when opening.
 //! - **One owner**: a lock file (`.wa-store-compat.lock`, invisible to Baileys) held while the
 //!   folder is open for writing.
 //! - **Reads**: the folder is listed once when opened; values are read from their files when
-//!   asked for, on tokio's blocking pool; commits run on a dedicated writer thread.
+//!   asked for, on tokio's blocking pool; commits run on a dedicated writer thread. A
+//!   read-only open ([`CompatStoreOptions::read_only`]) beside a live owner returns only
+//!   values of the state it indexed (the state after a prefix of the owner's commits), or
+//!   fails with [`AuthError::ChangedWhileReading`](wa_auth::AuthError::ChangedWhileReading):
+//!   open it again and retry.
 //!
 //! ```
 //! use wa_auth::{KeyKind, KeyValue, PersistenceExt, Transaction};
@@ -51,17 +59,22 @@
 //! ```
 //!
 //! # Features
-//! None: the crate has no optional parts.
+//! - `fault-injection` (off by default): I/O fault injection for this crate's own tests. It is
+//!   active only in builds with debug assertions and is not part of the public API.
 
 #![forbid(unsafe_code)]
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fault;
 mod folder;
 mod fsio;
 mod journal;
 pub mod layout;
 mod options;
 mod parallel;
+mod plan;
+mod recovery;
 mod report;
 mod store;
 mod writer;

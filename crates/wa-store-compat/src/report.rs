@@ -29,31 +29,39 @@ pub enum FlavourSource {
     Default,
 }
 
-/// What opening the folder found of an interrupted commit.
+/// What opening the folder found of an interrupted commit. Recovery decides for the whole
+/// batch at once, from the hashes the journal records (see `docs/format-compat.md`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Recovery {
-    /// No journal: the last commit completed (or there was none).
+    /// Nothing to recover: the last commit completed (or there was none).
     #[default]
     Clean,
-    /// A complete journal was found and applied: the commit it describes is now complete.
+    /// A commit whose journal was in place but that was not (entirely) applied was completed:
+    /// the folder now holds all of it.
     RolledForward {
-        /// Files renamed into place by the recovery (0 when the commit had already landed).
+        /// Files renamed into place by the recovery.
         renamed: usize,
         /// Files deleted by the recovery.
         deleted: usize,
-        /// Operations not carried out because their file was changed after the commit by
-        /// another program (Baileys taking the folder over after the crash): its write wins.
-        superseded: usize,
     },
-    /// An incomplete commit (temp files without a complete journal) was discarded: the
-    /// folder is as before that commit.
+    /// A commit that cannot have been acknowledged was dropped: temp files without a
+    /// complete journal, or a journal none of whose operations was applied and whose new
+    /// content is gone. The folder is as before that commit.
     RolledBack {
         /// Temp files removed.
         temp_files: usize,
     },
-    /// Read-only open of a folder with a complete journal: the commit is applied in memory
-    /// (reads see it), the folder is left for its owner to recover.
+    /// Files of an interrupted commit were changed by another program after its commit point
+    /// (Baileys, run on the folder after a crash): that program has taken the folder over, so
+    /// nothing more of the commit was applied and its files are left as it wrote them.
+    Superseded {
+        /// The files the other program changed.
+        files: Vec<String>,
+    },
+    /// Read-only open of a folder whose last commit is not resolved yet: reads see the state
+    /// recovery will produce (the whole commit, or none of it); the folder is left for its
+    /// owner to recover.
     PendingReadOnly,
 }
 

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -10,22 +9,30 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
+use wa_auth::dir_lock::DirLock;
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
 
 use crate::codec::{self, CompatError, Flavour};
-use crate::folder::{View, open_folder};
-use crate::layout::{CREDS_FILE, key_file_name};
-use wa_auth::dir_lock::DirLock;
-
-use crate::layout::LOCK_FILE;
+use crate::folder::{Token, View, current_token, open_folder, read_indexed, refuse_other_backends};
+use crate::fsio::{create_dir_durably, sync_parent};
+use crate::journal::JournalId;
+use crate::layout::{CREDS_FILE, LOCK_FILE, key_file_name};
 use crate::options::{CompatStoreOptions, ReadMode};
 use crate::parallel;
 use crate::report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
 use crate::writer::{self, Job};
+
+/// A commit that failed after its commit point: its outcome is decided when the folder is
+/// reopened, and until then the files it touches cannot be read.
+pub(crate) struct Failure {
+    pub reason: String,
+    pub names: BTreeSet<String>,
+}
 
 /// State shared by the store handle, its blocking reads and its writer thread.
 pub(crate) struct Shared {
@@ -39,10 +46,44 @@ pub(crate) struct Shared {
     /// exclusively while it renames a commit's files into place, so a read sees a commit
     /// entirely or not at all.
     pub view: RwLock<View>,
-    /// The field order of `creds.json`, kept when it is rewritten.
-    pub creds_order: Mutex<Vec<String>>,
+    /// The `creds.json` being replaced, as read: a rewrite keeps its field order.
+    pub creds_template: Mutex<Option<Value>>,
+    /// The id of the folder's last journal; the writer's next commit takes the next one.
+    pub journal_id: Mutex<JournalId>,
+    /// For a read-only view: the state it indexed. Every read checks it is still current.
+    pub token: Token,
+    /// Set when a commit failed after its commit point (see [`Failure`]).
+    pub failure: RwLock<Option<Failure>>,
     /// Files skipped in lenient mode, by name.
     pub skipped: Mutex<BTreeMap<String, SkippedFile>>,
+}
+
+impl Shared {
+    /// Fails when the file `name` belongs to a commit whose outcome is in doubt.
+    fn check_not_in_doubt(&self, name: &str) -> Result<()> {
+        match self.failure.read().as_ref() {
+            Some(failure) if failure.names.contains(name) => Err(AuthError::Unhealthy {
+                backend: "compat",
+                reason: format!(
+                    "{name} belongs to a commit whose outcome is decided when the folder is reopened ({})",
+                    failure.reason
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// For a read-only view: fails when the folder no longer is in the state the view
+    /// indexed (its owner committed since), so nothing read from a later state is returned.
+    fn check_unchanged(&self) -> Result<()> {
+        if !self.options.read_only || current_token(&self.dir)? == self.token {
+            return Ok(());
+        }
+        Err(AuthError::ChangedWhileReading {
+            resource: self.dir.display().to_string(),
+            reason: "its owner committed since this read-only view was opened".into(),
+        })
+    }
 }
 
 struct Writer {
@@ -99,28 +140,9 @@ impl CompatStore {
     }
 
     fn open_blocking(dir: PathBuf, options: CompatStoreOptions) -> Result<Self> {
-        match std::fs::metadata(&dir) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(AuthError::invalid(
-                    dir.display().to_string(),
-                    "exists and is not a directory",
-                ));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(|e| AuthError::io(&dir, e))?;
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(AuthError::NotFound {
-                    what: format!("auth folder {}", dir.display()),
-                });
-            }
-            Err(e) => return Err(AuthError::io(&dir, e)),
-        }
+        prepare_folder(&dir, &options)?;
+        // Before anything is created in it (the lock file).
+        refuse_other_backends(&dir)?;
         let lock = if options.read_only {
             None
         } else {
@@ -130,27 +152,31 @@ impl CompatStore {
             Some(DirLock::acquire(&dir, LOCK_FILE)?)
         };
         let opened = open_folder(&dir, &options)?;
+        let scan = opened.scan;
         info!(
             dir = %dir.display(),
-            keys = opened.view.files.len(),
-            unrecognised = opened.view.unrecognised.len(),
-            flavour = %opened.flavour,
+            keys = scan.view.files.len(),
+            unrecognised = scan.view.unrecognised.len(),
+            flavour = %scan.flavour,
             recovery = ?opened.recovery,
             "opened Baileys folder"
         );
-        for (file, why) in &opened.view.unrecognised {
+        for (file, why) in &scan.view.unrecognised {
             warn!(file = %file, reason = %why, "unrecognised file left alone");
         }
         let read_only = options.read_only;
         let shared = Arc::new(Shared {
             dir,
             options,
-            flavour: opened.flavour,
-            flavour_source: opened.flavour_source,
+            flavour: scan.flavour,
+            flavour_source: scan.flavour_source,
             recovery: opened.recovery,
-            registry_error: opened.registry_error,
-            view: RwLock::new(opened.view),
-            creds_order: Mutex::new(opened.creds_order),
+            registry_error: scan.registry_error,
+            view: RwLock::new(scan.view),
+            creds_template: Mutex::new(scan.creds_template),
+            journal_id: Mutex::new(opened.journal_id),
+            token: opened.token,
+            failure: RwLock::new(None),
             skipped: Mutex::new(BTreeMap::new()),
         });
         let writer = if read_only {
@@ -214,29 +240,12 @@ impl CompatStore {
     pub async fn scan(&self) -> Result<FolderReport> {
         let shared = self.shared.clone();
         let (creds_error, unreadable) = blocking(move || {
-            let creds_error = read_creds(&shared).err().map(|e| e.to_string());
-            let entries: Vec<(KeyKind, KeyId)> = {
-                let view = shared.view.read();
-                view.files
-                    .values()
-                    .map(|e| (e.kind.clone(), e.id.clone()))
-                    .collect()
+            let creds_error = match read_creds(&shared) {
+                Ok(_) => None,
+                Err(e) if entry_error(&e) => Some(e.to_string()),
+                Err(e) => return Err(e),
             };
-            let results = parallel::map(&entries, parallel::cpu_threads(), |(kind, id)| {
-                read_key(&shared, kind, id)
-            });
-            let mut unreadable = Vec::new();
-            for ((kind, id), result) in entries.into_iter().zip(results) {
-                if let Err(reason) = result {
-                    unreadable.push(SkippedFile {
-                        file: key_file_name(&kind, &id),
-                        kind,
-                        id,
-                        reason: reason.to_string(),
-                    });
-                }
-            }
-            Ok((creds_error, unreadable))
+            Ok((creds_error, unreadable_keys(&shared)?))
         })
         .await?;
         let mut report = self.report();
@@ -292,30 +301,54 @@ impl std::fmt::Debug for CompatStore {
     }
 }
 
+/// Makes sure `dir` is a folder: creates it (made durable in its parent) when allowed, and
+/// otherwise syncs its parent for a writable open, in case an earlier creation could not.
+fn prepare_folder(dir: &Path, options: &CompatStoreOptions) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if options.fsync && !options.read_only {
+                sync_parent(dir, dir)?;
+            }
+            Ok(())
+        }
+        Ok(_) => Err(AuthError::invalid(
+            dir.display().to_string(),
+            "exists and is not a directory",
+        )),
+        Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
+            create_dir_durably(dir, options.fsync)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(AuthError::NotFound {
+            what: format!("auth folder {}", dir.display()),
+        }),
+        Err(e) => Err(AuthError::io(dir, e)),
+    }
+}
+
 fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
     AuthError::corrupt(dir.join(name).display().to_string(), source)
 }
 
-/// Reads the creds: `None` when there are none. Always strict.
+/// Reads the creds: `None` when there are none. Always strict. A read-only view checks the
+/// folder is still in the state it indexed.
 fn read_creds(shared: &Shared) -> Result<Option<AuthCreds>> {
     let view = shared.view.read();
-    let Some(physical) = view.creds.as_ref() else {
+    // Checked under the index lock: a commit failing meanwhile is seen.
+    shared.check_not_in_doubt(CREDS_FILE)?;
+    let Some(pending) = view.creds.as_ref() else {
         return Ok(None);
     };
-    let path = shared.dir.join(physical);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(AuthError::io(&path, e)),
-    };
+    let bytes = read_indexed(&shared.dir, CREDS_FILE, pending.as_ref())?;
     drop(view);
+    shared.check_unchanged()?;
     let creds = CompatError::parse(&bytes)
         .and_then(|value| codec::creds::from_json(&value))
         .map_err(|e| corrupt(&shared.dir, CREDS_FILE, e))?;
     Ok(Some(creds))
 }
 
-/// Reads one key: `Ok(None)` when absent, `Err` (naming the file) when unreadable.
+/// Reads one key: `Ok(None)` when the index has no such key, `Err` (naming the file) when it
+/// cannot be read. The caller checks a read-only view is still current.
 fn read_key_in(
     shared: &Shared,
     view: &View,
@@ -326,12 +359,8 @@ fn read_key_in(
     let Some(entry) = view.files.get(&name).filter(|e| &e.kind == kind) else {
         return Ok(None);
     };
-    let path = shared.dir.join(entry.physical.as_deref().unwrap_or(&name));
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(AuthError::io(&path, e)),
-    };
+    shared.check_not_in_doubt(&name)?;
+    let bytes = read_indexed(&shared.dir, &name, entry.pending.as_ref())?;
     let value = CompatError::parse(&bytes)
         .and_then(|json| codec::key_value::from_json(kind, id, &json))
         .map_err(|e| corrupt(&shared.dir, &name, e))?;
@@ -341,9 +370,36 @@ fn read_key_in(
     Ok(Some(value))
 }
 
-fn read_key(shared: &Shared, kind: &KeyKind, id: &KeyId) -> Result<Option<KeyValue>> {
-    let view = shared.view.read();
-    read_key_in(shared, &view, kind, id)
+/// Whether an error is about the entry read (and lenient mode or a scan may report it) rather
+/// than about the store or the folder as a whole.
+fn entry_error(error: &AuthError) -> bool {
+    matches!(error, AuthError::Corrupt { .. } | AuthError::Io { .. })
+}
+
+/// Reads and decodes every key file; returns those that cannot be read, with the reason.
+fn unreadable_keys(shared: &Shared) -> Result<Vec<SkippedFile>> {
+    let guard = shared.view.read();
+    let view: &View = &guard;
+    let entries: Vec<(&KeyKind, &KeyId)> = view.files.values().map(|e| (&e.kind, &e.id)).collect();
+    let results = parallel::map(&entries, parallel::cpu_threads(), |(kind, id)| {
+        read_key_in(shared, view, kind, id)
+    });
+    let mut unreadable = Vec::new();
+    for ((kind, id), result) in entries.into_iter().zip(results) {
+        match result {
+            Ok(_) => {}
+            Err(e) if entry_error(&e) => unreadable.push(SkippedFile {
+                file: key_file_name(kind, id),
+                kind: kind.clone(),
+                id: id.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    drop(guard);
+    shared.check_unchanged()?;
+    Ok(unreadable)
 }
 
 #[async_trait]
@@ -378,6 +434,8 @@ impl Persistence for CompatStore {
             let read = parallel::map(&ids, parallel::cpu_threads(), |id| {
                 read_key_in(&shared, view, &kind, id)
             });
+            // Whatever was read, a view whose folder moved on returns none of it.
+            shared.check_unchanged()?;
             let mut found = Vec::with_capacity(ids.len());
             for (id, result) in ids.into_iter().zip(read) {
                 match result {

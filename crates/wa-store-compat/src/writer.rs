@@ -2,34 +2,41 @@
 //! (group commit: one journal and one folder sync for all of them).
 //!
 //! A group is applied in three steps (see `docs/format-compat.md`):
-//! 1. every new file is written under a temp name (and synced);
-//! 2. the journal listing the renames and deletes is written under a temp name, synced and
-//!    renamed into place, and the folder is synced: from here on the commit has happened;
+//! 1. every new file is written under a temp name (and synced), and the hash of what each file
+//!    it changes holds now is taken;
+//! 2. the journal listing the renames and deletes, with the hashes of the old and the new
+//!    contents, is written under a temp name, synced and renamed into place: from here on the
+//!    commit has happened; the folder is synced;
 //! 3. the renames and deletes are carried out, in order: key files, deletes, the registry,
 //!    `creds.json` last.
 //!
-//! The journal stays until the next commit replaces it, the writer stops (the store is closed)
-//! or the next open removes it (replaying a completed journal changes nothing), which saves a
-//! second folder sync per commit.
+//! A failure before the commit point removes what was written: nothing happened, and the store
+//! goes on. A failure after it (the folder sync, a rename, a delete) leaves the journal and
+//! every temp file where they are, so that the next open finishes the batch or drops it as a
+//! whole; until then the store is failed: it refuses every commit and every read of a file the
+//! batch touches, since their content is in doubt.
+//!
+//! The journal stays until the next commit replaces it; when the writer stops (the store is
+//! closed) it is sealed (the same id, no operations), which saves a second folder sync per
+//! commit and gives the next open nothing to check.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use tokio::sync::oneshot;
 use tracing::{debug, error};
-use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
+use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
 
-use crate::codec::{self, CompatError};
-use crate::folder::View;
-use crate::fsio::{remove_if_exists, sync_dir, write_new};
-use crate::journal::{Journal, Op, Registry};
-use crate::layout::{
-    FileClass, JOURNAL_FILE, MAX_FILE_NAME, REGISTRY_FILE, TEMP_PREFIX, Unrecognised, key_file_name,
-};
+use crate::fault::{self, FaultPoint};
+use crate::fsio::{content_hash, read_regular, remove_if_exists, sync_dir, write_new};
+use crate::journal::{Journal, Op};
+use crate::layout::{CREDS_FILE, REGISTRY_FILE, TEMP_PREFIX};
 use crate::parallel;
-use crate::store::Shared;
+use crate::plan::{Change, Plan, prepare};
+use crate::recovery;
+use crate::store::{Failure, Shared};
 
 /// Most batches merged into one group commit.
 const MAX_GROUP: usize = 64;
@@ -40,27 +47,17 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<()>>,
 }
 
-/// A change to one file.
-enum Change {
-    Put {
-        kind: KeyKind,
-        id: KeyId,
-        bytes: Vec<u8>,
-    },
-    Delete,
-}
-
-/// The changes of the batches of a group, merged (a later batch wins).
-#[derive(Default)]
-struct Plan {
-    files: BTreeMap<String, Change>,
-    creds: Option<(Vec<u8>, Vec<String>)>,
-    registry: Option<Registry>,
+/// How a group commit failed.
+enum Outcome {
+    /// Before the commit point: nothing happened.
+    NotCommitted(AuthError),
+    /// After it: the store is failed until reopened.
+    InDoubt(String),
 }
 
 /// The writer thread's loop: until every sender is gone.
 pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
-    let mut poisoned: Option<String> = None;
+    let mut wrote_journal = false;
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -69,20 +66,26 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        if let Some(reason) = &poisoned {
+        if let Some(failure) = shared.failure.read().as_ref() {
             for job in group {
-                let _ = job.reply.send(Err(unhealthy(reason)));
+                let _ = job.reply.send(Err(unhealthy(&failure.reason)));
             }
             continue;
         }
-        commit_group(&shared, group, &mut poisoned);
+        wrote_journal |= commit_group(&shared, group);
     }
-    // Closed cleanly: every commit is applied, the journal is no longer needed.
-    if poisoned.is_none() {
+    // Closed cleanly: every commit is applied; seal the journal.
+    if wrote_journal && shared.failure.read().is_none() {
         let dir = shared.dir.as_path();
-        let synced = !shared.options.fsync || sync_dir(dir).is_ok();
-        if synced && let Err(e) = remove_if_exists(&dir.join(JOURNAL_FILE)) {
-            error!(error = %e, "cannot remove the journal on close");
+        let fsync = shared.options.fsync;
+        let journal = Journal {
+            id: shared.journal_id.lock().clone(),
+            ops: Vec::new(),
+        };
+        let sealed = (if fsync { sync_dir(dir) } else { Ok(()) })
+            .and_then(|()| recovery::seal(dir, &journal, fsync));
+        if let Err(e) = sealed {
+            error!(error = %e, "cannot seal the journal on close (the next open checks it)");
         }
     }
 }
@@ -90,19 +93,33 @@ pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
 fn unhealthy(reason: &str) -> AuthError {
     AuthError::Unhealthy {
         backend: "compat",
-        reason: format!("{reason}; reopen the folder to complete the last commit"),
+        reason: format!(
+            "{reason}; the last commit is decided when the folder is reopened (applied as a whole, or not at all): reopen it to go on"
+        ),
     }
 }
 
-fn invalid(what: impl Into<String>, reason: impl Into<String>) -> AuthError {
-    AuthError::invalid(what, reason)
+/// The error for one of several committers.
+fn reply_error(outcome: &Outcome) -> AuthError {
+    match outcome {
+        Outcome::InDoubt(reason) => unhealthy(reason),
+        Outcome::NotCommitted(AuthError::Io { path, source }) => AuthError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Outcome::NotCommitted(AuthError::Corrupt { what, source }) => AuthError::Corrupt {
+            what: what.clone(),
+            source: source.to_string().into(),
+        },
+        Outcome::NotCommitted(e) => AuthError::Backend {
+            backend: "compat",
+            source: e.to_string().into(),
+        },
+    }
 }
 
-fn not_representable(kind: &KeyKind, id: &KeyId, e: CompatError) -> AuthError {
-    invalid(format!("{kind} {id}"), e.to_string())
-}
-
-fn commit_group(shared: &Shared, group: Vec<Job>, poisoned: &mut Option<String>) {
+/// Commits a group; returns whether its journal was written.
+fn commit_group(shared: &Shared, group: Vec<Job>) -> bool {
     let mut plan = Plan::default();
     let mut accepted = Vec::with_capacity(group.len());
     {
@@ -117,173 +134,14 @@ fn commit_group(shared: &Shared, group: Vec<Job>, poisoned: &mut Option<String>)
         }
     }
     if accepted.is_empty() {
-        return;
+        return false;
     }
-    let outcome = execute(shared, plan, poisoned);
+    let outcome = execute(shared, plan);
+    let journaled = !matches!(outcome, Err(Outcome::NotCommitted(_)));
     for reply in accepted {
-        let result = match &outcome {
-            Ok(()) => Ok(()),
-            Err(e) if poisoned.is_some() => Err(unhealthy(&e.to_string())),
-            Err(AuthError::Io { path, source }) => Err(AuthError::Io {
-                path: path.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            }),
-            Err(e) => Err(AuthError::Backend {
-                backend: "compat",
-                source: e.to_string().into(),
-            }),
-        };
-        let _ = reply.send(result);
+        let _ = reply.send(outcome.as_ref().map_err(reply_error).copied());
     }
-}
-
-/// The kind and id the file `name` holds, as of the group so far.
-fn current<'a>(view: &'a View, plan: &'a Plan, name: &str) -> Option<(&'a KeyKind, &'a KeyId)> {
-    match plan.files.get(name) {
-        Some(Change::Put { kind, id, .. }) => Some((kind, id)),
-        Some(Change::Delete) => None,
-        None => view.files.get(name).map(|e| (&e.kind, &e.id)),
-    }
-}
-
-/// Adds `batch` to `plan`, or fails leaving `plan` unchanged.
-fn prepare(shared: &Shared, view: &View, plan: &mut Plan, batch: &WriteBatch) -> Result<()> {
-    let mut registry = plan
-        .registry
-        .clone()
-        .unwrap_or_else(|| view.registry.clone());
-    let mut names = registry.names.clone();
-    names
-        .other_kinds
-        .extend(shared.options.other_kinds.iter().cloned());
-
-    let mut changes: BTreeMap<String, Change> = BTreeMap::new();
-    let mut owners: BTreeMap<String, (&KeyKind, &KeyId)> = BTreeMap::new();
-    let mut puts: Vec<(String, &KeyKind, &KeyId, &KeyValue)> = Vec::new();
-    for (kind, id, value) in batch.entries() {
-        let what = || format!("{kind} {id}");
-        let name = key_file_name(kind, id);
-        if name.len() > MAX_FILE_NAME {
-            return Err(invalid(
-                what(),
-                format!(
-                    "its file name would be {} bytes (at most {MAX_FILE_NAME})",
-                    name.len()
-                ),
-            ));
-        }
-        if let Some((k, i)) = owners.insert(name.clone(), (kind, id)) {
-            return Err(invalid(
-                what(),
-                format!("{k} {i} of the same batch is stored in the same file {name}"),
-            ));
-        }
-        let Some(value) = value else {
-            if current(view, plan, &name).is_some_and(|(k, _)| k == kind) {
-                registry.names.ids.remove(&name);
-                changes.insert(name, Change::Delete);
-            }
-            continue;
-        };
-        if let KeyKind::Other(other) = kind
-            && !names.other_kinds.contains(other)
-        {
-            let mut wider = names.clone();
-            wider.other_kinds.insert(other.clone());
-            if let Some(file) = view.files.iter().find_map(|(file, e)| {
-                (wider.classify(file)
-                    != FileClass::Key {
-                        kind: e.kind.clone(),
-                        id: e.id.clone(),
-                    })
-                .then_some(file)
-            }) {
-                return Err(invalid(
-                    what(),
-                    format!("recognising kind {kind} would change how {file} is read"),
-                ));
-            }
-            names = wider;
-            registry.names.other_kinds.insert(other.clone());
-        }
-        if view.unrecognised.contains_key(&name) && !plan.files.contains_key(&name) {
-            return Err(invalid(
-                what(),
-                format!(
-                    "{name} exists and is not a file of this store's layout; move it away first"
-                ),
-            ));
-        }
-        // How the name reads without a recorded id: if that is not `id`, record `id`.
-        names.ids.remove(&name);
-        registry.names.ids.remove(&name);
-        let needs_record = match names.classify(&name) {
-            FileClass::Key { kind: k, id: i } => &k == kind && &i != id,
-            FileClass::Unrecognised(
-                Unrecognised::InvalidId { kind: k, .. }
-                | Unrecognised::NotCanonical { kind: k, .. },
-            ) => &k == kind,
-            _ => false,
-        };
-        if needs_record {
-            names.ids.insert(name.clone(), id.as_str().to_owned());
-            registry
-                .names
-                .ids
-                .insert(name.clone(), id.as_str().to_owned());
-        }
-        let read_back = names.classify(&name);
-        if read_back
-            != (FileClass::Key {
-                kind: kind.clone(),
-                id: id.clone(),
-            })
-        {
-            return Err(invalid(
-                what(),
-                format!("its file {name} would be read back as {read_back:?}"),
-            ));
-        }
-        puts.push((name, kind, id, value));
-    }
-    // Encoding is the costly part of a large batch: spread it over the cores.
-    let encoded = parallel::map(&puts, parallel::cpu_threads(), |(_, kind, id, value)| {
-        let json = codec::key_value::to_json(kind, value, shared.flavour)
-            .map_err(|e| not_representable(kind, id, e))?;
-        serde_json::to_vec(&json)
-            .map_err(|e| invalid(format!("{kind} {id}"), format!("cannot serialise: {e}")))
-    });
-    for ((name, kind, id, _), bytes) in puts.into_iter().zip(encoded) {
-        changes.insert(
-            name,
-            Change::Put {
-                kind: kind.clone(),
-                id: id.clone(),
-                bytes: bytes?,
-            },
-        );
-    }
-    let creds = match batch.creds() {
-        Some(creds) => {
-            let order = shared.creds_order.lock().clone();
-            let json = codec::creds::to_json_ordered(creds, &order)
-                .map_err(|e| invalid("creds", e.to_string()))?;
-            let bytes = serde_json::to_vec(&json).map_err(|e| invalid("creds", e.to_string()))?;
-            Some((bytes, codec::creds::field_order(&json)))
-        }
-        None => None,
-    };
-
-    // Accepted: merge.
-    plan.files.extend(changes);
-    if creds.is_some() {
-        plan.creds = creds;
-    }
-    registry.flavour = Some(shared.flavour);
-    if plan.registry.is_some() || !view.registry_on_disk || registry != view.registry {
-        plan.registry = Some(registry);
-    }
-    Ok(())
+    journaled
 }
 
 fn unique_prefix() -> String {
@@ -299,99 +157,52 @@ fn unique_prefix() -> String {
     )
 }
 
-fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result<()> {
+/// A group's files written under temp names, and the operations that apply them.
+struct Staged {
+    ops: Vec<Op>,
+    temps: Vec<String>,
+    journal_temp: String,
+    /// The index changes: a name, and its kind and id (`None`: deleted).
+    index: Vec<(String, Option<(KeyKind, KeyId)>)>,
+}
+
+fn execute(shared: &Shared, plan: Plan) -> std::result::Result<(), Outcome> {
     let dir = shared.dir.as_path();
     let fsync = shared.options.fsync;
-    let prefix = unique_prefix();
-    let mut temps = Vec::new();
-    let mut renames = Vec::new();
-    let mut deletes = Vec::new();
-    let mut index_updates = Vec::new();
-    // Name every new file, then write (and sync) them, in parallel for large groups.
-    let mut targets: Vec<(&str, &[u8])> = Vec::new();
-    for (name, change) in &plan.files {
-        match change {
-            Change::Put { kind, id, bytes } => {
-                targets.push((name, bytes));
-                index_updates.push((name.clone(), Some((kind.clone(), id.clone()))));
-            }
-            Change::Delete => {
-                deletes.push(Op::Delete(name.clone()));
-                index_updates.push((name.clone(), None));
-            }
-        }
-    }
-    let registry_bytes = plan.registry.as_ref().map(Registry::to_bytes);
-    if let Some(bytes) = &registry_bytes {
-        targets.push((REGISTRY_FILE, bytes));
-    }
-    if let Some((creds, _)) = &plan.creds {
-        targets.push((crate::layout::CREDS_FILE, creds));
-    }
-    let mut writes: Vec<(String, &[u8])> = Vec::with_capacity(targets.len());
-    for (n, (target, bytes)) in targets.into_iter().enumerate() {
-        let temp = format!("{prefix}{n}");
-        temps.push(temp.clone());
-        renames.push(Op::Rename {
-            temp: temp.clone(),
-            target: target.to_owned(),
-        });
-        writes.push((temp, bytes));
-    }
-    let threads = if fsync {
-        parallel::SYNC_THREADS
-    } else {
-        parallel::cpu_threads()
+    let staged = stage(shared, &plan).map_err(Outcome::NotCommitted)?;
+    let journal = Journal {
+        id: shared.journal_id.lock().next(),
+        ops: staged.ops,
     };
-    let written = parallel::map(&writes, threads, |(temp, bytes)| {
-        write_new(&dir.join(temp), bytes, fsync)
-    })
-    .into_iter()
-    .collect::<Result<Vec<()>>>()
-    .map(|_| ());
-    let mut ops = Vec::with_capacity(renames.len() + deletes.len());
-    // Keys first, then deletes, then the registry and creds (the last renames).
-    let tail = usize::from(plan.registry.is_some()) + usize::from(plan.creds.is_some());
-    let keys = renames.len().saturating_sub(tail);
-    let meta = renames.split_off(keys);
-    ops.extend(renames);
-    ops.extend(deletes);
-    ops.extend(meta);
-    let journal_temp = format!("{prefix}journal");
-    let committed = written.and_then(|()| {
-        let journal = Journal { ops: ops.clone() };
-        write_new(&dir.join(&journal_temp), &journal.to_bytes(), fsync)?;
-        std::fs::rename(dir.join(&journal_temp), dir.join(JOURNAL_FILE))
-            .map_err(|e| AuthError::io(dir.join(JOURNAL_FILE), e))?;
-        if fsync {
-            sync_dir(dir)?;
-        }
-        Ok(())
-    });
-    if let Err(e) = committed {
-        // Nothing was applied: remove what was written (best effort; the next open would).
-        for temp in temps.iter().chain(std::iter::once(&journal_temp)) {
+    if let Err(e) = recovery::install_journal(dir, &journal, &staged.journal_temp, fsync) {
+        for temp in staged.temps.iter().chain([&staged.journal_temp]) {
             let _ = remove_if_exists(&dir.join(temp));
         }
         error!(error = %e, "commit failed before its journal; nothing applied");
-        return Err(e);
+        return Err(Outcome::NotCommitted(e));
     }
+    *shared.journal_id.lock() = journal.id.clone();
 
-    // The commit has happened: apply it.
+    // The commit has happened: apply it. A failure from here on leaves everything in place.
+    let synced = if fsync {
+        fault::check(dir, FaultPoint::SyncAfterJournal)
+            .map_err(|e| AuthError::io(dir, e))
+            .and_then(|()| sync_dir(dir))
+    } else {
+        Ok(())
+    };
     let mut view = shared.view.write();
-    for op in &ops {
-        let result = match op {
-            Op::Rename { temp, target } => std::fs::rename(dir.join(temp), dir.join(target))
-                .map_err(|e| AuthError::io(dir.join(target), e)),
-            Op::Delete(name) => remove_if_exists(&dir.join(name)).map(|_| ()),
-        };
-        if let Err(e) = result {
-            error!(error = %e, "commit journaled but not applied; refusing further commits");
-            *poisoned = Some(e.to_string());
-            return Err(e);
-        }
+    if let Err(e) = synced.and_then(|()| apply(shared, &journal.ops)) {
+        error!(error = %e, "commit journaled but not applied; refusing further commits");
+        let names: BTreeSet<String> = journal.ops.iter().map(|o| o.target().to_owned()).collect();
+        let reason = format!("the commit was journaled but not applied: {e}");
+        *shared.failure.write() = Some(Failure {
+            reason: reason.clone(),
+            names,
+        });
+        return Err(Outcome::InDoubt(reason));
     }
-    for (name, change) in index_updates {
+    for (name, change) in staged.index {
         view.unrecognised.remove(&name);
         match change {
             Some((kind, id)) => view.insert(name, kind, id, None),
@@ -402,10 +213,129 @@ fn execute(shared: &Shared, plan: Plan, poisoned: &mut Option<String>) -> Result
         view.registry = registry;
         view.registry_on_disk = true;
     }
-    if let Some((_, order)) = plan.creds {
-        view.creds = Some(crate::layout::CREDS_FILE.to_owned());
-        *shared.creds_order.lock() = order;
+    if let Some((_, json)) = plan.creds {
+        view.creds = Some(None);
+        *shared.creds_template.lock() = Some(json);
     }
-    debug!(ops = ops.len(), "commit applied");
+    debug!(ops = journal.ops.len(), "commit applied");
     Ok(())
+}
+
+/// Carries out the operations of a journaled commit, in order.
+fn apply(shared: &Shared, ops: &[Op]) -> Result<()> {
+    let dir = shared.dir.as_path();
+    for (n, op) in ops.iter().enumerate() {
+        fault::check(dir, FaultPoint::ApplyOp(n)).map_err(|e| AuthError::io(dir, e))?;
+        match op {
+            Op::Rename { temp, target, .. } => std::fs::rename(dir.join(temp), dir.join(target))
+                .map_err(|e| AuthError::io(dir.join(target), e))?,
+            Op::Delete { target, .. } => {
+                remove_if_exists(&dir.join(target))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Step 1: writes the group's new files under temp names and builds its operations (key
+/// renames, deletes, the registry, the creds), each with the hash of what its file holds now.
+/// On failure, removes what it wrote.
+fn stage(shared: &Shared, plan: &Plan) -> Result<Staged> {
+    let dir = shared.dir.as_path();
+    let prefix = unique_prefix();
+    let registry = plan.registry.as_ref().map(|r| r.to_bytes());
+    let mut puts: Vec<(&str, &[u8])> = Vec::new();
+    let mut deletes: Vec<&str> = Vec::new();
+    let mut index = Vec::new();
+    for (name, change) in &plan.files {
+        match change {
+            Change::Put { kind, id, bytes } => {
+                puts.push((name, bytes));
+                index.push((name.clone(), Some((kind.clone(), id.clone()))));
+            }
+            Change::Delete => {
+                deletes.push(name);
+                index.push((name.clone(), None));
+            }
+        }
+    }
+    puts.extend(registry.as_deref().map(|b| (REGISTRY_FILE, b)));
+    puts.extend(plan.creds.as_ref().map(|(b, _)| (CREDS_FILE, b.as_slice())));
+    let temps: Vec<String> = (0..puts.len()).map(|n| format!("{prefix}{n}")).collect();
+    let written = write_temps(shared, &puts, &temps);
+    let olds = written
+        .and_then(|()| old_hashes(dir, puts.iter().map(|p| p.0).chain(deletes.iter().copied())));
+    let olds = match olds {
+        Ok(olds) => olds,
+        Err(e) => {
+            for temp in &temps {
+                let _ = remove_if_exists(&dir.join(temp));
+            }
+            return Err(e);
+        }
+    };
+    let (put_olds, delete_olds) = olds.split_at(puts.len());
+    let mut renames: Vec<Op> = puts
+        .iter()
+        .zip(&temps)
+        .zip(put_olds)
+        .map(|(((target, bytes), temp), old)| Op::Rename {
+            temp: temp.clone(),
+            target: (*target).to_owned(),
+            new: content_hash(bytes),
+            old: old.clone(),
+        })
+        .collect();
+    // Keys first, then deletes, then the registry and creds (the last renames).
+    let meta = renames.split_off(
+        puts.len() - usize::from(registry.is_some()) - usize::from(plan.creds.is_some()),
+    );
+    let mut ops = renames;
+    ops.extend(deletes.iter().zip(delete_olds).filter_map(|(target, old)| {
+        // Gone already (removed by someone else): nothing to delete.
+        old.clone().map(|old| Op::Delete {
+            target: (*target).to_owned(),
+            old,
+        })
+    }));
+    ops.extend(meta);
+    let journal_temp = format!("{prefix}journal");
+    Ok(Staged {
+        ops,
+        temps,
+        journal_temp,
+        index,
+    })
+}
+
+/// Writes (and syncs) the temp files, in parallel for large groups.
+fn write_temps(shared: &Shared, puts: &[(&str, &[u8])], temps: &[String]) -> Result<()> {
+    let dir = shared.dir.as_path();
+    let fsync = shared.options.fsync;
+    let threads = if fsync {
+        parallel::SYNC_THREADS
+    } else {
+        parallel::cpu_threads()
+    };
+    let writes: Vec<(&String, &[u8])> = temps.iter().zip(puts.iter().map(|p| p.1)).collect();
+    parallel::map(&writes, threads, |(temp, bytes)| {
+        fault::check(dir, FaultPoint::TempWrite).map_err(|e| AuthError::io(dir.join(temp), e))?;
+        write_new(&dir.join(temp), bytes, fsync)
+    })
+    .into_iter()
+    .collect()
+}
+
+/// The hash of what each of `names` holds now (`None`: nothing). A name that is not a regular
+/// file fails the commit here, before its commit point.
+fn old_hashes<'a>(
+    dir: &std::path::Path,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Option<String>>> {
+    let names: Vec<&str> = names.collect();
+    parallel::map(&names, parallel::cpu_threads(), |name| {
+        Ok(read_regular(&dir.join(name))?.map(|bytes| content_hash(&bytes)))
+    })
+    .into_iter()
+    .collect()
 }

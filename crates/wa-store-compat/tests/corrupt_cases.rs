@@ -1,199 +1,202 @@
-//! Every case of every version's `corrupt/` folder (driven by its `manifest.json`) behaves as
-//! its MANIFEST says, in strict and in lenient mode; and no case changes any file.
+//! Every case of every version's `corrupt/` folder behaves as its `manifest.json` says, in
+//! strict and in lenient mode, and no case changes any file. The expectation of each case is
+//! derived from the manifest (its `changed` files and its `expected_reader_behaviour`, parsed
+//! by `wa_testkit::fixtures`), so a case added to the fixtures is checked, not refused.
 
 mod common;
 
-use std::path::Path;
+use std::collections::BTreeSet;
 
-use common::{read_json, temp_copy, tree};
-use serde_json::Value;
-use wa_auth::{AuthError, KeyKind, Persistence, PersistenceExt};
-use wa_store_compat::layout::{FileClass, Names};
+use common::{temp_copy, tree};
+use wa_auth::{AuthError, Persistence, PersistenceExt};
+use wa_store_compat::layout::{FileClass, Names, key_file_name};
 use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state};
+use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
 
-/// The file a `changed` line of the manifest is about (its first word).
-fn changed_file(line: &str) -> String {
-    line.split(' ')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(':')
-        .to_owned()
-}
-
-fn own_files_removed(
-    mut t: std::collections::BTreeMap<String, Option<Vec<u8>>>,
-) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
-    t.retain(|name, _| !name.starts_with(".wa-store-compat"));
-    t
-}
-
-fn corrupt_error_names(err: &AuthError, file: &str) -> bool {
+fn names_file(err: &AuthError, file: &str) -> bool {
     matches!(err, AuthError::Corrupt { what, .. } if what.ends_with(file))
 }
 
-/// Every base file other than `except` reads in strict mode.
-async fn base_files_load(case: &str, store: &CompatStore, base: &[String], except: &[String]) {
-    let names = Names::default();
-    for file in base.iter().filter(|f| !except.contains(f)) {
-        match names.classify(file) {
+fn read_only() -> CompatStoreOptions {
+    CompatStoreOptions::default().read_only(true)
+}
+
+/// Every base file the case did not change reads in strict mode.
+async fn unchanged_files_load(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+    let label = &case.label;
+    for file in manifest
+        .base_files
+        .iter()
+        .filter(|f| !case.changed.contains(f))
+    {
+        match Names::default().classify(file) {
             FileClass::Creds => {
-                let creds = store
-                    .load_creds()
-                    .await
-                    .unwrap_or_else(|e| panic!("{case}: {e}"));
-                assert!(creds.is_some(), "{case}: creds");
+                let creds = store.load_creds().await;
+                let creds = creds.unwrap_or_else(|e| panic!("{label}: {e}"));
+                let creds = creds.unwrap_or_else(|| panic!("{label}: no creds"));
+                if let Some(id) = manifest.creds_registration_id {
+                    assert_eq!(u64::from(creds.registration_id), id, "{label}");
+                }
             }
             FileClass::Key { kind, id } => {
-                let value = store
-                    .get_one(&kind, &id)
-                    .await
-                    .unwrap_or_else(|e| panic!("{case}: {file}: {e}"));
-                assert!(value.is_some(), "{case}: {file} did not load");
+                let value = store.get_one(&kind, &id).await;
+                let value = value.unwrap_or_else(|e| panic!("{label}: {file}: {e}"));
+                assert!(value.is_some(), "{label}: {file} did not load");
             }
-            other => panic!("{case}: base file {file} is {other:?}"),
+            other => panic!("{label}: base file {file} is {other:?}"),
         }
     }
 }
 
-async fn run_case(version: &str, case: &Value, case_dir: &Path, base: &[String], reg_id: u64) {
-    let name = format!("{version}/{}", case["name"].as_str().expect("case name"));
-    let changed: Vec<String> = case["changed"]
-        .as_array()
-        .expect("changed")
+/// The changed files cannot be read: an error naming each (creds: in every mode), or, for a
+/// key in lenient mode (the caller's explicit choice), skipped and reported.
+async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
+    let label = &case.label;
+    for file in &case.changed {
+        match Names::default().classify(file) {
+            FileClass::Creds => {
+                let err = store.load_creds().await.expect_err("unreadable creds");
+                assert!(names_file(&err, file), "{label}: {err}");
+                if case.mentions("byte offset") {
+                    assert!(err.to_string().contains("at byte"), "{label}: {err}");
+                }
+                let scan = store.scan().await.expect("scan");
+                assert!(scan.creds_error.is_some(), "{label}: {scan}");
+                println!("{label} {mode:?}: {err}");
+            }
+            FileClass::Key { kind, id } if mode == ReadMode::Strict => {
+                let err = store.get_one(&kind, &id).await.expect_err("strict read");
+                assert!(names_file(&err, file), "{label}: {err}");
+                if case.mentions("0 bytes") {
+                    assert!(err.to_string().contains("empty"), "{label}: {err}");
+                }
+                let err = store.load_all().await.expect_err("strict load_all");
+                assert!(names_file(&err, file), "{label}: {err}");
+                println!("{label} {mode:?}: {err}");
+            }
+            FileClass::Key { kind, id } => {
+                assert_eq!(store.get_one(&kind, &id).await.unwrap(), None, "{label}");
+                let report = store.report();
+                assert!(
+                    report.skipped.iter().any(|s| &s.file == file),
+                    "{label}: {report}"
+                );
+            }
+            other => panic!("{label}: {file} should fail to read but is {other:?}"),
+        }
+    }
+    // A migration tool sees every unreadable key either way.
+    let changed_keys: BTreeSet<&String> = case
+        .changed
         .iter()
-        .map(|l| changed_file(l.as_str().expect("line")))
+        .filter(|f| matches!(Names::default().classify(f), FileClass::Key { .. }))
         .collect();
-    let (_tmp, auth) = temp_copy(&case_dir.join("auth"));
+    let scan = store.scan().await.expect("scan");
+    let skipped: BTreeSet<&String> = scan.skipped.iter().map(|s| &s.file).collect();
+    assert_eq!(skipped, changed_keys, "{label}: {scan}");
+}
+
+/// The changed files read as the same values as unchanged copies of them.
+async fn accepted(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+    let label = &case.label;
+    for file in &case.changed {
+        let copy = manifest
+            .unchanged_copy(file)
+            .unwrap_or_else(|| panic!("{label}: no unchanged copy of {file}"));
+        let other = CompatStore::open_with(copy.parent().expect("folder"), read_only())
+            .await
+            .unwrap();
+        match Names::default().classify(file) {
+            FileClass::Creds => {
+                let creds = store.load_creds().await.unwrap().expect("creds");
+                let expected = other.load_creds().await.unwrap().expect("creds");
+                assert_eq!(
+                    creds,
+                    expected,
+                    "{label}: not the same creds as {}",
+                    copy.display()
+                );
+                let identity = &creds.signed_identity_key.public;
+                assert!(creds.signed_pre_key.verify(identity), "{label}");
+            }
+            FileClass::Key { kind, id } => {
+                let value = store.get_one(&kind, &id).await.unwrap();
+                let expected = other.get_one(&kind, &id).await.unwrap();
+                assert!(value.is_some() && value == expected, "{label}: {file}");
+            }
+            other => panic!("{label}: {file} should be accepted but is {other:?}"),
+        }
+    }
+}
+
+/// The changed entries are reported as unrecognised and shadow nothing: exactly the base keys
+/// are listed.
+async fn ignored(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+    let label = &case.label;
+    let report = store.report();
+    let unrecognised: Vec<String> = report.unrecognised.iter().map(|u| u.file.clone()).collect();
+    assert_eq!(unrecognised, case.changed_entries(), "{label}: {report}");
+    let mut listed = BTreeSet::new();
+    for kind in store.kinds().await.unwrap() {
+        for id in store.list(&kind).await.unwrap() {
+            listed.insert(key_file_name(&kind, &id));
+        }
+    }
+    let base: BTreeSet<String> = manifest.base_keys().cloned().collect();
+    assert_eq!(
+        listed, base,
+        "{label}: the keys listed are not the base keys"
+    );
+    let all = store.load_all().await.expect("load_all");
+    assert_eq!(all.key_count(), base.len(), "{label}");
+}
+
+async fn run_case(manifest: &CorruptManifest, case: &CorruptCase) {
+    let (_tmp, auth) = temp_copy(&case.auth);
     let before = tree(&auth);
     for mode in [ReadMode::Strict, ReadMode::Lenient] {
-        let store = CompatStore::open_with(&auth, CompatStoreOptions::default().mode(mode))
+        let options = CompatStoreOptions::default().mode(mode);
+        let store = CompatStore::open_with(&auth, options)
             .await
-            .unwrap_or_else(|e| panic!("{name} {mode:?}: open: {e}"));
-        match case["name"].as_str().unwrap() {
-            "truncated-creds" => {
-                // Always an error naming creds.json with the byte offset; never fresh creds.
-                let err = store
-                    .load_creds()
-                    .await
-                    .expect_err("truncated creds must fail");
-                assert!(corrupt_error_names(&err, "creds.json"), "{name}: {err}");
-                assert!(err.to_string().contains("at byte"), "{name}: {err}");
-                println!("{name}: {err}");
-                base_files_load(&name, &store, base, &changed).await;
-                drop(store);
-                let err = use_multi_file_auth_state(&auth)
-                    .await
-                    .expect_err("no auth state over unreadable creds");
-                assert!(corrupt_error_names(&err, "creds.json"), "{name}: {err}");
+            .unwrap_or_else(|e| panic!("{} {mode:?}: open: {e}", case.label));
+        match case.behaviour {
+            ReaderBehaviour::NamedError | ReaderBehaviour::NamedErrorOrSkipped => {
+                unreadable(case, &store, mode).await
             }
-            "session-invalid-json" | "zero-byte-pre-key" => {
-                let bad = &changed[0];
-                let FileClass::Key { kind, id } = Names::default().classify(bad) else {
-                    panic!("{name}: {bad} is not a key file");
-                };
-                base_files_load(&name, &store, base, &changed).await;
-                let creds = store.load_creds().await.unwrap().expect("creds");
-                assert_eq!(u64::from(creds.registration_id), reg_id, "{name}");
-                match mode {
-                    ReadMode::Strict => {
-                        let err = store.get_one(&kind, &id).await.expect_err("strict");
-                        assert!(corrupt_error_names(&err, bad), "{name}: {err}");
-                        println!("{name}: {err}");
-                        let err = store.load_all().await.expect_err("strict load_all");
-                        assert!(corrupt_error_names(&err, bad), "{name}: {err}");
-                        if bad.starts_with("pre-key") {
-                            assert!(err.to_string().contains("empty"), "{name}: {err}");
-                        }
-                    }
-                    _ => {
-                        assert_eq!(store.get_one(&kind, &id).await.unwrap(), None, "{name}");
-                        let all = store.load_all().await.expect("lenient load_all");
-                        assert_eq!(all.key_count(), base.len() - 2, "{name}");
-                        let report = store.report();
-                        assert_eq!(report.skipped.len(), 1, "{name}: {report}");
-                        assert_eq!(&report.skipped[0].file, bad);
-                    }
-                }
-                // A migration tool sees it either way.
-                let scan = store.scan().await.unwrap();
-                assert_eq!(scan.skipped.len(), 1, "{name}: {scan}");
-                assert!(scan.unrecognised.is_empty());
-            }
-            "unexpected-escaping" | "unknown-extra-files" => {
-                base_files_load(&name, &store, base, &[]).await;
-                let report = store.report();
-                let mut unrecognised: Vec<String> =
-                    report.unrecognised.iter().map(|u| u.file.clone()).collect();
-                unrecognised.sort();
-                let mut expected: Vec<String> = changed
-                    .iter()
-                    .map(|f| match f.split_once('/') {
-                        Some((dir, _)) => format!("{dir}/"),
-                        None => f.clone(),
-                    })
-                    .collect();
-                expected.sort();
-                assert_eq!(unrecognised, expected, "{name}: {report}");
-                // They shadow nothing: exactly the base keys are there.
-                let all = store.load_all().await.expect("load_all");
-                assert_eq!(all.key_count(), base.len() - 1, "{name}");
-                for kind in [KeyKind::SenderKey, KeyKind::AppStateSyncKey] {
-                    for id in store.list(&kind).await.unwrap() {
-                        assert!(!id.as_str().contains('%'), "{name}: {id}");
-                    }
-                }
-            }
-            "legacy-buffer-encoding" => {
-                let creds = store.load_creds().await.unwrap().expect("creds");
-                let base_creds = CompatStore::open_with(
-                    case_dir.join("../../paired-with-sessions/auth"),
-                    CompatStoreOptions::default().read_only(true),
-                )
-                .await
-                .unwrap()
-                .load_creds()
-                .await
-                .unwrap()
-                .expect("base creds");
-                assert_eq!(creds, base_creds, "{name}: same bytes as the base64 form");
-                assert!(
-                    creds
-                        .signed_pre_key
-                        .verify(&creds.signed_identity_key.public)
-                );
-                base_files_load(&name, &store, base, &[]).await;
-            }
-            other => panic!("{name}: no expectation written for corrupt case {other:?}"),
+            ReaderBehaviour::Accepted => accepted(manifest, case, &store).await,
+            ReaderBehaviour::Ignored => ignored(manifest, case, &store).await,
         }
-        println!("{name} {mode:?}: as the manifest says");
+        unchanged_files_load(manifest, case, &store).await;
+        drop(store);
+        println!("{} {mode:?}: as the manifest says", case.label);
     }
+    if case
+        .changed
+        .iter()
+        .any(|f| f == wa_store_compat::layout::CREDS_FILE)
+        && case.behaviour != ReaderBehaviour::Accepted
+    {
+        // Unreadable creds: never fresh ones instead.
+        let err = use_multi_file_auth_state(&auth)
+            .await
+            .expect_err("no state");
+        assert!(names_file(&err, "creds.json"), "{}: {err}", case.label);
+    }
+    let mut after = tree(&auth);
+    after.retain(|name, _| !name.starts_with(".wa-store-compat"));
     assert_eq!(
-        own_files_removed(tree(&auth)),
-        before,
-        "{name}: a file of the folder was changed"
+        after, before,
+        "{}: a file of the folder was changed",
+        case.label
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_corrupt_case_behaves_as_its_manifest_says() {
     let mut cases = 0;
-    for version in wa_testkit::fixtures::baileys_versions() {
-        let corrupt = version.join("corrupt");
-        if !corrupt.join("manifest.json").is_file() {
-            continue;
-        }
-        let manifest = read_json(&corrupt.join("manifest.json"));
-        let vname = version.file_name().unwrap().to_string_lossy().into_owned();
-        let base: Vec<String> = manifest["base_files"]
-            .as_array()
-            .expect("base_files")
-            .iter()
-            .map(|f| f.as_str().unwrap().to_owned())
-            .collect();
-        let reg_id = manifest["creds_registration_id"].as_u64().expect("reg id");
-        for case in manifest["cases"].as_array().expect("cases") {
-            let dir = corrupt.join(case["name"].as_str().unwrap());
-            run_case(&vname, case, &dir, &base, reg_id).await;
+    for manifest in corrupt_manifests() {
+        for case in &manifest.cases {
+            run_case(&manifest, case).await;
             cases += 1;
         }
     }

@@ -7,7 +7,8 @@
 //! 2. the parent reopens the folder (replaying or discarding the journal) and checks that it
 //!    holds EXACTLY the state after a prefix of the batches that includes every acknowledged
 //!    one (the acknowledged count, or one more whose journal was complete), replaying the same
-//!    seeded sequence in an in-memory model; no temp file is left and every file reads back.
+//!    seeded sequence in an in-memory model; no temp file is left, the journal is sealed and
+//!    every file reads back.
 //!
 //! Batches mix every kind of write: sessions, sender keys, pre-keys, app-state versions, LID
 //! mappings, an unknown kind with an id `fixFileName` does not preserve (so the registry is
@@ -259,6 +260,18 @@ fn every_file_parses(dir: &Path) -> usize {
     files
 }
 
+/// The journal, if any, has no operation left to check (recovery sealed it).
+fn journal_is_sealed(dir: &Path) -> bool {
+    match std::fs::read(dir.join(".wa-store-compat.journal")) {
+        Ok(bytes) => {
+            let journal: serde_json::Value = serde_json::from_slice(&bytes).expect("journal");
+            journal["ops"] == serde_json::json!([])
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => panic!("journal: {e}"),
+    }
+}
+
 fn run(seed: u64, kills: usize) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
@@ -357,11 +370,15 @@ fn run(seed: u64, kills: usize) {
         let leftovers: Vec<String> = std::fs::read_dir(folder(dir))
             .expect("read dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".wa-store-compat.tmp-") || n.ends_with(".journal"))
+            .filter(|n| n.starts_with(".wa-store-compat.tmp-"))
             .collect();
         assert!(
             leftovers.is_empty(),
             "kill {kill}: left behind {leftovers:?}"
+        );
+        assert!(
+            journal_is_sealed(&folder(dir)),
+            "kill {kill}: journal left unresolved"
         );
         drop(store);
     }

@@ -10,6 +10,7 @@ use std::path::Path;
 use common::{folder_files, temp_copy};
 use wa_auth::key::OtherKind;
 use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch};
+use wa_store_compat::layout::key_file_name;
 use wa_store_compat::{
     CompatStore, CompatStoreOptions, Flavour, FlavourSource, ReadMode, Recovery,
 };
@@ -24,15 +25,13 @@ async fn put(store: &CompatStore, kind: KeyKind, id: &str, value: KeyValue) -> w
     store.commit(batch).await
 }
 
-fn fixtures_v7_paired() -> std::path::PathBuf {
+/// A paired fixture folder (the first version found).
+fn fixture_paired() -> std::path::PathBuf {
     wa_testkit::fixtures::baileys_versions()
         .into_iter()
-        .find(|v| {
-            v.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("v7"))
-        })
-        .expect("a v7 fixture folder")
-        .join("paired-with-sessions/auth")
+        .map(|v| v.join("paired-with-sessions/auth"))
+        .find(|auth| auth.join("creds.json").is_file())
+        .expect("a paired-with-sessions fixture folder")
 }
 
 #[tokio::test]
@@ -104,7 +103,7 @@ async fn ids_fix_file_name_loses_are_kept_across_reopens() {
 
 #[tokio::test]
 async fn unknown_kinds_round_trip_and_unknown_files_are_left_alone() {
-    let (_tmp, dir) = temp_copy(&fixtures_v7_paired());
+    let (_tmp, dir) = temp_copy(&fixture_paired());
     std::fs::write(dir.join("unknown-type-123.json"), br#"{"hello":"world"}"#).unwrap();
     std::fs::write(dir.join("session-abc.json"), b"{}").unwrap();
     let future = KeyKind::from_name("future-kind").unwrap();
@@ -179,7 +178,7 @@ async fn unknown_kinds_round_trip_and_unknown_files_are_left_alone() {
 
 #[tokio::test]
 async fn one_owner_at_a_time_and_read_only_opens_write_nothing() {
-    let (_tmp, dir) = temp_copy(&fixtures_v7_paired());
+    let (_tmp, dir) = temp_copy(&fixture_paired());
     let owner = CompatStore::open(&dir).await.unwrap();
     match CompatStore::open(&dir).await {
         Err(AuthError::AlreadyOwned { holder, .. }) => {
@@ -217,114 +216,181 @@ async fn one_owner_at_a_time_and_read_only_opens_write_nothing() {
     ));
 }
 
-/// Writes an interrupted commit by hand: its temp file, and its journal when `journal`.
-fn interrupted_commit(dir: &Path, journal: bool) {
-    let temp = ".wa-store-compat.tmp-1-1-1-0";
-    std::fs::write(dir.join(temp), br#""999""#).unwrap();
-    if journal {
-        let text = format!(
-            r#"{{"format":"wa-store-compat-journal/1","ops":[["rename","{temp}","lid-mapping-15550100001.json"],["delete","pre-key-10.json"]]}}"#
-        );
-        std::fs::write(dir.join(".wa-store-compat.journal"), text).unwrap();
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const TEMP: &str = ".wa-store-compat.tmp-1-1-1-0";
+const JOURNAL: &str = ".wa-store-compat.journal";
+const NEW_CONTENT: &[u8] = br#""999""#;
+
+/// An interrupted commit written by hand into a copy of a fixture folder: it puts a new LID
+/// mapping (`target`) and deletes the folder's first pre-key (`deleted`). Its temp file is
+/// written when `temp`, its journal when `journal`.
+struct Interrupted {
+    target: String,
+    deleted: String,
+}
+
+impl Interrupted {
+    fn write(dir: &Path, temp: bool, journal: bool) -> Self {
+        let deleted = folder_files(dir)
+            .into_keys()
+            .find(|name| name.starts_with("pre-key-"))
+            .expect("a pre-key in the fixture folder");
+        let target = key_file_name(&KeyKind::LidMapping, &"interrupted".into());
+        if temp {
+            std::fs::write(dir.join(TEMP), NEW_CONTENT).unwrap();
+        }
+        if journal {
+            let old = sha256(&std::fs::read(dir.join(&deleted)).unwrap());
+            let new = sha256(NEW_CONTENT);
+            let text = format!(
+                r#"{{"format":"wa-store-compat-journal/2","epoch":"00000000000000aa","seq":3,"ops":[["rename","{TEMP}","{target}","{new}",null],["delete","{deleted}","{old}"]]}}"#
+            );
+            std::fs::write(dir.join(JOURNAL), text).unwrap();
+        }
+        Self { target, deleted }
     }
 }
 
+/// The journal of the folder has no operation left.
+fn sealed(dir: &Path) -> bool {
+    let journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(JOURNAL)).unwrap()).unwrap();
+    journal["ops"] == serde_json::json!([])
+}
+
 #[tokio::test]
-async fn interrupted_commits_roll_forward_or_back() {
-    // With a complete journal: a read-only open sees the commit without applying it; the
-    // owner applies it.
-    let (_tmp, dir) = temp_copy(&fixtures_v7_paired());
-    interrupted_commit(&dir, true);
+async fn interrupted_commits_roll_forward_or_back_as_a_whole() {
+    // Journal and temp file: a read-only open sees the commit without applying it; the owner
+    // applies it and seals the journal.
+    let (_tmp, dir) = temp_copy(&fixture_paired());
+    let commit = Interrupted::write(&dir, true, true);
     let before = common::tree(&dir);
     let reader = CompatStore::open_with(&dir, CompatStoreOptions::default().read_only(true))
         .await
         .unwrap();
     assert_eq!(reader.report().recovery, Recovery::PendingReadOnly);
+    let mapping = KeyId::from("interrupted");
     assert_eq!(
         reader
-            .get_one(&KeyKind::LidMapping, &"15550100001".into())
+            .get_one(&KeyKind::LidMapping, &mapping)
             .await
             .unwrap(),
         Some(lid("999"))
     );
-    assert_eq!(
-        reader
-            .get_one(&KeyKind::PreKey, &"10".into())
-            .await
-            .unwrap(),
-        None
-    );
+    let pre_key = reader.list(&KeyKind::PreKey).await.unwrap().len();
     drop(reader);
     assert_eq!(common::tree(&dir), before);
     let owner = CompatStore::open(&dir).await.unwrap();
+    let forward = Recovery::RolledForward {
+        renamed: 1,
+        deleted: 1,
+    };
+    assert_eq!(owner.report().recovery, forward);
     assert_eq!(
-        owner.report().recovery,
-        Recovery::RolledForward {
-            renamed: 1,
-            deleted: 1,
-            superseded: 0
-        }
+        std::fs::read(dir.join(&commit.target)).unwrap(),
+        NEW_CONTENT
     );
-    assert_eq!(
-        std::fs::read(dir.join("lid-mapping-15550100001.json")).unwrap(),
-        br#""999""#
-    );
-    assert!(!dir.join("pre-key-10.json").exists());
+    assert!(!dir.join(&commit.deleted).exists());
+    assert_eq!(owner.list(&KeyKind::PreKey).await.unwrap().len(), pre_key);
+    assert!(sealed(&dir));
     drop(owner);
 
-    // Without a journal: the temp file is discarded, nothing changes.
-    let (_tmp, dir) = temp_copy(&fixtures_v7_paired());
+    // A temp file without a journal: discarded, nothing changes.
+    let (_tmp, dir) = temp_copy(&fixture_paired());
     let original = folder_files(&dir);
-    interrupted_commit(&dir, false);
+    Interrupted::write(&dir, true, false);
     let owner = CompatStore::open(&dir).await.unwrap();
-    assert_eq!(
-        owner.report().recovery,
-        Recovery::RolledBack { temp_files: 1 }
-    );
+    let back = Recovery::RolledBack { temp_files: 1 };
+    assert_eq!(owner.report().recovery, back);
     assert_eq!(folder_files(&dir), original);
+}
 
-    // Files another program changed after the commit point win over the journal (Baileys
-    // took the folder over after the crash).
-    drop(owner);
-    interrupted_commit(&dir, true);
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(dir.join(".wa-store-compat.journal"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    std::fs::write(dir.join("lid-mapping-15550100001.json"), br#""newer""#).unwrap();
-    std::fs::write(
-        dir.join("pre-key-10.json"),
-        std::fs::read(dir.join("pre-key-11.json")).unwrap(),
-    )
-    .unwrap();
+#[tokio::test]
+async fn a_commit_whose_new_content_is_gone_is_dropped_as_a_whole() {
+    // The journal is in place, nothing of it was applied, and its temp file is gone (what an
+    // earlier version left after a failed folder sync): the delete is not carried out.
+    let (_tmp, dir) = temp_copy(&fixture_paired());
+    let original = folder_files(&dir);
+    let commit = Interrupted::write(&dir, false, true);
     let owner = CompatStore::open(&dir).await.unwrap();
+    let back = Recovery::RolledBack { temp_files: 0 };
+    assert_eq!(owner.report().recovery, back);
+    assert!(dir.join(&commit.deleted).exists());
+    assert_eq!(folder_files(&dir), original);
+    assert!(sealed(&dir));
+}
+
+#[tokio::test]
+async fn files_another_program_wrote_after_the_commit_point_win_as_a_whole() {
+    // Baileys took the folder over after the crash and wrote the mapping: its write wins, and
+    // nothing more of the commit is applied (the pre-key stays), whatever the file times.
+    let (_tmp, dir) = temp_copy(&fixture_paired());
+    let commit = Interrupted::write(&dir, true, true);
+    std::fs::write(dir.join(&commit.target), br#""newer""#).unwrap();
+    let owner = CompatStore::open(&dir).await.unwrap();
+    let superseded = Recovery::Superseded {
+        files: vec![commit.target.clone()],
+    };
+    assert_eq!(owner.report().recovery, superseded);
     assert_eq!(
-        owner.report().recovery,
-        Recovery::RolledForward {
-            renamed: 0,
-            deleted: 0,
-            superseded: 2
-        }
-    );
-    assert_eq!(
-        std::fs::read(dir.join("lid-mapping-15550100001.json")).unwrap(),
+        std::fs::read(dir.join(&commit.target)).unwrap(),
         br#""newer""#
     );
-    assert!(dir.join("pre-key-10.json").exists());
-    assert!(!dir.join(".wa-store-compat.tmp-1-1-1-0").exists());
+    assert!(dir.join(&commit.deleted).exists());
+    assert!(!dir.join(TEMP).exists());
+}
 
-    // A journal that names files it must not touch is refused, never applied.
-    drop(owner);
-    std::fs::write(
-        dir.join(".wa-store-compat.journal"),
-        r#"{"format":"wa-store-compat-journal/1","ops":[["delete","../creds.json"]]}"#,
-    )
-    .unwrap();
-    let err = CompatStore::open(&dir).await.unwrap_err();
-    assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
+#[tokio::test]
+async fn a_commit_that_can_be_neither_completed_nor_undone_fails_the_open() {
+    // The delete happened, the new content of the rename is gone: refused, nothing touched.
+    let (_tmp, dir) = temp_copy(&fixture_paired());
+    let commit = Interrupted::write(&dir, false, true);
+    std::fs::remove_file(dir.join(&commit.deleted)).unwrap();
+    let before = common::tree(&dir);
+    for read_only in [false, true] {
+        let options = CompatStoreOptions::default().read_only(read_only);
+        let err = CompatStore::open_with(&dir, options).await.unwrap_err();
+        assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(JOURNAL), "{err}");
+        assert!(err.to_string().contains(&commit.target), "{err}");
+    }
+    let mut after = common::tree(&dir);
+    after.remove(".wa-store-compat.lock");
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn journals_are_refused_unless_exactly_of_the_format() {
+    let (_tmp, dir) = temp_copy(&fixture_paired());
+    for (text, unsupported) in [
+        (
+            r#"{"format":"wa-store-compat-journal/2","epoch":"00000000000000aa","seq":1,"ops":[["delete","../creds.json","00"]]}"#,
+            false,
+        ),
+        (r#"{"ops":[]}"#, false),
+        (r#"{"format":"wa-store-compat-journal/1","ops":[]}"#, true),
+        (r#"{"format":"wa-store-compat-journal/3","ops":[]}"#, true),
+    ] {
+        std::fs::write(dir.join(JOURNAL), text).unwrap();
+        let err = CompatStore::open(&dir).await.unwrap_err();
+        match err {
+            AuthError::UnsupportedVersion { .. } if unsupported => {}
+            AuthError::Corrupt { ref what, .. } if !unsupported && what.ends_with(JOURNAL) => {}
+            other => panic!("{text}: {other}"),
+        }
+    }
+    // A torn journal (not JSON at all) is an incomplete commit: discarded.
+    std::fs::write(dir.join(JOURNAL), br#"{"format":"wa-store-com"#).unwrap();
+    let owner = CompatStore::open(&dir).await.unwrap();
+    let back = Recovery::RolledBack { temp_files: 0 };
+    assert_eq!(owner.report().recovery, back);
 }
 
 #[tokio::test]
@@ -407,4 +473,54 @@ async fn lenient_mode_reports_an_unreadable_registry() {
         .await
         .unwrap();
     assert!(store.report().registry_error.is_some());
+}
+
+/// Reverses the field order of every object nested in `value` (not of `value` itself);
+/// returns how many of them had fields to reorder.
+fn reverse_nested_orders(value: &mut serde_json::Value, depth: usize) -> usize {
+    let mut reordered = 0;
+    match value {
+        serde_json::Value::Object(map) => {
+            if depth > 0 && map.len() > 1 {
+                let fields: Vec<_> = std::mem::take(map).into_iter().rev().collect();
+                map.extend(fields);
+                reordered += 1;
+            }
+            for field in map.values_mut() {
+                reordered += reverse_nested_orders(field, depth + 1);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                reordered += reverse_nested_orders(item, depth + 1);
+            }
+        }
+        _ => {}
+    }
+    reordered
+}
+
+#[tokio::test]
+async fn taking_over_keeps_the_field_order_of_nested_creds_objects() {
+    for (name, auth) in wa_testkit::fixtures::baileys_auth_folders() {
+        let (_tmp, dir) = temp_copy(&auth);
+        let creds_path = dir.join("creds.json");
+        let mut creds: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&creds_path).unwrap()).unwrap();
+        let reordered = reverse_nested_orders(&mut creds, 0);
+        assert!(reordered > 0, "{name}: no nested object to reorder");
+        let written = serde_json::to_vec(&creds).unwrap();
+        std::fs::write(&creds_path, &written).unwrap();
+        let store = CompatStore::open(&dir).await.unwrap();
+        let loaded = store.load_creds().await.unwrap().expect("creds");
+        store.save_creds(&loaded).await.unwrap();
+        drop(store);
+        let rewritten = std::fs::read(&creds_path).unwrap();
+        assert!(
+            rewritten == written,
+            "{name}: creds.json rewritten in another order:\n{}\n{}",
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&rewritten)
+        );
+    }
 }

@@ -104,8 +104,12 @@ pub async fn use_native_file_auth_state(path: impl AsRef<Path>) -> Result<AuthSt
 /// the store does not exist, or holds no creds; an error when it cannot be read.
 pub async fn load_credentials(path: impl AsRef<Path>) -> Result<Option<AuthCreds>> {
     let path = path.as_ref();
-    if !tokio::fs::try_exists(path).await.unwrap_or(false) {
-        return Ok(None);
+    // Only a path that does not exist means "no store"; one that cannot be examined is an
+    // error.
+    match tokio::fs::metadata(path).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(wa_auth::AuthError::io(path, e)),
     }
     let options = NativeStoreOptions::default().read_only(true);
     let store = NativeStore::open_with(path, options).await?;

@@ -191,14 +191,13 @@ impl NativeStore {
     pub fn open_blocking(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
         let started = Instant::now();
         let paths = Arc::new(Paths::new(path.as_ref().to_path_buf()));
-        if !options.read_only
-            && paths.dir.is_dir()
-            && !paths.snapshot.exists()
-            && !paths.log.exists()
-        {
+        if paths.dir.is_dir() && !paths.snapshot.exists() && !paths.log.exists() {
             // A directory that is something else (a Baileys folder) is refused before it is
-            // touched: no lock file left in it, its mode unchanged.
-            Self::check_empty_dir(&paths, &options)?;
+            // touched (no lock file left in it, its mode unchanged) or read as an empty store.
+            Self::refuse_other_files(&paths)?;
+            if !options.read_only {
+                Self::check_empty_dir(&paths, &options)?;
+            }
         }
         prepare_dir(&paths.dir, &options)?;
         if options.read_only {
@@ -280,26 +279,45 @@ impl NativeStore {
 
     /// Refuses to create a store in a directory that holds other files.
     fn check_empty_dir(paths: &Paths, options: &NativeStoreOptions) -> Result<()> {
-        let entries = fs::read_dir(&paths.dir).map_err(|e| AuthError::io(&paths.dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| AuthError::io(&paths.dir, e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if !is_own_file(&name) {
-                return Err(AuthError::invalid(
-                    format!("native store directory {}", paths.dir.display()),
-                    format!(
-                        "holds no native store but other files (such as {name:?}); refusing to create a store over them"
-                    ),
-                ));
-            }
-        }
+        Self::refuse_other_files(paths)?;
         if !options.create {
             return Err(AuthError::NotFound {
                 what: format!("native store in {}", paths.dir.display()),
             });
         }
         Ok(())
+    }
+
+    /// Refuses a directory holding files that are not the store's, naming them and how to
+    /// migrate what they hold.
+    fn refuse_other_files(paths: &Paths) -> Result<()> {
+        let entries = fs::read_dir(&paths.dir).map_err(|e| AuthError::io(&paths.dir, e))?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| AuthError::io(&paths.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !is_own_file(&name) {
+                found.push(name);
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        found.sort();
+        let more = found.len().saturating_sub(5);
+        found.truncate(5);
+        let listed = if more > 0 {
+            format!("{} and {more} more", found.join(", "))
+        } else {
+            found.join(", ")
+        };
+        let dir = paths.dir.display();
+        Err(AuthError::invalid(
+            format!("native store directory {dir}"),
+            format!(
+                "holds no native store but other files ({listed}); refusing to use it as one. A Baileys folder is opened with wa_store_compat, or its state copied into a native store with `cargo xtask migrate --from {dir} --to <new directory>`"
+            ),
+        ))
     }
 
     /// Makes the log match the recovered state: creates it, rewrites it when the snapshot is

@@ -6,9 +6,7 @@
 //! - [`postgres`]: a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir, a free port)
 //!   that tests can stop, restart and kill.
 //! - [`crash`]: the seed and runtime of the tests that kill a child process.
-//! - [`corrupt`]: what a reader must do with each corrupt case, from its manifest.
 
-pub mod corrupt;
 pub mod crash;
 pub mod fixtures;
 pub mod postgres;

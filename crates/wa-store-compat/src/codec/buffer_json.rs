@@ -111,13 +111,15 @@ fn numbers<'a>(items: impl Iterator<Item = &'a Value>, path: &str) -> Result<Vec
         .collect()
 }
 
+/// A numeric-key object (`{"0":1,"1":2}`): its keys must be exactly the decimal indexes
+/// `0..len` (no sign, no leading zero), so that every byte has one place and none is lost.
 fn numeric_keys(map: &Map<String, Value>, path: &str) -> Result<Vec<u8>> {
     let mut out = vec![None; map.len()];
     for (key, value) in map {
         let index = key
             .parse::<usize>()
             .ok()
-            .filter(|i| *i < out.len())
+            .filter(|i| *i < out.len() && i.to_string() == *key)
             .ok_or_else(|| CompatError::InvalidValue {
                 path: path.to_owned(),
                 reason: format!(
@@ -127,8 +129,13 @@ fn numeric_keys(map: &Map<String, Value>, path: &str) -> Result<Vec<u8>> {
             })?;
         out[index] = Some(byte(value, &format!("{path}/{key}"))?);
     }
-    // map keys are unique and each index < len, so every slot is filled.
-    Ok(out.into_iter().flatten().collect())
+    // Keys are unique, canonical and below the length: every slot is filled once.
+    out.into_iter()
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| CompatError::InvalidValue {
+            path: path.to_owned(),
+            reason: "a numeric-key object with a missing index".into(),
+        })
 }
 
 #[cfg(test)]
@@ -167,6 +174,10 @@ mod tests {
             json!({"type": "Buffer"}),
             json!({"type": "Buffer", "data": true}),
             json!({"0": 1, "2": 3}),
+            // Two keys for one index: a byte would be lost.
+            json!({"1": 1, "01": 2}),
+            json!({"type": "Buffer", "data": {"0": 1, "00": 2}}),
+            json!({"0": 1, "+1": 2}),
             json!(17),
         ];
         for case in cases {

@@ -132,6 +132,46 @@ pub fn to_json_ordered(creds: &AuthCreds, order: &[String]) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
+/// Writes creds as Baileys' `creds.json` value, every object's fields in the order of the same
+/// object in `previous` (the `creds.json` being replaced, as read), so that a rewrite changes
+/// only what changed, nested objects (`me`, `signedPreKey`, `account`, ...) included; fields
+/// `previous` does not have follow, at the top level in [`BAILEYS_FIELD_ORDER`].
+pub fn to_json_like(creds: &AuthCreds, previous: Option<&Value>) -> Result<Value> {
+    let order = previous.map(field_order).unwrap_or_default();
+    let mut value = to_json_ordered(creds, &order)?;
+    if let (Value::Object(fields), Some(Value::Object(old))) = (&mut value, previous) {
+        for (key, field) in fields.iter_mut() {
+            if let Some(old_field) = old.get(key) {
+                order_like(field, old_field);
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// Puts the fields of every object in `value` in the order of the same object in `previous`
+/// (fields `previous` lacks last, in their own order); arrays element by element.
+fn order_like(value: &mut Value, previous: &Value) {
+    match (value, previous) {
+        (Value::Object(fields), Value::Object(old)) => {
+            let mut rest = std::mem::take(fields);
+            for (key, old_field) in old {
+                if let Some(mut field) = rest.shift_remove(key) {
+                    order_like(&mut field, old_field);
+                    fields.insert(key.clone(), field);
+                }
+            }
+            fields.extend(rest);
+        }
+        (Value::Array(items), Value::Array(old)) => {
+            for (item, old_item) in items.iter_mut().zip(old) {
+                order_like(item, old_item);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The field names of a `creds.json` value, in order.
 pub fn field_order(value: &Value) -> Vec<String> {
     value
@@ -223,6 +263,33 @@ mod tests {
             json!({"type": "Buffer", "data": [1, 2, 3]})
         );
         assert_eq!(from_json(&value).unwrap(), creds);
+    }
+
+    #[test]
+    fn rewrites_keep_the_field_order_of_every_nested_object() {
+        let mut creds = AuthCreds::generate();
+        creds.me = Some(serde_json::from_value(json!({"id": "1@s.whatsapp.net"})).unwrap());
+        let mut previous = to_json(&creds).unwrap();
+        // Reverse the fields of every nested object, as another writer might order them.
+        fn reverse(value: &mut Value) {
+            if let Value::Object(fields) = value {
+                let reversed: Vec<_> = std::mem::take(fields).into_iter().rev().collect();
+                fields.extend(reversed);
+                fields.values_mut().for_each(reverse);
+            }
+        }
+        previous
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+            .for_each(reverse);
+        previous["me"]["name"] = json!("Alice");
+        let order = |v: &Value| serde_json::to_string(v).unwrap();
+        let creds = from_json(&previous).unwrap();
+        assert_eq!(
+            order(&to_json_like(&creds, Some(&previous)).unwrap()),
+            order(&previous)
+        );
     }
 
     #[test]

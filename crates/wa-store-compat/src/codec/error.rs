@@ -69,6 +69,15 @@ pub enum CompatError {
         /// What is wrong.
         reason: String,
     },
+    /// Entries named like files of the layout are not regular files (symbolic links,
+    /// directories, ...). They are never followed, read as absent, or replaced.
+    #[error(
+        "{entries}, where the Baileys layout has a regular file; move it out of the folder (or replace a link by the file it points to)"
+    )]
+    NotAFile {
+        /// Each entry and what it is (`creds.json is a symbolic link`).
+        entries: String,
+    },
     /// A record holds something the Baileys form cannot express (for example a message key
     /// known only by its derived keys, while libsignal-node stores seeds).
     #[error("cannot write {what} in Baileys form: {reason}")]
