@@ -1,4 +1,4 @@
-//! The server (responder) side of WhatsApp's XX handshake.
+//! The server (responder) side of WhatsApp's XX handshake (feature `test-util`).
 //!
 //! **For tests and servers, not for clients.** A WhatsApp client never runs this; it exists so
 //! that the client can be driven end to end against an in-process fake server (this crate's
@@ -16,6 +16,7 @@ use super::transport::NoiseTransport;
 use super::{NoiseStage, agree, decode_message, raw_key};
 use crate::curve::{KeyPair, PublicKey};
 use crate::error::{Result, SignalError};
+use crate::provider::CryptoRng;
 
 /// A server's long-lived Noise identity (for test servers).
 #[derive(Clone, Debug)]
@@ -42,9 +43,9 @@ pub struct ServerHandshake {
 }
 
 impl ServerHandshake {
-    /// A handshake for one connection with a fresh ephemeral key.
-    pub fn new(config: &ServerConfig) -> Self {
-        Self::with_ephemeral(config, KeyPair::generate())
+    /// A handshake for one connection with a fresh ephemeral key from `rng`.
+    pub fn new<R: CryptoRng + ?Sized>(config: &ServerConfig, rng: &mut R) -> Self {
+        Self::with_ephemeral(config, KeyPair::generate(rng))
     }
 
     /// Like [`new`](Self::new) with a given ephemeral key (to reproduce recorded transcripts).
