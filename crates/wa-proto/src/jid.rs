@@ -972,7 +972,11 @@ mod tests {
         for (address, pn, lid_address) in [
             ("4915112345678.0", "4915112345678", "210987654321098_1.0"),
             ("4915112345678.5", "4915112345678", "210987654321098_1.5"),
-            ("15550100001_128.99", "15550100001", "210987654321098_129.99"),
+            (
+                "15550100001_128.99",
+                "15550100001",
+                "210987654321098_129.99",
+            ),
         ] {
             let address = SignalAddress::parse(address).unwrap();
             assert_eq!(address.phone_number_user(), Some(pn), "{address}");
@@ -981,10 +985,17 @@ mod tests {
             // The same device, on the LID server paired with the address's own server.
             let (pn_jid, lid_jid) = (address.to_jid().unwrap(), lid.to_jid().unwrap());
             assert_eq!(lid_jid.device(), pn_jid.device());
-            assert_eq!(pn_jid.server().lid_counterpart().as_ref(), Some(lid_jid.server()));
+            assert_eq!(
+                pn_jid.server().lid_counterpart().as_ref(),
+                Some(lid_jid.server())
+            );
         }
         // LID, hosted LID and agent addresses have no LID counterpart.
-        for other in ["210987654321098_1.3", "100000000000001_129.99", "15550100001_5.3"] {
+        for other in [
+            "210987654321098_1.3",
+            "100000000000001_129.99",
+            "15550100001_5.3",
+        ] {
             let address = SignalAddress::parse(other).unwrap();
             assert_eq!(address.phone_number_user(), None, "{other}");
             assert_eq!(address.to_lid("210987654321098"), None, "{other}");

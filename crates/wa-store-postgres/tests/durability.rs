@@ -77,7 +77,9 @@ fn large_snapshot(per_kind: usize) -> Snapshot {
                 ),
                 KeyKind::IdentityKey => (
                     format!("1000000{i:08}_1.{}", i % 4),
-                    KeyValue::IdentityKey(KeyPair::generate(&mut wa_auth::SystemProvider::new()).public),
+                    KeyValue::IdentityKey(
+                        KeyPair::generate(&mut wa_auth::SystemProvider::new()).public,
+                    ),
                 ),
                 KeyKind::DeviceList => (
                     format!("user{i}"),

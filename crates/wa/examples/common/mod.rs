@@ -40,11 +40,7 @@ impl Peer {
     }
 
     /// Encrypts `text` for us: (`pkmsg` or `msg`, bytes).
-    pub async fn send(
-        &mut self,
-        to: &SignalAddress,
-        text: &str,
-    ) -> Result<(MessageKind, Vec<u8>)> {
+    pub async fn send(&mut self, to: &SignalAddress, text: &str) -> Result<(MessageKind, Vec<u8>)> {
         let message =
             cipher::encrypt(&mut self.store, &mut self.provider, to, text.as_bytes()).await?;
         let kind = match message.wa_type() {
