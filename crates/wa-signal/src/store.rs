@@ -5,7 +5,7 @@
 //! never deletes a one-time pre-key itself: the decrypt result names the consumed pre-key and the
 //! caller removes it in the same transaction as the new session.
 //!
-//! [`InMemoryStore`] (feature `test-util`) implements every trait over hash maps, for tests and
+//! `InMemoryStore` (feature `test-util`) implements every trait over hash maps, for tests and
 //! benchmarks.
 
 #[cfg(any(test, feature = "test-util"))]
