@@ -13,10 +13,10 @@
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use wa_signal::message::{PreKeySignalMessage, SenderKeyMessage, SignalMessage};
+use wa_signal::provider::TestProvider;
 use wa_signal::record::{
     PreKeyId, PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
-use wa_signal::provider::TestProvider;
 use wa_signal::store::InMemoryStore;
 use wa_signal::{CiphertextMessage, SenderKeyName, SignalAddress, cipher, group};
 use wa_signal_fuzz::{assert_round_trip, block_on, key_pair, sender_key_state, session_state};
@@ -117,7 +117,9 @@ fn sessions(control: u8, u: &mut Unstructured<'_>) {
             &mut store, provider, &address, message,
         ))
     } else {
-        block_on(cipher::decrypt_message(&mut store, provider, &address, message))
+        block_on(cipher::decrypt_message(
+            &mut store, provider, &address, message,
+        ))
     };
     stored_round_trips(&store);
 }
@@ -187,6 +189,8 @@ fn sender_keys(control: u8, u: &mut Unstructured<'_>) {
     };
     stored_round_trips(&store);
     if store.sender_key(&name).is_some_and(|r| !r.is_empty()) {
-        let _ = block_on(group::create_distribution_message(&mut store, provider, &name));
+        let _ = block_on(group::create_distribution_message(
+            &mut store, provider, &name,
+        ));
     }
 }
