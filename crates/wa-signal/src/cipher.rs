@@ -125,32 +125,7 @@ where
     let is_new = existing.is_none();
     let mut state = match existing {
         Some(state) => state,
-        None => {
-            let signed = store
-                .load_signed_pre_key(message.signed_pre_key_id)
-                .await?
-                .ok_or(SignalError::InvalidSignedPreKeyId(
-                    message.signed_pre_key_id.0,
-                ))?;
-            let one_time = match message.pre_key_id {
-                Some(id) => Some(
-                    store
-                        .load_pre_key(id)
-                        .await?
-                        .ok_or(SignalError::InvalidPreKeyId(id.0))?,
-                ),
-                None => None,
-            };
-            let our_registration_id = store.local_registration_id().await?;
-            accept(
-                &our_identity,
-                our_registration_id,
-                &signed.key_pair,
-                one_time.as_ref().map(|k| &k.key_pair),
-                &message,
-                now,
-            )
-        }
+        None => responder_session(store, &our_identity, &message, now).await?,
     };
     let plaintext = decrypt_with_state(
         provider,
@@ -172,6 +147,43 @@ where
         consumed_pre_key: if is_new { message.pre_key_id } else { None },
         identity_changed,
     })
+}
+
+/// The responder's new session for a PreKeySignalMessage with a base key we have no session
+/// for: X3DH with our signed pre-key and the named one-time pre-key, which must still exist.
+async fn responder_session<S>(
+    store: &mut S,
+    our_identity: &KeyPair,
+    message: &PreKeySignalMessage,
+    now: u64,
+) -> Result<SessionState>
+where
+    S: IdentityKeyStore + PreKeyStore + SignedPreKeyStore + ?Sized,
+{
+    let signed = store
+        .load_signed_pre_key(message.signed_pre_key_id)
+        .await?
+        .ok_or(SignalError::InvalidSignedPreKeyId(
+            message.signed_pre_key_id.0,
+        ))?;
+    let one_time = match message.pre_key_id {
+        Some(id) => Some(
+            store
+                .load_pre_key(id)
+                .await?
+                .ok_or(SignalError::InvalidPreKeyId(id.0))?,
+        ),
+        None => None,
+    };
+    let our_registration_id = store.local_registration_id().await?;
+    Ok(accept(
+        our_identity,
+        our_registration_id,
+        &signed.key_pair,
+        one_time.as_ref().map(|k| &k.key_pair),
+        message,
+        now,
+    ))
 }
 
 /// Decrypts a SignalMessage (`msg`): the current session is tried first, then the archived
