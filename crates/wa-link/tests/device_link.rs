@@ -18,7 +18,7 @@ use wa_proto::proto::{
     ClientPayload,
 };
 use wa_proto::{Jid, Node};
-use wa_signal::noise::{CertificateChain, NoiseTransport, ServerConfig, ServerHandshake};
+use wa_signal::noise::{NoiseTransport, ServerConfig, ServerHandshake};
 use wa_signal::provider::TestProvider;
 use wa_signal::{KeyPair, PublicKey, SignalError, UnixTime};
 use wa_store_native::use_native_file_auth_state;
@@ -57,7 +57,7 @@ fn connection() -> (Channel, Channel) {
 /// The fake WhatsApp server and the primary phone it speaks for, with the seeded generator
 /// their keys and signatures come from.
 struct Server {
-    root: KeyPair,
+    root: PublicKey,
     config: ServerConfig,
     phone: KeyPair,
     rng: Mutex<TestProvider>,
@@ -94,24 +94,12 @@ const CERT_VALIDITY: Duration = Duration::from_secs(3600);
 impl Server {
     fn new() -> Self {
         let mut rng = TestProvider::new(1);
-        let root = KeyPair::generate(&mut rng);
-        let intermediate = KeyPair::generate(&mut rng);
-        let static_key = KeyPair::generate(&mut rng);
         let now = UnixTime::from(SystemTime::now()).as_secs();
-        let chain = CertificateChain::issue(
-            &mut rng,
-            &root.private,
-            &intermediate,
-            &static_key.public,
-            now - CERT_VALIDITY.as_secs(),
-            now + CERT_VALIDITY.as_secs(),
-        );
+        let validity = CERT_VALIDITY.as_secs();
+        let (config, root) = ServerConfig::generate(&mut rng, now - validity, now + validity);
         Self {
             root,
-            config: ServerConfig {
-                static_key,
-                cert_chain: chain.encode(),
-            },
+            config,
             phone: KeyPair::generate(&mut rng),
             rng: Mutex::new(rng),
         }
@@ -123,7 +111,7 @@ impl Server {
 
     fn link_config(&self) -> LinkConfig {
         let mut config = LinkConfig::default();
-        config.noise.root_key = self.root.public;
+        config.noise.root_key = self.root;
         config
     }
 

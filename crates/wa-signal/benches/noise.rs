@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use wa_signal::curve::KeyPair;
 use wa_signal::noise::{
-    CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, LENGTH_PREFIX_LEN,
-    NoiseTransport, ServerConfig, ServerHandshake, UnixTime,
+    ClientConfig, ClientHandshake, FrameDecoder, LENGTH_PREFIX_LEN, NoiseTransport, ServerConfig,
+    ServerHandshake, UnixTime,
 };
 use wa_signal::provider::TestProvider;
 
@@ -22,27 +22,14 @@ struct Setup {
 }
 
 fn setup(rng: &mut TestProvider) -> Setup {
-    let root = KeyPair::generate(rng);
-    let intermediate = KeyPair::generate(rng);
-    let server_static = KeyPair::generate(rng);
-    let chain = CertificateChain::issue(
-        rng,
-        &root.private,
-        &intermediate,
-        &server_static.public,
-        0,
-        u64::MAX,
-    );
+    let (server, root_key) = ServerConfig::generate(rng, 0, u64::MAX);
     Setup {
         config: ClientConfig {
-            root_key: root.public,
+            root_key,
             routing_info: Some(vec![8, 5, 8, 8, 0x8c, 0x64, 0x89, 0x4e, 5, 0x31]),
             ..ClientConfig::default()
         },
-        server: ServerConfig {
-            static_key: server_static,
-            cert_chain: chain.encode(),
-        },
+        server,
         noise_key: KeyPair::generate(rng),
         // About the size of a login ClientPayload.
         payload: vec![0x42; 110],

@@ -66,23 +66,14 @@ impl ClientConfig {
 ///
 /// ```
 /// use wa_signal::curve::KeyPair;
-/// use wa_signal::noise::{
-///     CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, ServerConfig,
-///     ServerHandshake,
-/// };
+/// use wa_signal::noise::{ClientConfig, ClientHandshake, FrameDecoder, ServerConfig, ServerHandshake};
 /// use wa_signal::provider::{Provider, TestProvider};
 ///
 /// # fn main() -> wa_signal::Result<()> {
 /// let mut provider = TestProvider::new(1);
 /// // A test server with its own root (a real client keeps the default WhatsApp root).
-/// let root = KeyPair::generate(&mut provider);
-/// let intermediate = KeyPair::generate(&mut provider);
-/// let server_static = KeyPair::generate(&mut provider);
-/// let chain = CertificateChain::issue(
-///     &mut provider, &root.private, &intermediate, &server_static.public, 0, u64::MAX,
-/// );
-/// let server_config = ServerConfig { static_key: server_static, cert_chain: chain.encode() };
-/// let config = ClientConfig { root_key: root.public, ..ClientConfig::default() };
+/// let (server_config, root_key) = ServerConfig::generate(&mut provider, 0, u64::MAX);
+/// let config = ClientConfig { root_key, ..ClientConfig::default() };
 ///
 /// // Client: intro + client hello.
 /// let noise_key = KeyPair::generate(&mut provider); // creds.noiseKey

@@ -197,19 +197,9 @@ fn transport_counter_exhaustion_is_an_error_on_both_halves() {
 
 fn pair() -> (NoiseTransport, NoiseTransport) {
     let rng = &mut TestProvider::new(1);
-    let root = KeyPair::generate(rng);
-    let intermediate = KeyPair::generate(rng);
-    let server_static = KeyPair::generate(rng);
-    let chain = CertificateChain::issue(
-        rng,
-        &root.private,
-        &intermediate,
-        &server_static.public,
-        0,
-        10,
-    );
+    let (server_config, root_key) = ServerConfig::generate(rng, 0, 10);
     let config = ClientConfig {
-        root_key: root.public,
+        root_key,
         ..ClientConfig::default()
     };
     let noise_key = KeyPair::generate(rng);
@@ -217,10 +207,6 @@ fn pair() -> (NoiseTransport, NoiseTransport) {
     let mut reader = FrameDecoder::expecting_intro();
     reader.push(&hello);
     let client_hello = reader.next_frame().unwrap().unwrap();
-    let server_config = ServerConfig {
-        static_key: server_static,
-        cert_chain: chain.encode(),
-    };
     let (server, server_hello) = ServerHandshake::new(&server_config, rng)
         .read_client_hello(reader.intro().unwrap(), &client_hello)
         .unwrap();
