@@ -25,7 +25,7 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use wa_auth::{AuthError, AuthState, KeyKind, Transaction};
+use wa_auth::{AuthError, AuthState, KeyKind, SystemProvider, Transaction};
 use wa_signal::{SenderKeyName, SignalAddress, cipher, group};
 use wa_store_compat::{CompatStoreOptions, Flavour, use_multi_file_auth_state_with};
 
@@ -144,10 +144,11 @@ async fn decrypt_vectors(state: &AuthState, vectors: &Value) -> Result<usize, St
                     .map_err(|e| e.to_string())?;
                 let decrypted = state
                     .transaction(lock, async |tx: &mut Transaction<'_>| {
+                        let provider = &mut SystemProvider::new();
                         let d = if kind == "pkmsg" {
-                            cipher::decrypt_pre_key_message(tx, &address, &bytes).await?
+                            cipher::decrypt_pre_key_message(tx, provider, &address, &bytes).await?
                         } else {
-                            cipher::decrypt_message(tx, &address, &bytes).await?
+                            cipher::decrypt_message(tx, provider, &address, &bytes).await?
                         };
                         if let Some(id) = d.consumed_pre_key {
                             tx.delete(KeyKind::PreKey, id.0.to_string());
@@ -277,7 +278,8 @@ async fn rust_side(
             let lock = state.lock_key_for(&to).await.map_err(|e| e.to_string())?;
             let sent = state
                 .transaction(lock, async |tx: &mut Transaction<'_>| {
-                    Ok::<_, AuthError>(cipher::encrypt(tx, &to, &plaintext).await?)
+                    let provider = &mut SystemProvider::new();
+                    Ok::<_, AuthError>(cipher::encrypt(tx, provider, &to, &plaintext).await?)
                 })
                 .await
                 .map_err(|e| format!("encrypt to {name}: {e}"))?;
@@ -306,8 +308,9 @@ async fn rust_side(
                     let plaintext = format!("group message from wa-store-compat in {group_id}");
                     let sent = state
                         .transaction(group_id.clone(), async |tx: &mut Transaction<'_>| {
+                            let provider = &mut SystemProvider::new();
                             Ok::<_, AuthError>(
-                                group::encrypt(tx, &key, plaintext.as_bytes()).await?,
+                                group::encrypt(tx, provider, &key, plaintext.as_bytes()).await?,
                             )
                         })
                         .await

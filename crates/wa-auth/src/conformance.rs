@@ -340,7 +340,7 @@ pub async fn reopen_after_drop(harness: &dyn Harness) {
             "18",
             KeyValue::PreKey(wa_signal::PreKeyRecord {
                 id: wa_signal::PreKeyId(18),
-                key_pair: wa_signal::KeyPair::generate(),
+                key_pair: wa_signal::KeyPair::generate(&mut crate::SystemProvider::new()),
             }),
         );
         store.commit(second).await.expect("second commit");

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use wa_signal::provider::CryptoRng;
 use wa_signal::{KeyPair, PublicKey, Signature, SignedPreKeyId, SignedPreKeyRecord};
 
 use crate::encoding;
+use crate::provider::SystemProvider;
 
 /// Unknown fields of a JSON object, kept as read.
 pub type ExtraFields = BTreeMap<String, Value>;
@@ -94,19 +95,26 @@ pub struct AuthCreds {
 impl AuthCreds {
     /// Fresh credentials for a new, unpaired device, like Baileys' `initAuthCreds`: new Noise,
     /// pairing and identity key pairs, signed pre-key 1 signed by the identity key (XEdDSA), a
-    /// random 14-bit registration id and a random 32-byte ADV secret.
+    /// random 14-bit registration id and a random 32-byte ADV secret, all from the operating
+    /// system's random source ([`SystemProvider`]).
     pub fn generate() -> Self {
-        let identity = KeyPair::generate();
-        let signed_pre_key = SignedKeyPair::generate(&identity, 1);
-        let mut adv_secret = [0u8; 32];
-        rand::rng().fill(&mut adv_secret);
+        Self::generate_with(&mut SystemProvider::new())
+    }
+
+    /// [`AuthCreds::generate`] with the randomness from `rng` (a seeded one makes the same
+    /// creds every time, for tests).
+    pub fn generate_with<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = KeyPair::generate(rng);
+        let signed_pre_key = SignedKeyPair::generate(rng, &identity, 1);
+        let mut adv_secret = zeroize::Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *adv_secret);
         Self {
-            noise_key: KeyPair::generate(),
-            pairing_ephemeral_key_pair: KeyPair::generate(),
+            noise_key: KeyPair::generate(rng),
+            pairing_ephemeral_key_pair: KeyPair::generate(rng),
             signed_identity_key: identity,
             signed_pre_key,
-            registration_id: wa_signal::keys::generate_registration_id(),
-            adv_secret_key: AdvSecretKey(encoding::b64_encode(&adv_secret)),
+            registration_id: wa_signal::keys::generate_registration_id(rng),
+            adv_secret_key: AdvSecretKey(encoding::b64_encode(&*adv_secret)),
             me: None,
             account: None,
             signal_identities: Vec::new(),
@@ -170,9 +178,10 @@ pub struct SignedKeyPair {
 }
 
 impl SignedKeyPair {
-    /// A new signed pre-key `key_id`, signed by `identity`.
-    pub fn generate(identity: &KeyPair, key_id: u32) -> Self {
+    /// A new signed pre-key `key_id` from `rng`, signed by `identity`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, identity: &KeyPair, key_id: u32) -> Self {
         Self::from_record(wa_signal::keys::generate_signed_pre_key(
+            rng,
             identity,
             SignedPreKeyId(key_id),
             0,
@@ -386,6 +395,15 @@ pub struct AccountSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creds_come_from_the_given_random_source() {
+        use wa_signal::provider::TestProvider;
+        let a = AuthCreds::generate_with(&mut TestProvider::new(1));
+        assert_eq!(a, AuthCreds::generate_with(&mut TestProvider::new(1)));
+        assert_ne!(a, AuthCreds::generate_with(&mut TestProvider::new(2)));
+        assert_ne!(a.adv_secret_key, AuthCreds::generate().adv_secret_key);
+    }
 
     #[test]
     fn generated_creds_are_valid_like_baileys() {

@@ -1,4 +1,5 @@
-//! The crate's one error type, shared by every backend through the `Persistence` seam.
+//! The crate's one error type, shared by every backend through the `Persistence` seam: storage
+//! and auth-state failures only (connection and pairing failures are wa-link's `LinkError`).
 
 use wa_signal::SignalError;
 
@@ -109,16 +110,8 @@ pub enum AuthError {
         /// What changed.
         reason: String,
     },
-    /// A connection to the server failed or the server answered something unexpected.
-    #[error("connection: {reason}")]
-    Connection {
-        /// What happened.
-        reason: String,
-    },
-    /// A `pair-success` stanza was rejected; creds are unchanged.
-    #[error("pair-success rejected: {0}")]
-    PairingRejected(crate::flows::PairingRejection),
-    /// A Signal protocol operation failed.
+    /// A Signal protocol operation run over the auth state (a decrypt, an encrypt, a session
+    /// set up from a bundle) failed; its transaction wrote nothing.
     #[error(transparent)]
     Signal(#[from] SignalError),
 }

@@ -547,13 +547,4 @@ mod tests {
             assert!(!shown.contains("171") && !shown.contains("205"), "{shown}");
         }
     }
-
-    #[test]
-    fn app_state_sync_key_json_matches_protobuf_json() {
-        let json = serde_json::json!({"keyData":"Ff2Cn29Xqs3IUPCctjC1VpegspT8l2vzATjhqVw9lpI=",
-            "fingerprint":{"rawId":651600844,"currentIndex":2,"deviceIndexes":[0,17]},"timestamp":"1795284200098"});
-        let data: AppStateSyncKeyData = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(data.timestamp, Some(1_795_284_200_098));
-        assert_eq!(serde_json::to_value(&data).unwrap(), json);
-    }
 }

@@ -1,4 +1,6 @@
-//! The auth state of a WhatsApp linked device, and the seams to persist it.
+//! The auth state of a WhatsApp linked device, and the seams to persist it: its storage
+//! contract. Talking to the server (connecting, pairing, uploading pre-keys, rotating the signed
+//! pre-key) is wa-link's job, one crate up.
 //!
 //! - [`AuthCreds`]: the device's credentials, every field Baileys keeps plus unknown ones.
 //! - Keys: [`KeyKind`] (Baileys' ten kinds and any other), [`KeyId`], typed [`KeyValue`].
@@ -6,8 +8,12 @@
 //! - [`Persistence`]: the backend seam (object safe, minimal) and [`PersistenceExt`], its
 //!   conveniences. [`MemoryStore`] is the in-memory backend.
 //! - [`AuthState`]: the runtime side: creds with [`AuthEvent`]s, a read cache, and
-//!   [`AuthState::transaction`], whose [`Transaction`] handle implements wa-signal's store traits.
+//!   [`AuthState::transaction`], whose [`Transaction`] handle implements wa-signal's store traits;
+//!   [`protocol`]: Signal operations (decrypt, encrypt, sessions, groups) as one transaction each.
+//! - [`SystemProvider`]: the OS random source and system clock that wa-signal's operations take
+//!   from their caller.
 //! - [`codec`]: the canonical binary and JSON encodings of key values that backends share.
+//! - [`AuthError`]: storage and state failures, for every backend.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,12 +42,13 @@ pub mod encoding;
 pub mod error;
 #[doc(hidden)]
 pub mod fault;
-pub mod flows;
 pub mod folder;
 pub mod key;
 pub mod memory;
 pub mod persistence;
 pub mod protocol;
+pub mod provider;
+pub mod signed_pre_key;
 pub mod state;
 
 #[cfg(feature = "conformance")]
@@ -55,4 +62,5 @@ pub use error::{AuthError, Result};
 pub use key::{KeyId, KeyKind, KeyValue};
 pub use memory::MemoryStore;
 pub use persistence::{Capabilities, Persistence, PersistenceExt, Snapshot};
+pub use provider::SystemProvider;
 pub use state::{AuthEvent, AuthState, AuthStateOptions, LockKey, Transaction};

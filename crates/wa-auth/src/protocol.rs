@@ -5,12 +5,17 @@
 //! - a one-time pre-key consumed by a new session is deleted in the same commit as the session;
 //! - before ciphertext leaves, the state that produced it is durable — on write-behind backends
 //!   the commit is flushed before the ciphertext is returned.
+//!
+//! Randomness and the time come from the [`SystemProvider`]. To run an operation with another
+//! provider (a seeded one in a test), call wa-signal inside [`AuthState::transaction`] as these
+//! methods do.
 
 use wa_signal::message::{CiphertextMessage, SenderKeyDistributionMessage};
 use wa_signal::{SenderKeyName, SignalAddress, cipher, group, session};
 
 use crate::error::{AuthError, Result};
 use crate::key::KeyKind;
+use crate::provider::SystemProvider;
 use crate::state::{AuthState, LockKey, Transaction};
 
 /// The kind of a received 1:1 message, as WhatsApp's `enc` nodes name it.
@@ -52,11 +57,14 @@ impl AuthState {
     ) -> Result<Received> {
         let lock = self.lock_key_for(from).await?;
         self.transaction(lock, async |tx: &mut Transaction<'_>| {
+            let provider = &mut SystemProvider::new();
             let decrypted = match kind {
                 MessageKind::PreKey => {
-                    cipher::decrypt_pre_key_message(tx, from, ciphertext).await?
+                    cipher::decrypt_pre_key_message(tx, provider, from, ciphertext).await?
                 }
-                MessageKind::Whisper => cipher::decrypt_message(tx, from, ciphertext).await?,
+                MessageKind::Whisper => {
+                    cipher::decrypt_message(tx, provider, from, ciphertext).await?
+                }
             };
             if let Some(id) = decrypted.consumed_pre_key {
                 tx.delete(KeyKind::PreKey, id.0.to_string());
@@ -78,7 +86,7 @@ impl AuthState {
     ) -> Result<CiphertextMessage> {
         let lock = self.lock_key_for(to).await?;
         self.transaction(lock, async |tx: &mut Transaction<'_>| {
-            let message = cipher::encrypt(tx, to, plaintext).await?;
+            let message = cipher::encrypt(tx, &mut SystemProvider::new(), to, plaintext).await?;
             tx.require_flush_before_send();
             Ok::<_, AuthError>(message)
         })
@@ -93,7 +101,8 @@ impl AuthState {
     ) -> Result<session::BundleOutcome> {
         let lock = self.lock_key_for(to).await?;
         self.transaction(lock, async |tx: &mut Transaction<'_>| {
-            Ok::<_, AuthError>(session::process_bundle(tx, to, bundle).await?)
+            let provider = &mut SystemProvider::new();
+            Ok::<_, AuthError>(session::process_bundle(tx, provider, to, bundle).await?)
         })
         .await
     }
@@ -136,7 +145,8 @@ impl AuthState {
         self.transaction(
             LockKey::group(name.group_id()),
             async |tx: &mut Transaction<'_>| {
-                let message = group::create_distribution_message(tx, name).await?;
+                let provider = &mut SystemProvider::new();
+                let message = group::create_distribution_message(tx, provider, name).await?;
                 tx.require_flush_before_send();
                 Ok::<_, AuthError>(message)
             },
@@ -153,7 +163,8 @@ impl AuthState {
         self.transaction(
             LockKey::group(name.group_id()),
             async |tx: &mut Transaction<'_>| {
-                let message = group::encrypt(tx, name, plaintext).await?;
+                let provider = &mut SystemProvider::new();
+                let message = group::encrypt(tx, provider, name, plaintext).await?;
                 tx.require_flush_before_send();
                 Ok::<_, AuthError>(message.serialized().to_vec())
             },

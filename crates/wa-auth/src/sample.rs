@@ -6,10 +6,22 @@ use prost::Message;
 use wa_proto::proto;
 use wa_signal::{KeyPair, PreKeyId, PreKeyRecord, SenderKeyRecord, SessionRecord};
 
+use crate::encoding::b64_encode;
 use crate::key::{
     AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncVersion, KeyId, KeyKind, KeyValue,
     TcToken,
 };
+use crate::provider::SystemProvider;
+
+/// A fresh key pair (samples need distinct keys, not reproducible ones).
+fn key_pair() -> KeyPair {
+    KeyPair::generate(&mut SystemProvider::new())
+}
+
+/// A fresh public key in its Signal serialisation, as records store it.
+fn serialized_public_key() -> Vec<u8> {
+    key_pair().public.serialize().to_vec()
+}
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -20,9 +32,9 @@ fn bytes(len: usize, seed: u8) -> Vec<u8> {
 /// A session record with one open session (a sending chain, a receiving chain with a stored
 /// message key) and one closed session: about the shape and size of a real one.
 pub fn session(seed: u8) -> SessionRecord {
-    let ratchet = KeyPair::generate();
+    let ratchet = key_pair();
     let chain = |index: u32, s: u8| proto::session_structure::Chain {
-        sender_ratchet_key: Some(KeyPair::generate().public.serialize().to_vec()),
+        sender_ratchet_key: Some(serialized_public_key()),
         sender_ratchet_key_private: None,
         chain_key: Some(proto::session_structure::chain::ChainKey {
             index: Some(index),
@@ -38,8 +50,8 @@ pub fn session(seed: u8) -> SessionRecord {
     };
     let session = |s: u8| proto::SessionStructure {
         session_version: Some(3),
-        local_identity_public: Some(KeyPair::generate().public.serialize().to_vec()),
-        remote_identity_public: Some(KeyPair::generate().public.serialize().to_vec()),
+        local_identity_public: Some(serialized_public_key()),
+        remote_identity_public: Some(serialized_public_key()),
         root_key: Some(bytes(32, s)),
         previous_counter: Some(2),
         sender_chain: Some(proto::session_structure::Chain {
@@ -54,7 +66,7 @@ pub fn session(seed: u8) -> SessionRecord {
         receiver_chains: vec![chain(3, s), chain(7, s.wrapping_add(40))],
         remote_registration_id: Some(1234),
         local_registration_id: Some(241),
-        alice_base_key: Some(KeyPair::generate().public.serialize().to_vec()),
+        alice_base_key: Some(serialized_public_key()),
         ..Default::default()
     };
     let record = proto::RecordStructure {
@@ -66,7 +78,7 @@ pub fn session(seed: u8) -> SessionRecord {
 
 /// A sender-key record with one state holding a stored message key.
 pub fn sender_key(seed: u8) -> SenderKeyRecord {
-    let signing = KeyPair::generate();
+    let signing = key_pair();
     let record = proto::SenderKeyRecordStructure {
         sender_key_states: vec![proto::SenderKeyStateStructure {
             sender_key_id: Some(u32::from(seed) * 1000 + 7),
@@ -97,7 +109,7 @@ pub fn one_of_every_kind() -> Vec<(KeyKind, KeyId, KeyValue)> {
             KeyId::new("17"),
             KeyValue::PreKey(PreKeyRecord {
                 id: PreKeyId(17),
-                key_pair: KeyPair::generate(),
+                key_pair: key_pair(),
             }),
         ),
         (
@@ -137,10 +149,7 @@ pub fn one_of_every_kind() -> Vec<(KeyKind, KeyId, KeyValue)> {
             KeyValue::AppStateSyncVersion(AppStateSyncVersion {
                 version: 2,
                 hash: bytes(128, 4),
-                index_value_map: BTreeMap::from([(
-                    "3O04LvXCGJjnaAUrxQVHAvKcWhws/YKwMIFRS//iB7w=".to_owned(),
-                    bytes(32, 5),
-                )]),
+                index_value_map: BTreeMap::from([(b64_encode(&bytes(32, 6)), bytes(32, 5))]),
                 extra: Default::default(),
             }),
         ),
@@ -166,7 +175,7 @@ pub fn one_of_every_kind() -> Vec<(KeyKind, KeyId, KeyValue)> {
         (
             KeyKind::IdentityKey,
             KeyId::new("123456789012345_1.2"),
-            KeyValue::IdentityKey(KeyPair::generate().public),
+            KeyValue::IdentityKey(key_pair().public),
         ),
         (
             other,

@@ -36,7 +36,7 @@ async fn write_baileys_folder(dir: &Path) {
             id.to_string(),
             KeyValue::PreKey(PreKeyRecord {
                 id: PreKeyId(id),
-                key_pair: KeyPair::generate(),
+                key_pair: KeyPair::generate(&mut wa_auth::SystemProvider::new()),
             }),
         );
     }

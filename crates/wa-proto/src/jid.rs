@@ -126,6 +126,17 @@ impl Server {
             _ => None,
         }
     }
+
+    /// The LID server paired with a phone-number server: `s.whatsapp.net` → `lid`, `hosted` →
+    /// `hosted.lid`; `None` for every other server. A user known by phone number on the first
+    /// is the same user as its LID on the second.
+    pub fn lid_counterpart(&self) -> Option<Server> {
+        match self.as_str() {
+            "s.whatsapp.net" => Some(Server::Lid),
+            "hosted" => Some(Server::HostedLid),
+            _ => None,
+        }
+    }
 }
 
 impl PartialEq for Server {
@@ -574,25 +585,55 @@ impl SignalAddress {
             reason,
         };
         let device = u16::try_from(self.device).map_err(|_| fail("device does not fit a JID"))?;
-        let (user, domain) = match self.name.rsplit_once('_') {
-            Some((user, domain)) => {
-                let domain = parse_decimal(domain)
-                    .and_then(|d| u8::try_from(d).ok())
-                    .filter(|d| *d != 0)
-                    .ok_or_else(|| fail("the '_' suffix is not a non-zero domain type"))?;
-                (user, domain)
-            }
-            None => (self.name.as_str(), 0),
-        };
-        if user.is_empty() {
-            return Err(fail("no user before the domain type"));
-        }
+        let (user, domain) = self.user_and_domain_type().map_err(fail)?;
         let jid = match Server::from_domain_type(domain) {
             Some(server) => Jid::new(user, server),
             None => Jid::new(user, Server::Pn).map(|j| j.with_agent(domain)),
         };
         let jid = jid.map_err(|_| fail("the name is not a JID user"))?;
         Ok(jid.with_device(device))
+    }
+}
+
+impl SignalAddress {
+    /// The name split into the JID user and the domain type (0 when there is no `_` suffix).
+    fn user_and_domain_type(&self) -> Result<(&str, u8), &'static str> {
+        let (user, domain) = match self.name.rsplit_once('_') {
+            Some((user, domain)) => {
+                let domain = parse_decimal(domain)
+                    .and_then(|d| u8::try_from(d).ok())
+                    .filter(|d| *d != 0)
+                    .ok_or("the '_' suffix is not a non-zero domain type")?;
+                (user, domain)
+            }
+            None => (self.name.as_str(), 0),
+        };
+        if user.is_empty() {
+            return Err("no user before the domain type");
+        }
+        Ok((user, domain))
+    }
+
+    /// The phone number of an address of a phone-number device, plain (`user.device`) or hosted
+    /// (`user_128.device`); `None` for LID, agent and any other addresses.
+    pub fn phone_number_user(&self) -> Option<&str> {
+        let (user, domain) = self.user_and_domain_type().ok()?;
+        Server::from_domain_type(domain)?.lid_counterpart()?;
+        Some(user)
+    }
+
+    /// The address of the same device under its LID user `lid`, for an address of a
+    /// phone-number device: `pn.3` → `lid_1.3`, hosted `pn_128.99` → `lid_129.99` (see
+    /// [`Server::lid_counterpart`]). `None` for any other address, or when `lid` cannot be a
+    /// Signal address name.
+    pub fn to_lid(&self, lid: &str) -> Option<SignalAddress> {
+        let (_, domain) = self.user_and_domain_type().ok()?;
+        let lid_server = Server::from_domain_type(domain)?.lid_counterpart()?;
+        let lid_domain = lid_server.domain_type()?;
+        if lid.is_empty() || check_user(lid).is_err() {
+            return None;
+        }
+        SignalAddress::new(format!("{lid}_{lid_domain}"), self.device).ok()
     }
 }
 
@@ -924,6 +965,48 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn phone_number_addresses_map_to_their_lid_counterparts() {
+        for (address, pn, lid_address) in [
+            ("4915112345678.0", "4915112345678", "210987654321098_1.0"),
+            ("4915112345678.5", "4915112345678", "210987654321098_1.5"),
+            (
+                "15550100001_128.99",
+                "15550100001",
+                "210987654321098_129.99",
+            ),
+        ] {
+            let address = SignalAddress::parse(address).unwrap();
+            assert_eq!(address.phone_number_user(), Some(pn), "{address}");
+            let lid = address.to_lid("210987654321098").unwrap();
+            assert_eq!(lid.to_string(), lid_address);
+            // The same device, on the LID server paired with the address's own server.
+            let (pn_jid, lid_jid) = (address.to_jid().unwrap(), lid.to_jid().unwrap());
+            assert_eq!(lid_jid.device(), pn_jid.device());
+            assert_eq!(
+                pn_jid.server().lid_counterpart().as_ref(),
+                Some(lid_jid.server())
+            );
+        }
+        // LID, hosted LID and agent addresses have no LID counterpart.
+        for other in [
+            "210987654321098_1.3",
+            "100000000000001_129.99",
+            "15550100001_5.3",
+        ] {
+            let address = SignalAddress::parse(other).unwrap();
+            assert_eq!(address.phone_number_user(), None, "{other}");
+            assert_eq!(address.to_lid("210987654321098"), None, "{other}");
+        }
+        // A LID that cannot be a JID user gives no address.
+        let pn = SignalAddress::parse("4915112345678.0").unwrap();
+        for bad in ["", "1.2", "1_2", "1:2", "1@lid"] {
+            assert_eq!(pn.to_lid(bad), None, "{bad:?}");
+        }
+        assert_eq!(Server::Group.lid_counterpart(), None);
+        assert_eq!(Server::Lid.lid_counterpart(), None);
     }
 
     #[test]

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use wa_signal::curve::KeyPair;
 use wa_signal::noise::{
-    CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, LENGTH_PREFIX_LEN,
-    NoiseTransport, ServerConfig, ServerHandshake, UnixTime,
+    ClientConfig, ClientHandshake, FrameDecoder, LENGTH_PREFIX_LEN, NoiseTransport, ServerConfig,
+    ServerHandshake, UnixTime,
 };
+use wa_signal::provider::TestProvider;
 
 /// A PKI and responder configuration shared by every iteration.
 struct Setup {
@@ -20,28 +21,16 @@ struct Setup {
     payload: Vec<u8>,
 }
 
-fn setup() -> Setup {
-    let root = KeyPair::generate();
-    let intermediate = KeyPair::generate();
-    let server_static = KeyPair::generate();
-    let chain = CertificateChain::issue(
-        &root.private,
-        &intermediate,
-        &server_static.public,
-        0,
-        u64::MAX,
-    );
+fn setup(rng: &mut TestProvider) -> Setup {
+    let (server, root_key) = ServerConfig::generate(rng, 0, u64::MAX);
     Setup {
         config: ClientConfig {
-            root_key: root.public,
+            root_key,
             routing_info: Some(vec![8, 5, 8, 8, 0x8c, 0x64, 0x89, 0x4e, 5, 0x31]),
             ..ClientConfig::default()
         },
-        server: ServerConfig {
-            static_key: server_static,
-            cert_chain: chain.encode(),
-        },
-        noise_key: KeyPair::generate(),
+        server,
+        noise_key: KeyPair::generate(rng),
         // About the size of a login ClientPayload.
         payload: vec![0x42; 110],
     }
@@ -52,6 +41,7 @@ const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
 /// The responder's state and answer to a client hello (intro + first frame), read as a server
 /// reads its stream.
 fn respond(
+    rng: &mut TestProvider,
     server: &ServerConfig,
     hello: &[u8],
 ) -> (wa_signal::noise::AwaitingClientFinish, Vec<u8>) {
@@ -59,13 +49,14 @@ fn respond(
     reader.push(hello);
     let frame = reader.next_frame().expect("frame").expect("whole frame");
     let intro = reader.intro().expect("whole intro");
-    ServerHandshake::new(server)
+    ServerHandshake::new(server, rng)
         .read_client_hello(intro, &frame)
         .expect("client hello")
 }
 
 fn handshake(c: &mut Criterion) {
-    let s = setup();
+    let rng = &mut TestProvider::new(1);
+    let s = setup(rng);
     let mut group = c.benchmark_group("noise/handshake");
     // Client work only: ephemeral key generation, client hello, reading the server hello
     // (3 X25519, 2 XEdDSA verifications), client finish and split. The responder's work
@@ -76,9 +67,9 @@ fn handshake(c: &mut Criterion) {
             for _ in 0..iters {
                 let start = Instant::now();
                 let (client, hello) =
-                    ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
+                    ClientHandshake::start(&s.config, s.noise_key.clone(), rng).expect("start");
                 total += start.elapsed();
-                let (_, server_hello) = respond(&s.server, &hello);
+                let (_, server_hello) = respond(rng, &s.server, &hello);
                 let start = Instant::now();
                 let mut reader = FrameDecoder::new();
                 reader.push(&server_hello);
@@ -95,8 +86,8 @@ fn handshake(c: &mut Criterion) {
     group.bench_function("client+responder", |b| {
         b.iter(|| {
             let (client, hello) =
-                ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
-            let (server, server_hello) = respond(&s.server, &hello);
+                ClientHandshake::start(&s.config, s.noise_key.clone(), rng).expect("start");
+            let (server, server_hello) = respond(rng, &s.server, &hello);
             let (finish, transport) = client
                 .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
                 .expect("accepted")
@@ -112,9 +103,11 @@ fn handshake(c: &mut Criterion) {
 }
 
 fn transports() -> (NoiseTransport, NoiseTransport) {
-    let s = setup();
-    let (client, hello) = ClientHandshake::start(&s.config, s.noise_key.clone()).expect("start");
-    let (server, server_hello) = respond(&s.server, &hello);
+    let rng = &mut TestProvider::new(2);
+    let s = setup(rng);
+    let (client, hello) =
+        ClientHandshake::start(&s.config, s.noise_key.clone(), rng).expect("start");
+    let (server, server_hello) = respond(rng, &s.server, &hello);
     let (finish, client) = client
         .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
         .expect("accepted")

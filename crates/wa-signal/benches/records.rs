@@ -6,6 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::executor::block_on;
 use wa_signal::keys::{generate_pre_keys, generate_signed_pre_key};
+use wa_signal::provider::TestProvider;
 use wa_signal::record::{PreKeyId, SignedPreKeyId};
 use wa_signal::session::{PreKeyBundle, process_bundle};
 use wa_signal::store::InMemoryStore;
@@ -16,11 +17,12 @@ use wa_signal::{
 fn session_record() -> SessionRecord {
     let a = SignalAddress::new("alice", 0).unwrap();
     let b = SignalAddress::new("bob", 0).unwrap();
-    let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
-    let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
+    let p = &mut TestProvider::new(1);
+    let mut alice = InMemoryStore::new(KeyPair::generate(p), 1);
+    let mut bob = InMemoryStore::new(KeyPair::generate(p), 2);
     for round in 0..3u32 {
-        let spk = generate_signed_pre_key(bob.identity(), SignedPreKeyId(round + 1), 0);
-        let opk = generate_pre_keys(PreKeyId(round + 1), 1).remove(0);
+        let spk = generate_signed_pre_key(p, bob.identity(), SignedPreKeyId(round + 1), 0);
+        let opk = generate_pre_keys(p, PreKeyId(round + 1), 1).remove(0);
         let bundle = PreKeyBundle {
             registration_id: 2,
             device_id: 0,
@@ -32,20 +34,20 @@ fn session_record() -> SessionRecord {
         };
         bob.add_signed_pre_key(spk);
         bob.add_pre_key(opk);
-        block_on(process_bundle(&mut alice, &b, &bundle)).unwrap();
+        block_on(process_bundle(&mut alice, p, &b, &bundle)).unwrap();
         let mut msgs = Vec::new();
         for _ in 0..10 {
-            msgs.push(block_on(cipher::encrypt(&mut alice, &b, b"x")).unwrap());
+            msgs.push(block_on(cipher::encrypt(&mut alice, p, &b, b"x")).unwrap());
         }
         // Deliver every other message: the rest stay as skipped keys.
         for m in msgs.iter().step_by(2) {
-            block_on(cipher::decrypt(&mut bob, &a, m)).unwrap();
+            block_on(cipher::decrypt(&mut bob, p, &a, m)).unwrap();
         }
         for _ in 0..3 {
-            let r = block_on(cipher::encrypt(&mut bob, &a, b"y")).unwrap();
-            block_on(cipher::decrypt(&mut alice, &b, &r)).unwrap();
-            let m = block_on(cipher::encrypt(&mut alice, &b, b"z")).unwrap();
-            block_on(cipher::decrypt(&mut bob, &a, &m)).unwrap();
+            let r = block_on(cipher::encrypt(&mut bob, p, &a, b"y")).unwrap();
+            block_on(cipher::decrypt(&mut alice, p, &b, &r)).unwrap();
+            let m = block_on(cipher::encrypt(&mut alice, p, &b, b"z")).unwrap();
+            block_on(cipher::decrypt(&mut bob, p, &a, &m)).unwrap();
         }
     }
     bob.session(&a).unwrap().clone()
@@ -53,13 +55,14 @@ fn session_record() -> SessionRecord {
 
 fn sender_key_record() -> SenderKeyRecord {
     let name = SenderKeyName::new("g@g.us", SignalAddress::new("alice", 0).unwrap());
-    let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
-    let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
-    let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();
+    let p = &mut TestProvider::new(2);
+    let mut alice = InMemoryStore::new(KeyPair::generate(p), 1);
+    let mut bob = InMemoryStore::new(KeyPair::generate(p), 2);
+    let skdm = block_on(group::create_distribution_message(&mut alice, p, &name)).unwrap();
     block_on(group::process_distribution_message(&mut bob, &name, &skdm)).unwrap();
     let mut last = None;
     for _ in 0..20 {
-        last = Some(block_on(group::encrypt(&mut alice, &name, b"x")).unwrap());
+        last = Some(block_on(group::encrypt(&mut alice, p, &name, b"x")).unwrap());
     }
     block_on(group::decrypt(&mut bob, &name, last.unwrap().serialized())).unwrap();
     bob.sender_key(&name).unwrap().clone()

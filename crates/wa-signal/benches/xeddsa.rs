@@ -4,14 +4,16 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wa_signal::KeyPair;
+use wa_signal::provider::TestProvider;
 
 fn bench(c: &mut Criterion) {
-    let pair = KeyPair::generate();
-    let other = KeyPair::generate();
+    let rng = &mut TestProvider::new(1);
+    let pair = KeyPair::generate(rng);
+    let other = KeyPair::generate(rng);
     let message = pair.public.serialize();
-    let signature = pair.sign(&message);
+    let signature = pair.sign(rng, &message);
     c.bench_function("xeddsa/sign (33 B)", |b| {
-        b.iter(|| pair.sign(black_box(&message)))
+        b.iter(|| pair.sign(rng, black_box(&message)))
     });
     c.bench_function("xeddsa/verify (33 B)", |b| {
         b.iter(|| {
@@ -24,7 +26,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("x25519/agree", |b| {
         b.iter(|| pair.agree(black_box(&other.public)))
     });
-    c.bench_function("x25519/generate key pair", |b| b.iter(KeyPair::generate));
+    c.bench_function("x25519/generate key pair", |b| {
+        b.iter(|| KeyPair::generate(rng))
+    });
 }
 
 criterion_group!(benches, bench);

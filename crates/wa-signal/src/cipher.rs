@@ -3,16 +3,20 @@
 //! Each operation reads and writes through the store handle it is given; on error nothing is
 //! written. Decryption never deletes a one-time pre-key: [`Decrypted::consumed_pre_key`] names
 //! the pre-key a new session used, and the caller deletes it in the same transaction.
+//!
+//! The time recorded in sessions and the ratchet keys of a DH ratchet step come from the
+//! [`Provider`] each operation is given.
 
 use crate::address::SignalAddress;
 use crate::curve::{KeyPair, PublicKey};
 use crate::error::{Result, SignalError};
 use crate::message::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::provider::{CryptoRng, Provider};
 use crate::ratchet::{MAX_JUMP, MAX_MESSAGE_KEYS_PER_CHAIN, MAX_RECEIVER_CHAINS, MessageKeys};
 use crate::record::{
     ChainState, MessageKeyMaterial, PreKeyId, ReceiverChain, SessionState, StoredMessageKey,
 };
-use crate::session::{accept, now_ms};
+use crate::session::accept;
 use crate::store::{Direction, IdentityKeyStore, PreKeyStore, SessionStore, SignedPreKeyStore};
 use crate::symmetric::{aes_cbc_decrypt, aes_cbc_encrypt};
 
@@ -39,13 +43,15 @@ impl std::fmt::Debug for Decrypted {
 
 /// Encrypts `plaintext` for `address` on the current session: a PreKeySignalMessage while the
 /// session is pending (we initiated it and no reply came yet), a SignalMessage otherwise.
-pub async fn encrypt<S>(
+pub async fn encrypt<S, P>(
     store: &mut S,
+    provider: &mut P,
     address: &SignalAddress,
     plaintext: &[u8],
 ) -> Result<CiphertextMessage>
 where
     S: SessionStore + IdentityKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     let no_session = || SignalError::NoSession {
         address: address.to_string(),
@@ -63,38 +69,44 @@ where
         });
     }
     let message = encrypt_with_state(state, &our_identity, our_registration_id, plaintext)?;
-    state.used = now_ms();
+    state.used = provider.now().as_millis();
     store.store_session(address, &record).await?;
     Ok(message)
 }
 
 /// Decrypts either kind of 1:1 message.
-pub async fn decrypt<S>(
+pub async fn decrypt<S, P>(
     store: &mut S,
+    provider: &mut P,
     address: &SignalAddress,
     message: &CiphertextMessage,
 ) -> Result<Decrypted>
 where
     S: SessionStore + IdentityKeyStore + PreKeyStore + SignedPreKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     match message {
         CiphertextMessage::PreKey(m) => {
-            decrypt_pre_key_message(store, address, m.serialized()).await
+            decrypt_pre_key_message(store, provider, address, m.serialized()).await
         }
-        CiphertextMessage::Whisper(m) => decrypt_message(store, address, m.serialized()).await,
+        CiphertextMessage::Whisper(m) => {
+            decrypt_message(store, provider, address, m.serialized()).await
+        }
     }
 }
 
 /// Decrypts a PreKeySignalMessage (`pkmsg`). A new base key runs X3DH as responder with our
 /// signed pre-key (and the named one-time pre-key) and makes the new session current; a base
 /// key we already have a session for reuses that session.
-pub async fn decrypt_pre_key_message<S>(
+pub async fn decrypt_pre_key_message<S, P>(
     store: &mut S,
+    provider: &mut P,
     address: &SignalAddress,
     bytes: &[u8],
 ) -> Result<Decrypted>
 where
     S: SessionStore + IdentityKeyStore + PreKeyStore + SignedPreKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     let message = PreKeySignalMessage::parse(bytes)?;
     if !store
@@ -107,40 +119,16 @@ where
     }
     let our_identity = store.identity_key_pair().await?;
     let mut record = store.load_session(address).await?.unwrap_or_default();
-    let now = now_ms();
+    let now = provider.now().as_millis();
 
     let existing = record.session_by_base_key(&message.base_key).cloned();
     let is_new = existing.is_none();
     let mut state = match existing {
         Some(state) => state,
-        None => {
-            let signed = store
-                .load_signed_pre_key(message.signed_pre_key_id)
-                .await?
-                .ok_or(SignalError::InvalidSignedPreKeyId(
-                    message.signed_pre_key_id.0,
-                ))?;
-            let one_time = match message.pre_key_id {
-                Some(id) => Some(
-                    store
-                        .load_pre_key(id)
-                        .await?
-                        .ok_or(SignalError::InvalidPreKeyId(id.0))?,
-                ),
-                None => None,
-            };
-            let our_registration_id = store.local_registration_id().await?;
-            accept(
-                &our_identity,
-                our_registration_id,
-                &signed.key_pair,
-                one_time.as_ref().map(|k| &k.key_pair),
-                &message,
-                now,
-            )
-        }
+        None => responder_session(store, &our_identity, &message, now).await?,
     };
     let plaintext = decrypt_with_state(
+        provider,
         &mut state,
         &our_identity.public,
         &message.identity_key,
@@ -161,15 +149,54 @@ where
     })
 }
 
+/// The responder's new session for a PreKeySignalMessage with a base key we have no session
+/// for: X3DH with our signed pre-key and the named one-time pre-key, which must still exist.
+async fn responder_session<S>(
+    store: &mut S,
+    our_identity: &KeyPair,
+    message: &PreKeySignalMessage,
+    now: u64,
+) -> Result<SessionState>
+where
+    S: IdentityKeyStore + PreKeyStore + SignedPreKeyStore + ?Sized,
+{
+    let signed = store
+        .load_signed_pre_key(message.signed_pre_key_id)
+        .await?
+        .ok_or(SignalError::InvalidSignedPreKeyId(
+            message.signed_pre_key_id.0,
+        ))?;
+    let one_time = match message.pre_key_id {
+        Some(id) => Some(
+            store
+                .load_pre_key(id)
+                .await?
+                .ok_or(SignalError::InvalidPreKeyId(id.0))?,
+        ),
+        None => None,
+    };
+    let our_registration_id = store.local_registration_id().await?;
+    Ok(accept(
+        our_identity,
+        our_registration_id,
+        &signed.key_pair,
+        one_time.as_ref().map(|k| &k.key_pair),
+        message,
+        now,
+    ))
+}
+
 /// Decrypts a SignalMessage (`msg`): the current session is tried first, then the archived
 /// ones, most recently closed first. Archived sessions are not reopened.
-pub async fn decrypt_message<S>(
+pub async fn decrypt_message<S, P>(
     store: &mut S,
+    provider: &mut P,
     address: &SignalAddress,
     bytes: &[u8],
 ) -> Result<Decrypted>
 where
     S: SessionStore + IdentityKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     let message = SignalMessage::parse(bytes)?;
     let no_session = || SignalError::NoSession {
@@ -186,7 +213,13 @@ where
     let candidates: Vec<SessionState> = record.sessions().cloned().collect();
     for (position, mut state) in candidates.into_iter().enumerate() {
         let their_identity = state.remote_identity;
-        match decrypt_with_state(&mut state, &our_identity.public, &their_identity, &message) {
+        match decrypt_with_state(
+            provider,
+            &mut state,
+            &our_identity.public,
+            &their_identity,
+            &message,
+        ) {
             Ok(plaintext) => {
                 decrypted = Some((position, state, plaintext));
                 break;
@@ -208,7 +241,7 @@ where
             address: address.to_string(),
         });
     }
-    state.used = now_ms();
+    state.used = provider.now().as_millis();
     let remote_identity = state.remote_identity;
     if position == 0 && record.has_current_session() {
         if let Some(current) = record.current_mut() {
@@ -293,13 +326,14 @@ pub(crate) fn encrypt_with_state(
 
 /// Decrypts on a session state. On error the state may be partly advanced: callers work on a
 /// copy and keep it only on success.
-pub(crate) fn decrypt_with_state(
+pub(crate) fn decrypt_with_state<R: CryptoRng + ?Sized>(
+    rng: &mut R,
     state: &mut SessionState,
     our_identity: &PublicKey,
     their_identity: &PublicKey,
     message: &SignalMessage,
 ) -> Result<Vec<u8>> {
-    let keys = message_keys_for(state, message)?;
+    let keys = message_keys_for(rng, state, message)?;
     if !message.verify_mac(&keys.mac_key, their_identity, our_identity) {
         return Err(SignalError::BadMac);
     }
@@ -308,9 +342,13 @@ pub(crate) fn decrypt_with_state(
     Ok(plaintext)
 }
 
-fn message_keys_for(state: &mut SessionState, message: &SignalMessage) -> Result<MessageKeys> {
+fn message_keys_for<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    state: &mut SessionState,
+    message: &SignalMessage,
+) -> Result<MessageKeys> {
     if state.receiver_chain(&message.ratchet_key).is_none() {
-        step_ratchet(state, &message.ratchet_key, message.previous_counter)?;
+        step_ratchet(rng, state, &message.ratchet_key, message.previous_counter)?;
     }
     let chain = &mut state
         .receiver_chain_mut(&message.ratchet_key)
@@ -377,8 +415,9 @@ fn fill_message_keys(chain: &mut ChainState, until: u32) -> Result<()> {
 
 /// The DH ratchet step for a new remote ratchet key: retire the current receiving chain
 /// (keeping its keys up to `previous_counter`), derive the new receiving chain, then a new
-/// ratchet key pair and sending chain.
-fn step_ratchet(
+/// ratchet key pair (from `rng`) and sending chain.
+fn step_ratchet<R: CryptoRng + ?Sized>(
+    rng: &mut R,
     state: &mut SessionState,
     their_ratchet: &PublicKey,
     previous_counter: u32,
@@ -423,7 +462,7 @@ fn step_ratchet(
         .sender_chain
         .as_ref()
         .map_or(0, |c| c.next_index.saturating_sub(1));
-    let ratchet = KeyPair::generate();
+    let ratchet = KeyPair::generate(rng);
     let (root, sending) = root.step(&ratchet.agree(their_ratchet));
     state.root_key = root;
     state.our_ratchet_key = ratchet;

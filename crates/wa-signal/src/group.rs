@@ -10,17 +10,21 @@
 //! - Out-of-order and late messages decrypt with kept seeds; a record keeps at most five
 //!   states; forward jumps are bounded by [`MAX_JUMP`].
 //!
+//! Creating a sender key and signing a message draw randomness from the [`Provider`] given.
+//!
 //! ```
 //! # futures::executor::block_on(async {
-//! use wa_signal::{group, KeyPair, SenderKeyName, SignalAddress};
+//! use wa_signal::provider::TestProvider;
 //! use wa_signal::store::InMemoryStore;
+//! use wa_signal::{group, KeyPair, SenderKeyName, SignalAddress};
 //!
+//! let mut provider = TestProvider::new(1); // a program passes a provider backed by the OS
 //! let name = SenderKeyName::new("123@g.us", SignalAddress::new("alice", 0).unwrap());
-//! let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
-//! let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
-//! let skdm = group::create_distribution_message(&mut alice, &name).await?;
+//! let mut alice = InMemoryStore::new(KeyPair::generate(&mut provider), 1);
+//! let mut bob = InMemoryStore::new(KeyPair::generate(&mut provider), 2);
+//! let skdm = group::create_distribution_message(&mut alice, &mut provider, &name).await?;
 //! group::process_distribution_message(&mut bob, &name, &skdm).await?;
-//! let sent = group::encrypt(&mut alice, &name, b"hello group").await?;
+//! let sent = group::encrypt(&mut alice, &mut provider, &name, b"hello group").await?;
 //! assert_eq!(group::decrypt(&mut bob, &name, sent.serialized()).await?, b"hello group");
 //! # Ok::<(), wa_signal::SignalError>(())
 //! # }).unwrap();
@@ -33,6 +37,7 @@ use crate::address::SenderKeyName;
 use crate::curve::KeyPair;
 use crate::error::{Result, SignalError};
 use crate::message::{SenderKeyDistributionMessage, SenderKeyMessage};
+use crate::provider::Provider;
 use crate::ratchet::{ChainKey, MAX_JUMP, MessageKeySeed};
 use crate::record::{SenderKeyState, SenderMessageKey};
 use crate::store::SenderKeyStore;
@@ -67,22 +72,24 @@ fn group_keys(seed: &MessageKeySeed) -> GroupMessageKeys {
 }
 
 /// Our sender-key distribution message for `name` (our own group sender key), creating the
-/// sender key (random id, chain key and signing key, iteration 0) when there is none.
-pub async fn create_distribution_message<S>(
+/// sender key (random id, chain key and signing key from `provider`, iteration 0) when there
+/// is none.
+pub async fn create_distribution_message<S, P>(
     store: &mut S,
+    provider: &mut P,
     name: &SenderKeyName,
 ) -> Result<SenderKeyDistributionMessage>
 where
     S: SenderKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     let mut record = store.load_sender_key(name).await?.unwrap_or_default();
     if record.is_empty() {
-        let mut rng = rand::rng();
         let mut chain = [0u8; 32];
-        rng.fill(&mut chain);
-        let signing = KeyPair::generate();
+        provider.fill_bytes(&mut chain);
+        let signing = KeyPair::generate(provider);
         record.add_state(SenderKeyState {
-            key_id: rng.random_range(0..0x7FFF_FFFF),
+            key_id: provider.random_range(0..0x7FFF_FFFF),
             iteration: 0,
             chain_key: ChainKey::from_bytes(chain),
             signing_public: signing.public,
@@ -151,14 +158,17 @@ where
     process_distribution_message(store, name, &message).await
 }
 
-/// Encrypts a group message with our newest sender-key state for `name`.
-pub async fn encrypt<S>(
+/// Encrypts a group message with our newest sender-key state for `name`, signed with
+/// randomness from `provider`.
+pub async fn encrypt<S, P>(
     store: &mut S,
+    provider: &mut P,
     name: &SenderKeyName,
     plaintext: &[u8],
 ) -> Result<SenderKeyMessage>
 where
     S: SenderKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     let no_state = || SignalError::NoSenderKeyState {
         name: name.to_string(),
@@ -175,7 +185,7 @@ where
         .ok_or_else(|| SignalError::InvalidState("sender-key chain exhausted".into()))?;
     let keys = group_keys(&state.chain_key.message_key_seed());
     let ciphertext = aes_cbc_encrypt(&keys.cipher_key, &keys.iv, plaintext);
-    let message = SenderKeyMessage::new(&signing, state.key_id, iteration, ciphertext);
+    let message = SenderKeyMessage::new(provider, &signing, state.key_id, iteration, ciphertext);
     state.chain_key = state.chain_key.next();
     state.iteration = next;
     store.store_sender_key(name, &record).await?;

@@ -10,18 +10,29 @@
 //! - [`record`]: stored records (`SessionRecord`, `PreKeyRecord`, `SignedPreKeyRecord`,
 //!   `SenderKeyRecord`) as typed models with their exact libsignal protobuf encodings.
 //! - [`address`]: session and sender-key addresses in WhatsApp's key-id forms.
-//! - [`store`]: the async store traits a transaction handle implements, and an in-memory store.
-//! - [`noise`]: the Noise XX handshake (client, plus a responder for tests) and transport, sans I/O.
+//! - [`store`]: the async store traits a transaction handle implements.
+//! - [`noise`]: the Noise XX handshake (client) and transport, sans I/O.
+//! - [`provider`]: [`Provider`], the time and randomness every operation takes from its caller.
 //!
-//! Secrets are zeroized on drop and redacted in `Debug`.
+//! No I/O, no clock and no ambient randomness: operations that need random bytes take a
+//! cryptographically secure generator, those that also need the time take a [`Provider`]
+//! (wa-auth's `SystemProvider` is backed by the OS; tests pass a seeded one and are
+//! deterministic). Secrets are zeroized on drop and redacted in `Debug`.
 //!
 //! ```
 //! use wa_signal::curve::KeyPair;
 //!
-//! let identity = KeyPair::generate();
-//! let signature = identity.sign(b"hello");
+//! # let mut rng = wa_signal::provider::TestProvider::new(1);
+//! // `rng`: any `rand::CryptoRng`, e.g. a `Provider`.
+//! let identity = KeyPair::generate(&mut rng);
+//! let signature = identity.sign(&mut rng, b"hello");
 //! assert!(identity.public.verify(b"hello", &signature));
 //! ```
+//!
+//! # Features
+//! - `test-util`: what tests and benchmarks need besides the protocol: `store::InMemoryStore`,
+//!   the server side of the Noise handshake (`noise::ServerHandshake`, certificate issuing) and
+//!   `provider::TestProvider` (seeded, with a clock that moves by hand).
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -32,6 +43,7 @@ pub mod group;
 pub mod keys;
 pub mod message;
 pub mod noise;
+pub mod provider;
 pub mod ratchet;
 pub mod record;
 pub mod session;
@@ -43,6 +55,7 @@ pub use address::{SenderKeyName, SignalAddress};
 pub use curve::{KeyPair, PrivateKey, PublicKey, Signature};
 pub use error::{Result, SignalError};
 pub use message::CiphertextMessage;
+pub use provider::{Provider, UnixTime};
 pub use record::{
     PreKeyId, PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyId, SignedPreKeyRecord,
 };

@@ -11,6 +11,7 @@ use wa_proto::proto;
 
 use crate::curve::{PrivateKey, PublicKey, SIGNATURE_LEN};
 use crate::error::{Result, SignalError};
+use crate::provider::CryptoRng;
 use crate::ratchet::ChainKey;
 use crate::record::{PreKeyId, SignedPreKeyId};
 use crate::symmetric::hmac_sha256;
@@ -253,7 +254,9 @@ pub struct SenderKeyMessage {
 }
 
 impl SenderKeyMessage {
-    pub(crate) fn new(
+    /// Builds and signs (with randomness from `rng`) a message.
+    pub(crate) fn new<R: CryptoRng + ?Sized>(
+        rng: &mut R,
         signing_key: &PrivateKey,
         key_id: u32,
         iteration: u32,
@@ -268,7 +271,7 @@ impl SenderKeyMessage {
         let mut serialized = Vec::with_capacity(1 + body.len() + SIGNATURE_LEN);
         serialized.push(MESSAGE_VERSION);
         serialized.extend_from_slice(&body);
-        let signature = signing_key.sign(&serialized);
+        let signature = signing_key.sign(rng, &serialized);
         serialized.extend_from_slice(&signature);
         Self {
             key_id,

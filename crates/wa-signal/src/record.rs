@@ -154,21 +154,23 @@ impl SignedPreKeyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::TestProvider;
 
     #[test]
     fn pre_key_records_round_trip() {
         let record = PreKeyRecord {
             id: PreKeyId(77),
-            key_pair: KeyPair::generate(),
+            key_pair: KeyPair::generate(&mut TestProvider::new(1)),
         };
         assert_eq!(PreKeyRecord::decode(&record.encode()).unwrap(), record);
     }
 
     #[test]
     fn signed_pre_key_records_round_trip_and_verify() {
-        let identity = KeyPair::generate();
-        let key_pair = KeyPair::generate();
-        let signature = identity.sign(&key_pair.public.serialize());
+        let rng = &mut TestProvider::new(2);
+        let identity = KeyPair::generate(rng);
+        let key_pair = KeyPair::generate(rng);
+        let signature = identity.sign(rng, &key_pair.public.serialize());
         let record = SignedPreKeyRecord {
             id: SignedPreKeyId(1),
             key_pair,
@@ -178,7 +180,7 @@ mod tests {
         let decoded = SignedPreKeyRecord::decode(&record.encode()).unwrap();
         assert_eq!(decoded, record);
         assert!(decoded.verify(&identity.public));
-        assert!(!decoded.verify(&KeyPair::generate().public));
+        assert!(!decoded.verify(&KeyPair::generate(rng).public));
     }
 
     #[test]

@@ -4,15 +4,17 @@
 //! ```
 //! # futures::executor::block_on(async {
 //! use wa_signal::keys::{generate_pre_keys, generate_signed_pre_key};
+//! use wa_signal::provider::TestProvider;
 //! use wa_signal::record::{PreKeyId, SignedPreKeyId};
 //! use wa_signal::session::{process_bundle, PreKeyBundle};
 //! use wa_signal::store::InMemoryStore;
 //! use wa_signal::{cipher, KeyPair, SignalAddress};
 //!
-//! let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
-//! let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
-//! let spk = generate_signed_pre_key(bob.identity(), SignedPreKeyId(1), 0);
-//! let opk = generate_pre_keys(PreKeyId(1), 1).remove(0);
+//! let mut provider = TestProvider::new(1); // a program passes a provider backed by the OS
+//! let mut alice = InMemoryStore::new(KeyPair::generate(&mut provider), 1);
+//! let mut bob = InMemoryStore::new(KeyPair::generate(&mut provider), 2);
+//! let spk = generate_signed_pre_key(&mut provider, bob.identity(), SignedPreKeyId(1), 0);
+//! let opk = generate_pre_keys(&mut provider, PreKeyId(1), 1).remove(0);
 //! let bundle = PreKeyBundle {
 //!     registration_id: 2,
 //!     device_id: 0,
@@ -27,34 +29,25 @@
 //!
 //! let bob_address = SignalAddress::new("bob", 0).unwrap();
 //! let alice_address = SignalAddress::new("alice", 0).unwrap();
-//! process_bundle(&mut alice, &bob_address, &bundle).await?;
-//! let sent = cipher::encrypt(&mut alice, &bob_address, b"hi").await?;
-//! let got = cipher::decrypt(&mut bob, &alice_address, &sent).await?;
+//! process_bundle(&mut alice, &mut provider, &bob_address, &bundle).await?;
+//! let sent = cipher::encrypt(&mut alice, &mut provider, &bob_address, b"hi").await?;
+//! let got = cipher::decrypt(&mut bob, &mut provider, &alice_address, &sent).await?;
 //! assert_eq!(got.plaintext, b"hi");
 //! assert_eq!(got.consumed_pre_key, Some(PreKeyId(1)));
 //! # Ok::<(), wa_signal::SignalError>(())
 //! # }).unwrap();
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::address::SignalAddress;
 use crate::curve::{KeyPair, PublicKey, Signature};
 use crate::error::{Result, SignalError};
 use crate::message::PreKeySignalMessage;
+use crate::provider::{CryptoRng, Provider};
 use crate::record::{
     BaseKeyType, ChainState, PendingPreKey, PreKeyId, SessionState, SignedPreKeyId,
 };
 use crate::store::{Direction, IdentityKeyStore, SessionStore};
 use crate::x3dh;
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
 
 /// A remote device's published keys, as fetched from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,14 +77,17 @@ pub struct BundleOutcome {
 
 /// Starts a session with `address` from its pre-key bundle (X3DH as initiator). The new
 /// session becomes current (an existing one is archived); messages sent on it are
-/// PreKeySignalMessages until the first reply arrives.
-pub async fn process_bundle<S>(
+/// PreKeySignalMessages until the first reply arrives. The new base and ratchet keys come from
+/// `provider`, and so does the time recorded in the session.
+pub async fn process_bundle<S, P>(
     store: &mut S,
+    provider: &mut P,
     address: &SignalAddress,
     bundle: &PreKeyBundle,
 ) -> Result<BundleOutcome>
 where
     S: SessionStore + IdentityKeyStore + ?Sized,
+    P: Provider + ?Sized,
 {
     if !bundle.identity_key.verify(
         &bundle.signed_pre_key.serialize(),
@@ -109,8 +105,8 @@ where
     }
     let our_identity = store.identity_key_pair().await?;
     let our_registration_id = store.local_registration_id().await?;
-    let now = now_ms();
-    let state = initiate(&our_identity, our_registration_id, bundle, now);
+    let now = provider.now().as_millis();
+    let state = initiate(provider, &our_identity, our_registration_id, bundle, now);
     let mut record = store.load_session(address).await?.unwrap_or_default();
     record.promote_state(state, now);
     store.store_session(address, &record).await?;
@@ -119,13 +115,14 @@ where
 }
 
 /// The initiator's new session state.
-pub(crate) fn initiate(
+pub(crate) fn initiate<R: CryptoRng + ?Sized>(
+    rng: &mut R,
     our_identity: &KeyPair,
     our_registration_id: u32,
     bundle: &PreKeyBundle,
     now: u64,
 ) -> SessionState {
-    let base = KeyPair::generate();
+    let base = KeyPair::generate(rng);
     let (root, _their_chain) = x3dh::initiator(
         our_identity,
         &base,
@@ -133,7 +130,7 @@ pub(crate) fn initiate(
         &bundle.signed_pre_key,
         bundle.pre_key.as_ref().map(|(_, k)| k),
     );
-    let ratchet = KeyPair::generate();
+    let ratchet = KeyPair::generate(rng);
     let (root, sending) = root.step(&ratchet.agree(&bundle.signed_pre_key));
     SessionState {
         local_identity: Some(our_identity.public),

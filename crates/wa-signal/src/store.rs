@@ -4,9 +4,14 @@
 //! encrypt reads and writes through a single unit of work that commits atomically. The protocol
 //! never deletes a one-time pre-key itself: the decrypt result names the consumed pre-key and the
 //! caller removes it in the same transaction as the new session.
+//!
+//! `InMemoryStore` (feature `test-util`) implements every trait over hash maps, for tests and
+//! benchmarks.
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 
+#[cfg(any(test, feature = "test-util"))]
 pub use memory::InMemoryStore;
 
 use async_trait::async_trait;

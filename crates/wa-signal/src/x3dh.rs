@@ -62,14 +62,16 @@ pub(crate) fn responder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::TestProvider;
 
     #[test]
     fn both_roles_agree_with_and_without_one_time_pre_key() {
-        let (ika, eka) = (KeyPair::generate(), KeyPair::generate());
+        let rng = &mut TestProvider::new(1);
+        let (ika, eka) = (KeyPair::generate(rng), KeyPair::generate(rng));
         let (ikb, spkb, opkb) = (
-            KeyPair::generate(),
-            KeyPair::generate(),
-            KeyPair::generate(),
+            KeyPair::generate(rng),
+            KeyPair::generate(rng),
+            KeyPair::generate(rng),
         );
         for with_opk in [false, true] {
             let (ra, ca) = initiator(

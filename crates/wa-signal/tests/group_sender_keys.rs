@@ -4,30 +4,44 @@
 use futures::executor::block_on;
 use proptest::prelude::*;
 use wa_signal::group;
+use wa_signal::provider::TestProvider;
 use wa_signal::ratchet::MAX_JUMP;
 use wa_signal::record::MAX_SENDER_KEY_STATES;
 use wa_signal::store::InMemoryStore;
 use wa_signal::{KeyPair, SenderKeyName, SignalAddress, SignalError};
 
-fn setup() -> (InMemoryStore, InMemoryStore, SenderKeyName) {
+/// Alice (the sender) and Bob, who processed Alice's distribution message, with the provider
+/// (seeded: every run draws the same keys) their operations use.
+fn setup() -> (InMemoryStore, InMemoryStore, SenderKeyName, TestProvider) {
+    let mut provider = TestProvider::new(1);
     let name = SenderKeyName::new(
         "120363000000000000@g.us",
         SignalAddress::new("alice", 3).unwrap(),
     );
-    let mut alice = InMemoryStore::new(KeyPair::generate(), 1);
-    let mut bob = InMemoryStore::new(KeyPair::generate(), 2);
-    let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();
+    let mut alice = InMemoryStore::new(KeyPair::generate(&mut provider), 1);
+    let mut bob = InMemoryStore::new(KeyPair::generate(&mut provider), 2);
+    let skdm = block_on(group::create_distribution_message(
+        &mut alice,
+        &mut provider,
+        &name,
+    ))
+    .unwrap();
     block_on(group::process_distribution_bytes(
         &mut bob,
         &name,
         skdm.serialized(),
     ))
     .unwrap();
-    (alice, bob, name)
+    (alice, bob, name, provider)
 }
 
-fn encrypt(store: &mut InMemoryStore, name: &SenderKeyName, text: &[u8]) -> Vec<u8> {
-    block_on(group::encrypt(store, name, text))
+fn encrypt(
+    store: &mut InMemoryStore,
+    provider: &mut TestProvider,
+    name: &SenderKeyName,
+    text: &[u8],
+) -> Vec<u8> {
+    block_on(group::encrypt(store, provider, name, text))
         .unwrap()
         .serialized()
         .to_vec()
@@ -35,8 +49,8 @@ fn encrypt(store: &mut InMemoryStore, name: &SenderKeyName, text: &[u8]) -> Vec<
 
 #[test]
 fn tampering_and_duplicates_are_typed_errors() {
-    let (mut alice, mut bob, name) = setup();
-    let msg = encrypt(&mut alice, &name, b"hi");
+    let (mut alice, mut bob, name, mut provider) = setup();
+    let msg = encrypt(&mut alice, &mut provider, &name, b"hi");
     for position in [msg.len() - 1, msg.len() - 65, msg.len() - 70] {
         let mut tampered = msg.clone();
         tampered[position] ^= 1;
@@ -62,7 +76,7 @@ fn tampering_and_duplicates_are_typed_errors() {
     );
     let err = block_on(group::decrypt(&mut bob, &other, &msg)).unwrap_err();
     assert!(matches!(err, SignalError::NoSenderKeyState { .. }), "{err}");
-    let err = block_on(group::encrypt(&mut bob, &name, b"x")).unwrap_err();
+    let err = block_on(group::encrypt(&mut bob, &mut provider, &name, b"x")).unwrap_err();
     assert!(
         matches!(err, SignalError::InvalidState(_)),
         "received keys cannot send: {err}"
@@ -71,10 +85,10 @@ fn tampering_and_duplicates_are_typed_errors() {
 
 #[test]
 fn forward_jumps_are_bounded() {
-    let (mut alice, mut bob, name) = setup();
+    let (mut alice, mut bob, name, mut provider) = setup();
     let mut last = Vec::new();
     for _ in 0..=MAX_JUMP + 1 {
-        last = encrypt(&mut alice, &name, b"x");
+        last = encrypt(&mut alice, &mut provider, &name, b"x");
     }
     let err = block_on(group::decrypt(&mut bob, &name, &last)).unwrap_err();
     assert!(matches!(err, SignalError::TooManySkipped { .. }), "{err}");
@@ -82,9 +96,14 @@ fn forward_jumps_are_bounded() {
 
 #[test]
 fn reprocessing_a_distribution_message_does_not_rewind_and_states_are_capped() {
-    let (mut alice, mut bob, name) = setup();
-    let skdm = block_on(group::create_distribution_message(&mut alice, &name)).unwrap();
-    let m0 = encrypt(&mut alice, &name, b"zero");
+    let (mut alice, mut bob, name, mut provider) = setup();
+    let skdm = block_on(group::create_distribution_message(
+        &mut alice,
+        &mut provider,
+        &name,
+    ))
+    .unwrap();
+    let m0 = encrypt(&mut alice, &mut provider, &name, b"zero");
     assert_eq!(
         block_on(group::decrypt(&mut bob, &name, &m0)).unwrap(),
         b"zero"
@@ -98,8 +117,13 @@ fn reprocessing_a_distribution_message_does_not_rewind_and_states_are_capped() {
 
     // New sender keys (e.g. after a membership change) stack up to the cap.
     for _ in 0..MAX_SENDER_KEY_STATES + 2 {
-        let mut fresh = InMemoryStore::new(KeyPair::generate(), 1);
-        let skdm = block_on(group::create_distribution_message(&mut fresh, &name)).unwrap();
+        let mut fresh = InMemoryStore::new(KeyPair::generate(&mut provider), 1);
+        let skdm = block_on(group::create_distribution_message(
+            &mut fresh,
+            &mut provider,
+            &name,
+        ))
+        .unwrap();
         block_on(group::process_distribution_message(&mut bob, &name, &skdm)).unwrap();
     }
     assert_eq!(
@@ -115,9 +139,9 @@ proptest! {
     /// survives its encoding.
     #[test]
     fn out_of_order_delivery(count in 1usize..40, order in proptest::collection::vec(any::<usize>(), 0..40)) {
-        let (mut alice, mut bob, name) = setup();
+        let (mut alice, mut bob, name, mut provider) = setup();
         let mut pending: Vec<(usize, Vec<u8>)> = (0..count)
-            .map(|i| (i, encrypt(&mut alice, &name, format!("g{i}").as_bytes())))
+            .map(|i| (i, encrypt(&mut alice, &mut provider, &name, format!("g{i}").as_bytes())))
             .collect();
         for pick in order {
             if pending.is_empty() {

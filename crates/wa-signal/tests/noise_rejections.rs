@@ -2,6 +2,8 @@
 //! and never in a panic. Chains are issued here with fresh keys and sent through the test
 //! responder, so each check runs through the whole handshake.
 
+use std::cell::RefCell;
+
 use proptest::prelude::*;
 use wa_signal::SignalError;
 use wa_signal::curve::{KeyPair, PrivateKey, PublicKey};
@@ -11,22 +13,42 @@ use wa_signal::noise::{
     MAX_PLAINTEXT_LEN, NoiseStage, NoiseTransport, ServerConfig, ServerHandshake, TAG_LEN,
     UnixTime,
 };
+use wa_signal::provider::TestProvider;
 
 const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
 
+/// A test server's keys, and the seeded provider every key and signature of a test comes from.
 struct Pki {
     root: KeyPair,
     intermediate: KeyPair,
     server_static: KeyPair,
+    rng: RefCell<TestProvider>,
 }
 
 impl Pki {
     fn new() -> Self {
+        let mut rng = TestProvider::new(1);
         Self {
-            root: KeyPair::generate(),
-            intermediate: KeyPair::generate(),
-            server_static: KeyPair::generate(),
+            root: KeyPair::generate(&mut rng),
+            intermediate: KeyPair::generate(&mut rng),
+            server_static: KeyPair::generate(&mut rng),
+            rng: RefCell::new(rng),
         }
+    }
+
+    /// A fresh key pair.
+    fn key(&self) -> KeyPair {
+        KeyPair::generate(&mut *self.rng.borrow_mut())
+    }
+
+    /// A client handshake with a fresh noise key and ephemeral key.
+    fn start(&self, config: &ClientConfig) -> Result<(ClientHandshake, Vec<u8>), SignalError> {
+        ClientHandshake::start(config, self.key(), &mut *self.rng.borrow_mut())
+    }
+
+    /// A server handshake with a fresh ephemeral key.
+    fn server(&self, config: &ServerConfig) -> ServerHandshake {
+        ServerHandshake::new(config, &mut *self.rng.borrow_mut())
     }
 
     fn details(serial: u32, issuer_serial: u32, key: PublicKey) -> CertDetails {
@@ -54,9 +76,10 @@ impl Pki {
         leaf: &CertDetails,
         leaf_signer: &PrivateKey,
     ) -> Vec<u8> {
+        let rng = &mut *self.rng.borrow_mut();
         CertificateChain {
-            intermediate: Certificate::issue(intermediate, intermediate_signer),
-            leaf: Certificate::issue(leaf, leaf_signer),
+            intermediate: Certificate::issue(rng, intermediate, intermediate_signer),
+            leaf: Certificate::issue(rng, leaf, leaf_signer),
         }
         .encode()
     }
@@ -76,9 +99,9 @@ impl Pki {
             root_key: self.root.public,
             ..ClientConfig::default()
         };
-        let (client, hello) = ClientHandshake::start(&config, KeyPair::generate())?;
+        let (client, hello) = self.start(&config)?;
         let (intro, client_hello) = read_hello(&hello);
-        let server = ServerHandshake::new(&ServerConfig {
+        let server = self.server(&ServerConfig {
             static_key: self.server_static.clone(),
             cert_chain,
         });
@@ -113,7 +136,7 @@ fn a_correct_chain_is_accepted() {
 #[test]
 fn intermediate_not_signed_by_the_root() {
     let pki = Pki::new();
-    let impostor = KeyPair::generate();
+    let impostor = pki.key();
     let chain = pki.chain(
         &pki.intermediate_details(),
         &impostor.private,
@@ -211,7 +234,7 @@ fn wrong_issuer_serials() {
 #[test]
 fn leaf_must_certify_the_server_static_key() {
     let pki = Pki::new();
-    let other = KeyPair::generate();
+    let other = pki.key();
     let chain = pki.chain(
         &pki.intermediate_details(),
         &pki.root.private,
@@ -296,9 +319,10 @@ fn tampered_client_finish_is_rejected_by_the_responder() {
         (10, NoiseStage::ClientFinishStatic),
         (60, NoiseStage::ClientFinishPayload),
     ] {
-        let (client, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
+        let (client, hello) = pki.start(&config).unwrap();
         let (intro, client_hello) = read_hello(&hello);
-        let (server, server_hello) = ServerHandshake::new(&server_config)
+        let (server, server_hello) = pki
+            .server(&server_config)
             .read_client_hello(&intro, &client_hello)
             .unwrap();
         let (mut finish, _) = client
@@ -332,12 +356,13 @@ fn oversized_frames_are_wire_errors() {
         "{refused:?}"
     );
     // Routing info that does not fit the intro's 3-byte length.
+    let rng = &mut TestProvider::new(2);
     let too_long_routing = ClientConfig {
         routing_info: Some(vec![0; 1 << 24]),
         ..ClientConfig::default()
     };
     assert!(matches!(
-        ClientHandshake::start(&too_long_routing, KeyPair::generate()),
+        ClientHandshake::start(&too_long_routing, KeyPair::generate(rng), rng),
         Err(SignalError::Wire(wa_proto::Error::TooLarge {
             what: "routing info",
             ..
@@ -348,7 +373,7 @@ fn oversized_frames_are_wire_errors() {
         routing_info: Some(vec![0; MAX_FRAME_LEN]),
         ..ClientConfig::default()
     };
-    let (_, hello) = ClientHandshake::start(&longest_routing, KeyPair::generate()).unwrap();
+    let (_, hello) = ClientHandshake::start(&longest_routing, KeyPair::generate(rng), rng).unwrap();
     assert_eq!(&hello[..7], b"ED\x00\x01\xff\xff\xff");
 }
 
@@ -361,14 +386,16 @@ fn largest_transport_frame_and_one_byte_more() {
         root_key: pki.root.public,
         ..ClientConfig::default()
     };
-    let (client, hello) = ClientHandshake::start(&config, KeyPair::generate()).unwrap();
+    let (client, hello) = pki.start(&config).unwrap();
     let (intro, client_hello) = read_hello(&hello);
-    let (server, server_hello) = ServerHandshake::new(&ServerConfig {
+    let server_config = ServerConfig {
         static_key: pki.server_static.clone(),
         cert_chain: pki.good_chain(),
-    })
-    .read_client_hello(&intro, &client_hello)
-    .unwrap();
+    };
+    let (server, server_hello) = pki
+        .server(&server_config)
+        .read_client_hello(&intro, &client_hello)
+        .unwrap();
     let (finish, mut client): (Vec<u8>, NoiseTransport) = client
         .read_server_hello(&server_hello[LENGTH_PREFIX_LEN..], NOW)
         .unwrap()
@@ -410,19 +437,20 @@ fn intro_header_must_be_wa_6() {
         static_key: pki.server_static.clone(),
         cert_chain: pki.good_chain(),
     };
-    let (_, hello) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate()).unwrap();
+    let (_, hello) = pki.start(&ClientConfig::default()).unwrap();
     let (_, client_hello) = read_hello(&hello);
     for header in [*b"WA\x05\x03", *b"WA\x07\x02"] {
         let intro = Intro::new(None).unwrap().with_header(header);
         assert!(matches!(
-            ServerHandshake::new(&server_config).read_client_hello(&intro, &client_hello),
+            pki.server(&server_config)
+                .read_client_hello(&intro, &client_hello),
             Err(SignalError::NoiseMalformed { what: "intro", .. })
         ));
     }
     // A Baileys 6 header (dictionary version 2) is a valid prologue.
     let intro = Intro::new(None).unwrap().with_header(*b"WA\x06\x02");
     assert!(
-        ServerHandshake::new(&server_config)
+        pki.server(&server_config)
             .read_client_hello(&intro, &client_hello)
             .is_ok()
     );
@@ -434,7 +462,8 @@ proptest! {
     /// Garbage where a server hello is expected is an error, never a panic.
     #[test]
     fn garbage_server_hello_is_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let (client, _) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate()).unwrap();
+        let rng = &mut TestProvider::new(bytes.len() as u64);
+        let (client, _) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate(rng), rng).unwrap();
         prop_assert!(client.read_server_hello(&bytes, NOW).is_err());
     }
 
@@ -444,10 +473,10 @@ proptest! {
         let pki = Pki::new();
         let server_config = ServerConfig { static_key: pki.server_static.clone(), cert_chain: pki.good_chain() };
         let intro = Intro::new(None).unwrap();
-        let _ = ServerHandshake::new(&server_config).read_client_hello(&intro, &bytes);
-        let (_, hello) = ClientHandshake::start(&ClientConfig::default(), KeyPair::generate()).unwrap();
+        let _ = pki.server(&server_config).read_client_hello(&intro, &bytes);
+        let (_, hello) = pki.start(&ClientConfig::default()).unwrap();
         let (intro, client_hello) = read_hello(&hello);
-        let (server, _) = ServerHandshake::new(&server_config).read_client_hello(&intro, &client_hello).unwrap();
+        let (server, _) = pki.server(&server_config).read_client_hello(&intro, &client_hello).unwrap();
         prop_assert!(server.read_client_finish(&bytes).is_err());
     }
 
@@ -465,7 +494,7 @@ proptest! {
                 Ok(Some(frame)) => {
                     prop_assert!(frame.len() <= max);
                     let intro = reader.intro().expect("read before the first frame");
-                    let _ = ServerHandshake::new(&server_config).read_client_hello(intro, &frame);
+                    let _ = pki.server(&server_config).read_client_hello(intro, &frame);
                 }
                 Ok(None) => break,
                 Err(e) => {

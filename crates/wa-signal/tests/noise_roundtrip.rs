@@ -8,6 +8,7 @@ use wa_signal::noise::{
     CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, Intro, LENGTH_PREFIX_LEN,
     NoiseTransport, ServerConfig, ServerHandshake, TAG_LEN, UnixTime,
 };
+use wa_signal::provider::TestProvider;
 
 /// Cuts `bytes` at the given (unsorted, possibly out-of-range) points.
 fn split_at_points(bytes: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
@@ -68,6 +69,7 @@ fn handshake(
     let root = key(keys.root);
     let server_static = key(keys.server_static);
     let chain = CertificateChain::issue(
+        &mut TestProvider::new(0),
         &root.private,
         &key(keys.intermediate),
         &server_static.public,

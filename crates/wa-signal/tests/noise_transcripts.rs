@@ -18,6 +18,7 @@ use wa_signal::noise::{
     FrameDecoder, Intro, NoiseStage, NoiseTransport, ServerConfig, ServerHandshake, UnixTime,
     WHATSAPP_ROOT_KEY,
 };
+use wa_signal::provider::TestProvider;
 
 fn b64(value: &Value) -> Vec<u8> {
     let text = value
@@ -432,7 +433,7 @@ fn recorded_chain_needs_the_right_root_and_time() {
             ..config.clone()
         };
         let random = ClientConfig {
-            root_key: KeyPair::generate().public,
+            root_key: KeyPair::generate(&mut TestProvider::new(1)).public,
             ..config.clone()
         };
         for wrong in [whatsapp, random] {

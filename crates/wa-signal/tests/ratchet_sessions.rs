@@ -5,28 +5,44 @@
 use futures::executor::block_on;
 use proptest::prelude::*;
 use wa_signal::keys::{generate_pre_keys, generate_signed_pre_key};
+use wa_signal::provider::TestProvider;
 use wa_signal::ratchet::{MAX_ARCHIVED_SESSIONS, MAX_JUMP, MAX_MESSAGE_KEYS_PER_CHAIN};
 use wa_signal::record::{PreKeyId, SignedPreKeyId};
-use wa_signal::session::{PreKeyBundle, process_bundle};
+use wa_signal::session::{BundleOutcome, PreKeyBundle, process_bundle};
 use wa_signal::store::{Direction, IdentityKeyStore, InMemoryStore};
 use wa_signal::{CiphertextMessage, KeyPair, PublicKey, SignalAddress, SignalError, cipher};
 
+/// One device: its store, its address, and the seeded provider its operations draw from (the
+/// same seed gives the same identity and ratchet keys on every run).
 struct Party {
     store: InMemoryStore,
     address: SignalAddress,
+    provider: TestProvider,
 }
 
-fn party(name: &str, registration_id: u32) -> Party {
+fn party(name: &str, registration_id: u32, seed: u64) -> Party {
+    let mut provider = TestProvider::new(seed);
     Party {
-        store: InMemoryStore::new(KeyPair::generate(), registration_id),
+        store: InMemoryStore::new(KeyPair::generate(&mut provider), registration_id),
         address: SignalAddress::new(name, 1).unwrap(),
+        provider,
     }
+}
+
+/// `from` starts a session with `to` from the bundle `b`.
+fn start_session(
+    from: &mut Party,
+    to: &SignalAddress,
+    b: &PreKeyBundle,
+) -> wa_signal::Result<BundleOutcome> {
+    block_on(process_bundle(&mut from.store, &mut from.provider, to, b))
 }
 
 /// Publishes a bundle for `bob` (adding the keys to his store).
 fn bundle(bob: &mut Party, with_one_time: bool, pre_key_id: u32) -> PreKeyBundle {
-    let spk = generate_signed_pre_key(bob.store.identity(), SignedPreKeyId(pre_key_id), 0);
-    let opk = generate_pre_keys(PreKeyId(pre_key_id), 1).remove(0);
+    let rng = &mut bob.provider;
+    let spk = generate_signed_pre_key(rng, bob.store.identity(), SignedPreKeyId(pre_key_id), 0);
+    let opk = generate_pre_keys(rng, PreKeyId(pre_key_id), 1).remove(0);
     let bundle = PreKeyBundle {
         registration_id: bob.store.registration_id(),
         device_id: 1,
@@ -42,7 +58,13 @@ fn bundle(bob: &mut Party, with_one_time: bool, pre_key_id: u32) -> PreKeyBundle
 }
 
 fn send(from: &mut Party, to: &SignalAddress, text: &[u8]) -> CiphertextMessage {
-    block_on(cipher::encrypt(&mut from.store, to, text)).expect("encrypt")
+    block_on(cipher::encrypt(
+        &mut from.store,
+        &mut from.provider,
+        to,
+        text,
+    ))
+    .expect("encrypt")
 }
 
 fn receive(
@@ -50,7 +72,7 @@ fn receive(
     from: &SignalAddress,
     msg: &CiphertextMessage,
 ) -> wa_signal::Result<Vec<u8>> {
-    let d = block_on(cipher::decrypt(&mut to.store, from, msg))?;
+    let d = block_on(cipher::decrypt(&mut to.store, &mut to.provider, from, msg))?;
     if let Some(id) = d.consumed_pre_key {
         to.store.remove_pre_key(id);
     }
@@ -59,10 +81,10 @@ fn receive(
 
 /// Alice and Bob with an established session (Alice initiated, Bob answered once).
 fn established() -> (Party, Party) {
-    let mut alice = party("alice", 11);
-    let mut bob = party("bob", 22);
+    let mut alice = party("alice", 11, 1);
+    let mut bob = party("bob", 22, 2);
     let b = bundle(&mut bob, true, 1);
-    block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap();
+    start_session(&mut alice, &bob.address, &b).unwrap();
     let first = send(&mut alice, &bob.address, b"hello");
     assert_eq!(receive(&mut bob, &alice.address, &first).unwrap(), b"hello");
     let reply = send(&mut bob, &alice.address, b"hi");
@@ -73,23 +95,35 @@ fn established() -> (Party, Party) {
 #[test]
 fn sessions_start_with_and_without_a_one_time_pre_key() {
     for with_one_time in [true, false] {
-        let mut alice = party("alice", 11);
-        let mut bob = party("bob", 22);
+        let mut alice = party("alice", 11, 1);
+        let mut bob = party("bob", 22, 2);
         let b = bundle(&mut bob, with_one_time, 7);
-        block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap();
+        start_session(&mut alice, &bob.address, &b).unwrap();
         let m1 = send(&mut alice, &bob.address, b"one");
         let m2 = send(&mut alice, &bob.address, b"two");
         assert_eq!(m1.wa_type(), "pkmsg");
         assert_eq!(m2.wa_type(), "pkmsg");
         // Delivered in reverse: both reuse the session of their base key.
-        let d2 = block_on(cipher::decrypt(&mut bob.store, &alice.address, &m2)).unwrap();
+        let d2 = block_on(cipher::decrypt(
+            &mut bob.store,
+            &mut bob.provider,
+            &alice.address,
+            &m2,
+        ))
+        .unwrap();
         assert_eq!(d2.plaintext, b"two");
         assert_eq!(d2.consumed_pre_key, with_one_time.then_some(PreKeyId(7)));
         assert!(
             bob.store.has_pre_key(PreKeyId(7)),
             "the protocol never deletes a pre-key"
         );
-        let d1 = block_on(cipher::decrypt(&mut bob.store, &alice.address, &m1)).unwrap();
+        let d1 = block_on(cipher::decrypt(
+            &mut bob.store,
+            &mut bob.provider,
+            &alice.address,
+            &m1,
+        ))
+        .unwrap();
         assert_eq!(d1.plaintext, b"one");
         assert_eq!(d1.consumed_pre_key, None);
         let r = send(&mut bob, &alice.address, b"reply");
@@ -101,11 +135,11 @@ fn sessions_start_with_and_without_a_one_time_pre_key() {
 
 #[test]
 fn bad_bundle_signature_is_rejected() {
-    let mut alice = party("alice", 11);
-    let mut bob = party("bob", 22);
+    let mut alice = party("alice", 11, 1);
+    let mut bob = party("bob", 22, 2);
     let mut b = bundle(&mut bob, true, 1);
     b.signed_pre_key_signature[3] ^= 1;
-    let err = block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap_err();
+    let err = start_session(&mut alice, &bob.address, &b).unwrap_err();
     assert!(matches!(err, SignalError::InvalidSignature), "{err}");
 }
 
@@ -120,6 +154,7 @@ fn tampered_messages_fail_with_bad_mac_and_change_nothing() {
         tampered[position] ^= 0x01;
         let err = block_on(cipher::decrypt_message(
             &mut bob.store,
+            &mut bob.provider,
             &alice.address,
             &tampered,
         ));
@@ -144,19 +179,37 @@ fn tampered_messages_fail_with_bad_mac_and_change_nothing() {
 fn missing_session_and_unknown_pre_keys_are_typed_errors() {
     let (mut alice, bob) = established();
     let stranger = SignalAddress::new("nobody", 0).unwrap();
-    let err = block_on(cipher::encrypt(&mut alice.store, &stranger, b"x")).unwrap_err();
+    let err = block_on(cipher::encrypt(
+        &mut alice.store,
+        &mut alice.provider,
+        &stranger,
+        b"x",
+    ))
+    .unwrap_err();
     assert!(matches!(err, SignalError::NoSession { .. }));
     let msg = send(&mut alice, &bob.address, b"x");
-    let err = block_on(cipher::decrypt(&mut alice.store, &stranger, &msg)).unwrap_err();
+    let err = block_on(cipher::decrypt(
+        &mut alice.store,
+        &mut alice.provider,
+        &stranger,
+        &msg,
+    ))
+    .unwrap_err();
     assert!(matches!(err, SignalError::NoSession { .. }));
 
-    let mut carol = party("carol", 33);
-    let mut dave = party("dave", 44);
+    let mut carol = party("carol", 33, 3);
+    let mut dave = party("dave", 44, 4);
     let b = bundle(&mut dave, true, 9);
-    block_on(process_bundle(&mut carol.store, &dave.address, &b)).unwrap();
+    start_session(&mut carol, &dave.address, &b).unwrap();
     let m = send(&mut carol, &dave.address, b"x");
     dave.store.remove_pre_key(PreKeyId(9));
-    let err = block_on(cipher::decrypt(&mut dave.store, &carol.address, &m)).unwrap_err();
+    let err = block_on(cipher::decrypt(
+        &mut dave.store,
+        &mut dave.provider,
+        &carol.address,
+        &m,
+    ))
+    .unwrap_err();
     assert!(matches!(err, SignalError::InvalidPreKeyId(9)), "{err}");
 }
 
@@ -198,7 +251,7 @@ fn archived_sessions_still_decrypt_late_messages() {
     let late = send(&mut alice, &bob.address, b"late on the old session");
     // Alice starts over (e.g. reinstall keeps identity): a new bundle, a new session.
     let b = bundle(&mut bob, true, 2);
-    block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap();
+    start_session(&mut alice, &bob.address, &b).unwrap();
     let fresh = send(&mut alice, &bob.address, b"new session");
     assert_eq!(fresh.wa_type(), "pkmsg");
     assert_eq!(
@@ -219,11 +272,11 @@ fn archived_sessions_still_decrypt_late_messages() {
 
 #[test]
 fn archives_are_bounded() {
-    let mut alice = party("alice", 11);
-    let mut bob = party("bob", 22);
+    let mut alice = party("alice", 11, 1);
+    let mut bob = party("bob", 22, 2);
     for i in 0..(MAX_ARCHIVED_SESSIONS as u32 + 5) {
         let b = bundle(&mut bob, false, i + 1);
-        block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap();
+        start_session(&mut alice, &bob.address, &b).unwrap();
     }
     let record = alice.store.session(&bob.address).unwrap();
     assert_eq!(record.previous_session_count(), MAX_ARCHIVED_SESSIONS);
@@ -233,12 +286,18 @@ fn archives_are_bounded() {
 fn identity_changes_are_reported() {
     let (_alice, mut bob) = established();
     // Someone else now speaks as "alice" with a new identity.
-    let mut impostor = party("alice", 11);
+    let mut impostor = party("alice", 11, 5);
     let b = bundle(&mut bob, true, 5);
-    let outcome = block_on(process_bundle(&mut impostor.store, &bob.address, &b)).unwrap();
+    let outcome = start_session(&mut impostor, &bob.address, &b).unwrap();
     assert!(!outcome.identity_changed);
     let m = send(&mut impostor, &bob.address, b"new identity");
-    let d = block_on(cipher::decrypt(&mut bob.store, &impostor.address, &m)).unwrap();
+    let d = block_on(cipher::decrypt(
+        &mut bob.store,
+        &mut bob.provider,
+        &impostor.address,
+        &m,
+    ))
+    .unwrap();
     assert!(d.identity_changed);
     assert_eq!(d.plaintext, b"new identity");
 }
@@ -289,10 +348,11 @@ impl IdentityKeyStore for Distrustful {
 
 #[test]
 fn untrusted_identities_are_refused() {
-    let mut alice = Distrustful(InMemoryStore::new(KeyPair::generate(), 1));
-    let mut bob = party("bob", 22);
+    let mut provider = TestProvider::new(1);
+    let mut alice = Distrustful(InMemoryStore::new(KeyPair::generate(&mut provider), 1));
+    let mut bob = party("bob", 22, 2);
     let b = bundle(&mut bob, true, 1);
-    let err = block_on(process_bundle(&mut alice, &bob.address, &b)).unwrap_err();
+    let err = block_on(process_bundle(&mut alice, &mut provider, &bob.address, &b)).unwrap_err();
     assert!(
         matches!(err, SignalError::UntrustedIdentity { .. }),
         "{err}"
@@ -325,10 +385,10 @@ proptest! {
     /// every delivered message decrypts to what was sent, exactly once.
     #[test]
     fn random_interleavings_decrypt(steps in proptest::collection::vec(step(), 1..60), with_one_time in any::<bool>()) {
-        let mut alice = party("alice", 11);
-        let mut bob = party("bob", 22);
+        let mut alice = party("alice", 11, 1);
+        let mut bob = party("bob", 22, 2);
         let b = bundle(&mut bob, with_one_time, 3);
-        block_on(process_bundle(&mut alice.store, &bob.address, &b)).unwrap();
+        start_session(&mut alice, &bob.address, &b).unwrap();
         // Bob cannot send before the first message from Alice arrives.
         let first = send(&mut alice, &bob.address, b"first");
         prop_assert_eq!(receive(&mut bob, &alice.address, &first).unwrap(), b"first".to_vec());

@@ -2,6 +2,7 @@
 //! extension fields, and `Debug` never shows secrets.
 
 use proptest::prelude::*;
+use wa_signal::provider::TestProvider;
 use wa_signal::ratchet::{ChainKey, MessageKeySeed, MessageKeys, RootKey};
 use wa_signal::record::{
     BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, PreKeyId, ReceiverChain,
@@ -180,14 +181,15 @@ proptest! {
 #[test]
 fn standard_records_without_extensions_decode() {
     // A record as standard libsignal writes it: no seeds, no extension fields.
+    let rng = &mut TestProvider::new(1);
     let state = SessionState {
-        local_identity: Some(KeyPair::generate().public),
+        local_identity: Some(KeyPair::generate(rng).public),
         local_registration_id: Some(1),
-        remote_identity: KeyPair::generate().public,
+        remote_identity: KeyPair::generate(rng).public,
         remote_registration_id: 2,
         root_key: RootKey::from_bytes([1; 32]),
         previous_counter: 0,
-        our_ratchet_key: KeyPair::generate(),
+        our_ratchet_key: KeyPair::generate(rng),
         their_ratchet_key: None,
         sender_chain: Some(ChainState {
             next_index: 3,
@@ -196,7 +198,7 @@ fn standard_records_without_extensions_decode() {
         }),
         receiver_chains: vec![],
         pending_pre_key: None,
-        base_key: KeyPair::generate().public,
+        base_key: KeyPair::generate(rng).public,
         base_key_type: BaseKeyType::Theirs,
         created: 0,
         used: 0,

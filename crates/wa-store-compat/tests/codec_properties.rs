@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use wa_auth::SystemProvider;
 use wa_signal::ratchet::{ChainKey, MessageKeySeed, RootKey};
 use wa_signal::record::{
     BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, PreKeyId, ReceiverChain,
@@ -187,12 +188,12 @@ fn sample_session() -> Value {
     let state = SessionState {
         local_identity: None,
         local_registration_id: None,
-        remote_identity: KeyPair::generate().public,
+        remote_identity: KeyPair::generate(&mut SystemProvider::new()).public,
         remote_registration_id: 7,
         root_key: RootKey::from_bytes([1; 32]),
         previous_counter: 0,
-        our_ratchet_key: KeyPair::generate(),
-        their_ratchet_key: Some(KeyPair::generate().public),
+        our_ratchet_key: KeyPair::generate(&mut SystemProvider::new()),
+        their_ratchet_key: Some(KeyPair::generate(&mut SystemProvider::new()).public),
         sender_chain: Some(ChainState {
             next_index: 0,
             key: Some(ChainKey::from_bytes([2; 32])),
@@ -200,7 +201,7 @@ fn sample_session() -> Value {
         }),
         receiver_chains: vec![],
         pending_pre_key: None,
-        base_key: KeyPair::generate().public,
+        base_key: KeyPair::generate(&mut SystemProvider::new()).public,
         base_key_type: BaseKeyType::Ours,
         created: 1,
         used: 2,
@@ -291,7 +292,7 @@ fn what_libsignal_node_cannot_express_survives_as_extension_fields() {
         index: 1,
         material: MessageKeyMaterial::Seed(MessageKeySeed::from_bytes([4; 32])),
     });
-    let identity = KeyPair::generate().public;
+    let identity = KeyPair::generate(&mut SystemProvider::new()).public;
     state.local_identity = Some(identity);
     state.local_registration_id = Some(241);
     let record = SessionRecord::from_parts(Some(state), vec![]);
@@ -320,7 +321,11 @@ fn what_libsignal_node_cannot_express_survives_as_extension_fields() {
 fn sender_key_seeds_are_read_in_every_encoding() {
     let seed: Vec<u8> = (0u8..32).collect();
     let b64 = codec::buffer_json::encode_base64(&seed);
-    let public = codec::buffer_json::encode_base64(&KeyPair::generate().public.serialize());
+    let public = codec::buffer_json::encode_base64(
+        &KeyPair::generate(&mut SystemProvider::new())
+            .public
+            .serialize(),
+    );
     let encodings = [
         json!(b64),
         json!({"type": "Buffer", "data": b64}),
@@ -354,8 +359,8 @@ fn sender_key_seeds_are_read_in_every_encoding() {
 
 #[test]
 fn mismatched_key_pairs_are_refused() {
-    let a = KeyPair::generate();
-    let b = KeyPair::generate();
+    let a = KeyPair::generate(&mut SystemProvider::new());
+    let b = KeyPair::generate(&mut SystemProvider::new());
     let value = json!({
         "private": codec::buffer_json::buffer_base64(a.private.as_bytes()),
         "public": codec::buffer_json::buffer_base64(b.public.as_bytes()),

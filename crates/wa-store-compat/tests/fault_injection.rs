@@ -30,7 +30,7 @@ fn lid(value: &str) -> KeyValue {
 fn pre_key(id: u32) -> KeyValue {
     KeyValue::PreKey(PreKeyRecord {
         id: PreKeyId(id),
-        key_pair: KeyPair::generate(),
+        key_pair: KeyPair::generate(&mut wa_auth::SystemProvider::new()),
     })
 }
 

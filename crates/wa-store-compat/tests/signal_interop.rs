@@ -18,7 +18,9 @@ use std::path::Path;
 use common::{b64, flavour_of, load_auth, read_json, session_scenarios, temp_copy};
 use futures::executor::block_on;
 use serde_json::Value;
-use wa_auth::{AuthError, AuthState, KeyKind, Persistence, PersistenceExt, Transaction};
+use wa_auth::{
+    AuthError, AuthState, KeyKind, Persistence, PersistenceExt, SystemProvider, Transaction,
+};
 use wa_signal::record::PreKeyId;
 use wa_signal::session::{PreKeyBundle, process_bundle};
 use wa_signal::store::InMemoryStore;
@@ -62,9 +64,10 @@ async fn decrypt_1to1(
     state
         .transaction(lock, async |tx: &mut Transaction<'_>| {
             let decrypted = if pre_key_message {
-                cipher::decrypt_pre_key_message(tx, address, bytes).await?
+                cipher::decrypt_pre_key_message(tx, &mut SystemProvider::new(), address, bytes)
+                    .await?
             } else {
-                cipher::decrypt_message(tx, address, bytes).await?
+                cipher::decrypt_message(tx, &mut SystemProvider::new(), address, bytes).await?
             };
             if let Some(id) = decrypted.consumed_pre_key {
                 tx.delete(KeyKind::PreKey, id.0.to_string());
@@ -259,7 +262,10 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                 let lock = state.lock_key_for(&to_peer).await.expect("lock key");
                 let sent = state
                     .transaction(lock.clone(), async |tx: &mut Transaction<'_>| {
-                        Ok::<_, AuthError>(cipher::encrypt(tx, &to_peer, &plaintext).await?)
+                        Ok::<_, AuthError>(
+                            cipher::encrypt(tx, &mut SystemProvider::new(), &to_peer, &plaintext)
+                                .await?,
+                        )
                     })
                     .await
                     .unwrap_or_else(|e| panic!("{scenario}: encrypt to {to_peer}: {e}"));
@@ -271,7 +277,15 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                     .transaction(
                         from_account.to_string(),
                         async |tx: &mut Transaction<'_>| {
-                            Ok::<_, AuthError>(cipher::decrypt(tx, &from_account, &sent).await?)
+                            Ok::<_, AuthError>(
+                                cipher::decrypt(
+                                    tx,
+                                    &mut SystemProvider::new(),
+                                    &from_account,
+                                    &sent,
+                                )
+                                .await?,
+                            )
                         },
                     )
                     .await;
@@ -289,14 +303,24 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                     .transaction(
                         from_account.to_string(),
                         async |tx: &mut Transaction<'_>| {
-                            Ok::<_, AuthError>(cipher::encrypt(tx, &from_account, &answer).await?)
+                            Ok::<_, AuthError>(
+                                cipher::encrypt(
+                                    tx,
+                                    &mut SystemProvider::new(),
+                                    &from_account,
+                                    &answer,
+                                )
+                                .await?,
+                            )
                         },
                     )
                     .await
                     .unwrap_or_else(|e| panic!("{scenario}: {peer_name} encrypts: {e}"));
                 let got = state
                     .transaction(lock, async |tx: &mut Transaction<'_>| {
-                        Ok::<_, AuthError>(cipher::decrypt(tx, &to_peer, &msg).await?)
+                        Ok::<_, AuthError>(
+                            cipher::decrypt(tx, &mut SystemProvider::new(), &to_peer, &msg).await?,
+                        )
                     })
                     .await;
                 match got {
@@ -326,7 +350,10 @@ async fn decrypts_every_vector_through_auth_state_and_peers_decrypt_our_replies(
                         let pt = format!("group reply from the account in {group_id}").into_bytes();
                         let ct = state
                             .transaction(group_id.clone(), async |tx: &mut Transaction<'_>| {
-                                Ok::<_, AuthError>(group::encrypt(tx, &name, &pt).await?)
+                                Ok::<_, AuthError>(
+                                    group::encrypt(tx, &mut SystemProvider::new(), &name, &pt)
+                                        .await?,
+                                )
                             })
                             .await
                             .unwrap_or_else(|e| panic!("{scenario}: group encrypt {name}: {e}"));
@@ -393,6 +420,7 @@ fn a_pre_key_message_names_its_pre_key_and_never_deletes_it() {
         let bytes = b64(m["ciphertext_b64"].as_str().unwrap());
         let d = block_on(cipher::decrypt_pre_key_message(
             &mut account.store,
+            &mut SystemProvider::new(),
             &address,
             &bytes,
         ))
@@ -405,6 +433,7 @@ fn a_pre_key_message_names_its_pre_key_and_never_deletes_it() {
         // The same message again reuses the session by base key: a duplicate, no new consumption.
         let again = block_on(cipher::decrypt_pre_key_message(
             &mut account.store,
+            &mut SystemProvider::new(),
             &address,
             &bytes,
         ));
@@ -417,6 +446,7 @@ fn a_pre_key_message_names_its_pre_key_and_never_deletes_it() {
         fresh.store.remove_pre_key(id);
         let missing = block_on(cipher::decrypt_pre_key_message(
             &mut fresh.store,
+            &mut SystemProvider::new(),
             &address,
             &bytes,
         ));
@@ -472,25 +502,59 @@ fn a_session_we_start_from_a_peer_bundle_is_accepted_by_the_peer_state() {
                 .unwrap(),
         )
         .unwrap();
-        block_on(process_bundle(&mut account.store, &to_peer, &bundle)).unwrap();
+        block_on(process_bundle(
+            &mut account.store,
+            &mut SystemProvider::new(),
+            &to_peer,
+            &bundle,
+        ))
+        .unwrap();
         persist_session(&mut account.store, &to_peer);
         for i in 0..3 {
             let plaintext = format!("new session message {i}").into_bytes();
-            let sent = block_on(cipher::encrypt(&mut account.store, &to_peer, &plaintext)).unwrap();
+            let sent = block_on(cipher::encrypt(
+                &mut account.store,
+                &mut SystemProvider::new(),
+                &to_peer,
+                &plaintext,
+            ))
+            .unwrap();
             assert_eq!(sent.wa_type(), "pkmsg");
             persist_session(&mut account.store, &to_peer);
-            let got = block_on(cipher::decrypt(&mut peer_state.store, &from_account, &sent))
-                .unwrap_or_else(|e| panic!("{scenario}: {peer_name} failed on pkmsg {i}: {e}"));
+            let got = block_on(cipher::decrypt(
+                &mut peer_state.store,
+                &mut SystemProvider::new(),
+                &from_account,
+                &sent,
+            ))
+            .unwrap_or_else(|e| panic!("{scenario}: {peer_name} failed on pkmsg {i}: {e}"));
             assert_eq!(got.plaintext, plaintext);
             assert_eq!(got.consumed_pre_key, (i == 0).then_some(pre_key.id));
         }
-        let answer =
-            block_on(cipher::encrypt(&mut peer_state.store, &from_account, b"ok")).unwrap();
+        let answer = block_on(cipher::encrypt(
+            &mut peer_state.store,
+            &mut SystemProvider::new(),
+            &from_account,
+            b"ok",
+        ))
+        .unwrap();
         assert_eq!(answer.wa_type(), "msg");
-        let got = block_on(cipher::decrypt(&mut account.store, &to_peer, &answer)).unwrap();
+        let got = block_on(cipher::decrypt(
+            &mut account.store,
+            &mut SystemProvider::new(),
+            &to_peer,
+            &answer,
+        ))
+        .unwrap();
         assert_eq!(got.plaintext, b"ok");
         persist_session(&mut account.store, &to_peer);
-        let next = block_on(cipher::encrypt(&mut account.store, &to_peer, b"after")).unwrap();
+        let next = block_on(cipher::encrypt(
+            &mut account.store,
+            &mut SystemProvider::new(),
+            &to_peer,
+            b"after",
+        ))
+        .unwrap();
         assert_eq!(
             next.wa_type(),
             "msg",

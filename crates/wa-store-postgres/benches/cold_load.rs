@@ -101,7 +101,7 @@ fn main() {
     let (binary, json) = support::sizes(&session);
     let session = KeyValue::Session(session);
     let sender_key = KeyValue::SenderKey(sample::sender_key(4));
-    let pre_key = KeyPair::generate();
+    let pre_key = KeyPair::generate(&mut wa_auth::SystemProvider::new());
     println!("session value: {binary} bytes binary, {json} bytes JSON");
 
     let pool = support::pool(&cluster);

@@ -60,7 +60,7 @@ fn large_snapshot(per_kind: usize) -> Snapshot {
                     i.to_string(),
                     KeyValue::PreKey(PreKeyRecord {
                         id: PreKeyId(i as u32),
-                        key_pair: KeyPair::generate(),
+                        key_pair: KeyPair::generate(&mut wa_auth::SystemProvider::new()),
                     }),
                 ),
                 KeyKind::Session => (
@@ -77,7 +77,9 @@ fn large_snapshot(per_kind: usize) -> Snapshot {
                 ),
                 KeyKind::IdentityKey => (
                     format!("1000000{i:08}_1.{}", i % 4),
-                    KeyValue::IdentityKey(KeyPair::generate().public),
+                    KeyValue::IdentityKey(
+                        KeyPair::generate(&mut wa_auth::SystemProvider::new()).public,
+                    ),
                 ),
                 KeyKind::DeviceList => (
                     format!("user{i}"),

@@ -7,6 +7,7 @@
 //! | [`proto`] | `wa-proto` | wire format: protobuf messages, binary nodes, JIDs, frames |
 //! | [`signal`] | `wa-signal` | Signal protocol core and the Noise handshake |
 //! | [`auth`] | `wa-auth` | creds, key store, `Persistence`, `AuthState`, transactions |
+//! | `link` | `wa-link` | talking to the server: connection, pairing, pre-key upload, signed pre-key rotation (feature `link`, default) |
 //! | `native` | `wa-store-native` | crash-safe binary file store (feature `native`, default) |
 //! | `compat` | `wa-store-compat` | Baileys-compatible JSON folders (feature `compat`, default) |
 //! | `migrate` | `wa-migrate` | staged, verified migration (feature `migrate`, default) |
@@ -28,6 +29,11 @@
 //! | native files | `native` (default) | `native::use_native_file_auth_state(dir)` | one service, one device per directory: the durable default |
 //! | Baileys folder | `compat` (default) | `compat::use_multi_file_auth_state(dir)` | sharing a folder with Baileys 6/7, or moving off it |
 //! | PostgreSQL | `postgres` | `postgres::PostgresStore::open(pool, options)` | many accounts across replicas |
+//!
+//! The `link` feature (default) adds the `link` module (`wa-link`): `DeviceLink` over a frame
+//! transport, pairing, client payloads, pre-key upload and signed pre-key rotation, the flows
+//! that were `wa_auth::flows` before. A program that only stores auth state (for another
+//! client) can leave it out.
 //!
 //! The `migrate` feature (default) adds the `migrate` module (`wa-migrate`: `migrate_between`,
 //! `inspect`, `verify`), the library behind `cargo xtask migrate`. With
@@ -81,6 +87,8 @@ pub use wa_auth as auth;
 pub use wa_proto as proto;
 pub use wa_signal as signal;
 
+#[cfg(feature = "link")]
+pub use wa_link as link;
 #[cfg(feature = "migrate")]
 pub use wa_migrate as migrate;
 #[cfg(feature = "compat")]

@@ -278,29 +278,26 @@ impl AuthState {
         }
     }
 
-    /// The canonical lock key of a Signal address: a phone-number address whose LID is known
-    /// (a `lid-mapping` key exists) maps to the LID address, so both forms share one lock.
+    /// The canonical lock key of a Signal address: a phone-number address (plain or hosted)
+    /// whose LID is known (a `lid-mapping` key exists) maps to the LID address, so both forms
+    /// share one lock. Which addresses have a LID counterpart is wa-proto's rule
+    /// ([`SignalAddress::to_lid`]).
     pub async fn lock_key_for(&self, address: &SignalAddress) -> Result<LockKey> {
-        let (user, domain) = match address.name().rsplit_once('_') {
-            Some((user, domain)) => (user, domain.parse::<u8>().unwrap_or(0)),
-            None => (address.name(), 0),
+        let as_given = || LockKey::new(address.to_string());
+        let Some(phone_number) = address.phone_number_user() else {
+            return Ok(as_given());
         };
-        // Phone-number domains (0 = s.whatsapp.net, 128 = hosted) have LID counterparts (1, 129).
-        let lid_domain = match domain {
-            0 => 1,
-            128 => 129,
-            _ => return Ok(LockKey::new(address.to_string())),
-        };
-        match self
-            .get_one(&KeyKind::LidMapping, &KeyId::new(user))
-            .await?
-        {
-            Some(KeyValue::LidMapping(lid)) => Ok(LockKey::new(format!(
-                "{lid}_{lid_domain}.{}",
-                address.device_id()
-            ))),
-            _ => Ok(LockKey::new(address.to_string())),
-        }
+        let mapping = self
+            .get_one(&KeyKind::LidMapping, &KeyId::new(phone_number))
+            .await?;
+        Ok(match mapping {
+            Some(KeyValue::LidMapping(lid)) => {
+                address.to_lid(&lid).map_or_else(as_given, |lid_address| {
+                    LockKey::new(lid_address.to_string())
+                })
+            }
+            _ => as_given(),
+        })
     }
 
     /// Commits a batch and, once it is in the store, updates the cache and creds and announces it.

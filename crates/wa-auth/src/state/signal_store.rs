@@ -91,7 +91,7 @@ impl SignedPreKeyStore for Transaction<'_> {
             return Ok(Some(creds.signed_pre_key.to_record()));
         }
         // A recently rotated key, kept for its grace period.
-        let retired = crate::flows::signed_pre_key::load_retired(self, id.0)
+        let retired = crate::signed_pre_key::load_retired(self, id.0)
             .await
             .map_err(store_error)?;
         Ok(retired.map(|r| r.key.to_record()))

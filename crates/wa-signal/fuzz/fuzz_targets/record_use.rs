@@ -13,6 +13,7 @@
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use wa_signal::message::{PreKeySignalMessage, SenderKeyMessage, SignalMessage};
+use wa_signal::provider::TestProvider;
 use wa_signal::record::{
     PreKeyId, PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
@@ -39,7 +40,7 @@ fn store() -> InMemoryStore {
     let signed = key_pair(2);
     store.add_signed_pre_key(SignedPreKeyRecord {
         id: SignedPreKeyId(1),
-        signature: key_pair(1).sign(&signed.public.serialize()),
+        signature: key_pair(1).sign(&mut TestProvider::new(1), &signed.public.serialize()),
         key_pair: signed,
         timestamp: 0,
     });
@@ -67,6 +68,7 @@ fn take_record<R>(
 }
 
 fn sessions(control: u8, u: &mut Unstructured<'_>) {
+    let provider = &mut TestProvider::new(u64::from(control));
     let address = SignalAddress::new("15550001111", 1).expect("address");
     let record = take_record(u, control & 2 != 0, SessionRecord::decode, |u| {
         let current = if u.ratio(7u8, 8)? {
@@ -95,7 +97,7 @@ fn sessions(control: u8, u: &mut Unstructured<'_>) {
     };
 
     if control & 4 != 0
-        && let Ok(sent) = block_on(cipher::encrypt(&mut store, &address, PLAINTEXT))
+        && let Ok(sent) = block_on(cipher::encrypt(&mut store, provider, &address, PLAINTEXT))
     {
         match &sent {
             CiphertextMessage::PreKey(m) => {
@@ -112,15 +114,18 @@ fn sessions(control: u8, u: &mut Unstructured<'_>) {
     }
     let _ = if control & 8 != 0 {
         block_on(cipher::decrypt_pre_key_message(
-            &mut store, &address, message,
+            &mut store, provider, &address, message,
         ))
     } else {
-        block_on(cipher::decrypt_message(&mut store, &address, message))
+        block_on(cipher::decrypt_message(
+            &mut store, provider, &address, message,
+        ))
     };
     stored_round_trips(&store);
 }
 
 fn sender_keys(control: u8, u: &mut Unstructured<'_>) {
+    let provider = &mut TestProvider::new(u64::from(control));
     let name = SenderKeyName::new(
         "120363000000000000@g.us",
         SignalAddress::new("15550001111", 0).expect("address"),
@@ -147,7 +152,7 @@ fn sender_keys(control: u8, u: &mut Unstructured<'_>) {
     };
 
     if control & 4 != 0
-        && let Ok(sent) = block_on(group::encrypt(&mut store, &name, PLAINTEXT))
+        && let Ok(sent) = block_on(group::encrypt(&mut store, provider, &name, PLAINTEXT))
     {
         assert_eq!(
             SenderKeyMessage::parse(sent.serialized()).expect("parses"),
@@ -184,6 +189,8 @@ fn sender_keys(control: u8, u: &mut Unstructured<'_>) {
     };
     stored_round_trips(&store);
     if store.sender_key(&name).is_some_and(|r| !r.is_empty()) {
-        let _ = block_on(group::create_distribution_message(&mut store, &name));
+        let _ = block_on(group::create_distribution_message(
+            &mut store, provider, &name,
+        ));
     }
 }

@@ -11,7 +11,12 @@ use wa_proto::proto::CertChain;
 use wa_proto::proto::cert_chain::NoiseCertificate;
 use wa_proto::proto::cert_chain::noise_certificate::Details;
 
-use crate::curve::{KeyPair, PrivateKey, PublicKey};
+use crate::curve::PublicKey;
+#[cfg(any(test, feature = "test-util"))]
+use crate::{
+    curve::{KeyPair, PrivateKey},
+    provider::CryptoRng,
+};
 
 use super::UnixTime;
 
@@ -184,10 +189,15 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    /// Encodes `details` and signs them with `issuer`.
-    pub fn issue(details: &CertDetails, issuer: &PrivateKey) -> Self {
+    /// Encodes `details` and signs them with `issuer` (for test servers; feature `test-util`).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn issue<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        details: &CertDetails,
+        issuer: &PrivateKey,
+    ) -> Self {
         let details = details.encode();
-        let signature = issuer.sign(&details).to_vec();
+        let signature = issuer.sign(rng, &details).to_vec();
         Self { details, signature }
     }
 
@@ -242,10 +252,13 @@ pub struct VerifiedChain {
 }
 
 impl CertificateChain {
-    /// Issues a chain like WhatsApp's (for test servers): intermediate serial 1 signed by
-    /// `root`, leaf serial 2 certifying `server_static` signed by `intermediate`, both valid
-    /// from `not_before` to `not_after`.
-    pub fn issue(
+    /// Issues a chain like WhatsApp's (for test servers; feature `test-util`): intermediate
+    /// serial 1 signed by `root`, leaf serial 2 certifying `server_static` signed by
+    /// `intermediate`, both valid from `not_before` to `not_after`, signed with randomness from
+    /// `rng`.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn issue<R: CryptoRng + ?Sized>(
+        rng: &mut R,
         root: &PrivateKey,
         intermediate: &KeyPair,
         server_static: &PublicKey,
@@ -267,8 +280,8 @@ impl CertificateChain {
             not_after: Some(not_after),
         };
         Self {
-            intermediate: Certificate::issue(&intermediate_details, root),
-            leaf: Certificate::issue(&leaf_details, &intermediate.private),
+            intermediate: Certificate::issue(rng, &intermediate_details, root),
+            leaf: Certificate::issue(rng, &leaf_details, &intermediate.private),
         }
     }
 
@@ -340,6 +353,7 @@ impl CertificateChain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::TestProvider;
 
     struct Setup {
         root: KeyPair,
@@ -347,11 +361,11 @@ mod tests {
         server: KeyPair,
     }
 
-    fn setup() -> Setup {
+    fn setup(rng: &mut TestProvider) -> Setup {
         Setup {
-            root: KeyPair::generate(),
-            intermediate: KeyPair::generate(),
-            server: KeyPair::generate(),
+            root: KeyPair::generate(rng),
+            intermediate: KeyPair::generate(rng),
+            server: KeyPair::generate(rng),
         }
     }
 
@@ -369,8 +383,10 @@ mod tests {
 
     #[test]
     fn a_well_formed_chain_verifies_and_round_trips() {
-        let s = setup();
+        let rng = &mut TestProvider::new(1);
+        let s = setup(rng);
         let chain = CertificateChain::issue(
+            rng,
             &s.root.private,
             &s.intermediate,
             &s.server.public,
@@ -388,18 +404,19 @@ mod tests {
 
     #[test]
     fn every_broken_link_is_reported_by_meaning() {
-        let s = setup();
+        let rng = &mut TestProvider::new(2);
+        let s = setup(rng);
+        let other = KeyPair::generate(rng);
         let good_i = details(1, 0, s.intermediate.public);
         let good_l = details(2, 1, s.server.public);
-        let chain =
+        let mut chain =
             |i: &CertDetails, i_signer: &PrivateKey, l: &CertDetails, l_signer: &PrivateKey| {
                 CertificateChain {
-                    intermediate: Certificate::issue(i, i_signer),
-                    leaf: Certificate::issue(l, l_signer),
+                    intermediate: Certificate::issue(rng, i, i_signer),
+                    leaf: Certificate::issue(rng, l, l_signer),
                 }
             };
         let verify = |c: CertificateChain| c.verify(&s.root.public, &s.server.public, NOW);
-        let other = KeyPair::generate();
 
         assert!(
             verify(chain(
@@ -524,14 +541,15 @@ mod tests {
             })
         ));
         // A signed details blob with a short key.
-        let root = KeyPair::generate();
+        let rng = &mut TestProvider::new(3);
+        let root = KeyPair::generate(rng);
         let bad_details = Details {
             key: Some(vec![1, 2, 3]),
             ..Default::default()
         }
         .encode_to_vec();
         let cert = Certificate {
-            signature: root.private.sign(&bad_details).to_vec(),
+            signature: root.private.sign(rng, &bad_details).to_vec(),
             details: bad_details,
         };
         assert!(matches!(

@@ -12,6 +12,7 @@ use super::transport::NoiseTransport;
 use super::{NoiseStage, UnixTime, agree, decode_message, raw_key};
 use crate::curve::{KeyPair, PublicKey};
 use crate::error::{Result, SignalError};
+use crate::provider::CryptoRng;
 
 /// How a client connects. Defaults: dictionary version 3, no routing info, WhatsApp's root key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,38 +61,37 @@ impl ClientConfig {
 /// be repeated or taken out of order, and a failed handshake leaves nothing behind (secrets are
 /// zeroized when dropped).
 ///
+/// The example runs a test server (feature `test-util`) against the client, with a seeded
+/// provider; a program passes a provider backed by the OS and the system clock.
+///
 /// ```
 /// use wa_signal::curve::KeyPair;
-/// use wa_signal::noise::{
-///     CertificateChain, ClientConfig, ClientHandshake, FrameDecoder, ServerConfig,
-///     ServerHandshake, UnixTime,
-/// };
+/// use wa_signal::noise::{ClientConfig, ClientHandshake, FrameDecoder, ServerConfig, ServerHandshake};
+/// use wa_signal::provider::{Provider, TestProvider};
 ///
 /// # fn main() -> wa_signal::Result<()> {
+/// let mut provider = TestProvider::new(1);
 /// // A test server with its own root (a real client keeps the default WhatsApp root).
-/// let (root, intermediate, server_static) =
-///     (KeyPair::generate(), KeyPair::generate(), KeyPair::generate());
-/// let chain = CertificateChain::issue(&root.private, &intermediate, &server_static.public, 0, u64::MAX);
-/// let server_config = ServerConfig { static_key: server_static, cert_chain: chain.encode() };
-/// let config = ClientConfig { root_key: root.public, ..ClientConfig::default() };
-/// let now = UnixTime::from_secs(1_750_000_000);
+/// let (server_config, root_key) = ServerConfig::generate(&mut provider, 0, u64::MAX);
+/// let config = ClientConfig { root_key, ..ClientConfig::default() };
 ///
 /// // Client: intro + client hello.
-/// let noise_key = KeyPair::generate(); // creds.noiseKey
-/// let (client, hello) = ClientHandshake::start(&config, noise_key)?;
+/// let noise_key = KeyPair::generate(&mut provider); // creds.noiseKey
+/// let (client, hello) = ClientHandshake::start(&config, noise_key, &mut provider)?;
 ///
 /// // Server: its decoder reads the intro, then the first frame; it answers with the server hello.
 /// let mut server_reader = FrameDecoder::expecting_intro();
 /// server_reader.push(&hello);
 /// let frame = server_reader.next_frame()?.expect("whole frame");
 /// let intro = server_reader.intro().expect("read with the first frame");
-/// let (server, server_hello) = ServerHandshake::new(&server_config).read_client_hello(intro, &frame)?;
+/// let (server, server_hello) =
+///     ServerHandshake::new(&server_config, &mut provider).read_client_hello(intro, &frame)?;
 ///
 /// // Client: read the server hello (verifies the certificate chain), send the client finish.
 /// let mut client_reader = FrameDecoder::new();
 /// client_reader.push(&server_hello);
 /// let frame = client_reader.next_frame()?.expect("whole frame");
-/// let accepted = client.read_server_hello(&frame, now)?;
+/// let accepted = client.read_server_hello(&frame, provider.now())?;
 /// let (finish, mut client_transport) = accepted.finish(b"ClientPayload bytes")?;
 ///
 /// server_reader.push(&finish);
@@ -115,14 +115,18 @@ pub struct ClientHandshake {
 }
 
 impl ClientHandshake {
-    /// Starts a handshake with a fresh ephemeral key. `noise_key` is the client's static key
-    /// (`creds.noiseKey`). Returns the handshake and the bytes to send first: the intro followed
-    /// by the framed client hello.
+    /// Starts a handshake with a fresh ephemeral key from `rng`. `noise_key` is the client's
+    /// static key (`creds.noiseKey`). Returns the handshake and the bytes to send first: the
+    /// intro followed by the framed client hello.
     ///
     /// Fails only when the configured routing info does not fit a 3-byte length
     /// ([`SignalError::Wire`]).
-    pub fn start(config: &ClientConfig, noise_key: KeyPair) -> Result<(Self, Vec<u8>)> {
-        Self::start_with_ephemeral(config, noise_key, KeyPair::generate())
+    pub fn start<R: CryptoRng + ?Sized>(
+        config: &ClientConfig,
+        noise_key: KeyPair,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<u8>)> {
+        Self::start_with_ephemeral(config, noise_key, KeyPair::generate(rng))
     }
 
     /// Like [`start`](Self::start) with a given ephemeral key. Reusing an ephemeral key across

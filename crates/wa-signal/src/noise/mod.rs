@@ -17,8 +17,8 @@
 //!
 //! # Driving a client
 //!
-//! 1. [`ClientHandshake::start`] with a [`ClientConfig`] and `creds.noiseKey`: send the returned
-//!    bytes (intro + framed client hello).
+//! 1. [`ClientHandshake::start`] with a [`ClientConfig`], `creds.noiseKey` and a random
+//!    generator (for the ephemeral key): send the returned bytes (intro + framed client hello).
 //! 2. Feed every received byte to one [`FrameDecoder::new`] (the server sends no intro); pass
 //!    its first frame to [`ClientHandshake::read_server_hello`] with the current
 //!    [`UnixTime`]. This decrypts the server's static key and verifies its certificate chain.
@@ -39,8 +39,11 @@
 //! #     routing_info: Option<Vec<u8>>,
 //! #     client_payload: &[u8],
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! # let rng = &mut wa_signal::provider::TestProvider::new(1);
+//! # let now = UnixTime::from_secs(1_750_000_000);
 //! let config = ClientConfig { routing_info, ..ClientConfig::default() };
-//! let (client, hello) = ClientHandshake::start(&config, noise_key)?;
+//! // `rng`: a cryptographically secure generator (the fresh ephemeral key comes from it).
+//! let (client, hello) = ClientHandshake::start(&config, noise_key, rng)?;
 //! socket.write_all(&hello)?;
 //!
 //! let mut frames = FrameDecoder::new();
@@ -55,7 +58,8 @@
 //!     }
 //!     frames.push(&buf[..n]);
 //! };
-//! let accepted = client.read_server_hello(&server_hello, UnixTime::now())?;
+//! // `now`: the caller's clock (e.g. `UnixTime::from(SystemTime::now())`).
+//! let accepted = client.read_server_hello(&server_hello, now)?;
 //! let (finish, mut transport) = accepted.finish(client_payload)?;
 //! socket.write_all(&finish)?;
 //!
@@ -79,14 +83,17 @@
 //! (ephemeral private keys, chaining key, cipher keys) are zeroized when dropped, and no `Debug`
 //! output shows them.
 //!
-//! The server side ([`ServerHandshake`], [`AwaitingClientFinish`]) exists for tests and
-//! in-process fake servers; it reads its stream with [`FrameDecoder::expecting_intro`], which
-//! yields the [`Intro`] that [`ServerHandshake::read_client_hello`] needs. The example on
-//! [`ClientHandshake`] runs both sides against each other.
+//! The server side (`ServerHandshake`, `AwaitingClientFinish`, and issuing certificates with
+//! `Certificate::issue` / `CertificateChain::issue`) exists for tests and in-process fake
+//! servers, behind the `test-util` feature; it reads its stream with
+//! [`FrameDecoder::expecting_intro`], which yields the [`Intro`] that
+//! `ServerHandshake::read_client_hello` needs. The example on [`ClientHandshake`] runs both
+//! sides against each other.
 
 mod cert;
 mod cipher;
 mod client;
+#[cfg(any(test, feature = "test-util"))]
 mod server;
 mod symmetric;
 mod transport;
@@ -100,9 +107,13 @@ pub use cert::{
 };
 pub use cipher::TAG_LEN;
 pub use client::{AcceptedServerHello, ClientConfig, ClientHandshake};
+#[cfg(any(test, feature = "test-util"))]
 pub use server::{AwaitingClientFinish, ClientFinished, ServerConfig, ServerHandshake};
 pub use transport::{MAX_PLAINTEXT_LEN, NoiseTransport, TransportReceiver, TransportSender};
 pub use wa_proto::frame::{FrameDecoder, Intro, LENGTH_PREFIX_LEN, MAX_FRAME_LEN};
+
+/// The time certificates are checked at (re-exported from [`provider`](crate::provider)).
+pub use crate::provider::UnixTime;
 
 use prost::Message;
 use subtle::ConstantTimeEq;
@@ -142,36 +153,6 @@ impl std::fmt::Display for NoiseStage {
             Self::TransportSend => "outgoing transport frame",
             Self::TransportReceive => "incoming transport frame",
         })
-    }
-}
-
-/// A point in time as unix seconds, for certificate validity checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UnixTime(u64);
-
-impl UnixTime {
-    /// `secs` seconds after 1970-01-01T00:00:00Z.
-    pub const fn from_secs(secs: u64) -> Self {
-        Self(secs)
-    }
-
-    /// The system clock's current time (0 if the clock is before 1970).
-    pub fn now() -> Self {
-        Self::from(std::time::SystemTime::now())
-    }
-
-    /// Seconds since the epoch.
-    pub const fn as_secs(self) -> u64 {
-        self.0
-    }
-}
-
-impl From<std::time::SystemTime> for UnixTime {
-    fn from(time: std::time::SystemTime) -> Self {
-        Self(
-            time.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        )
     }
 }
 

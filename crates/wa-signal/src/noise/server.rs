@@ -1,4 +1,4 @@
-//! The server (responder) side of WhatsApp's XX handshake.
+//! The server (responder) side of WhatsApp's XX handshake (feature `test-util`).
 //!
 //! **For tests and servers, not for clients.** A WhatsApp client never runs this; it exists so
 //! that the client can be driven end to end against an in-process fake server (this crate's
@@ -11,11 +11,13 @@ use wa_proto::proto::handshake_message::ServerHello;
 
 use wa_proto::frame::{Intro, encode_frame};
 
+use super::CertificateChain;
 use super::symmetric::{KeyedState, SymmetricState};
 use super::transport::NoiseTransport;
 use super::{NoiseStage, agree, decode_message, raw_key};
 use crate::curve::{KeyPair, PublicKey};
 use crate::error::{Result, SignalError};
+use crate::provider::CryptoRng;
 
 /// A server's long-lived Noise identity (for test servers).
 #[derive(Clone, Debug)]
@@ -26,6 +28,35 @@ pub struct ServerConfig {
     /// [`CertificateChain::encode`](super::CertificateChain::encode). Sent as given, so tests can
     /// send broken chains.
     pub cert_chain: Vec<u8>,
+}
+
+impl ServerConfig {
+    /// A fresh test server identity from `rng`: a static key certified by a new intermediate
+    /// under a new root, the chain valid from `not_before` to `not_after` (unix seconds).
+    /// Returns the config and the root's public key, which a client must trust
+    /// ([`ClientConfig::root_key`](super::ClientConfig::root_key)).
+    pub fn generate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        not_before: u64,
+        not_after: u64,
+    ) -> (Self, PublicKey) {
+        let root = KeyPair::generate(rng);
+        let intermediate = KeyPair::generate(rng);
+        let static_key = KeyPair::generate(rng);
+        let chain = CertificateChain::issue(
+            rng,
+            &root.private,
+            &intermediate,
+            &static_key.public,
+            not_before,
+            not_after,
+        );
+        let config = Self {
+            static_key,
+            cert_chain: chain.encode(),
+        };
+        (config, root.public)
+    }
 }
 
 /// A server (responder) handshake waiting for the client hello.
@@ -42,9 +73,9 @@ pub struct ServerHandshake {
 }
 
 impl ServerHandshake {
-    /// A handshake for one connection with a fresh ephemeral key.
-    pub fn new(config: &ServerConfig) -> Self {
-        Self::with_ephemeral(config, KeyPair::generate())
+    /// A handshake for one connection with a fresh ephemeral key from `rng`.
+    pub fn new<R: CryptoRng + ?Sized>(config: &ServerConfig, rng: &mut R) -> Self {
+        Self::with_ephemeral(config, KeyPair::generate(rng))
     }
 
     /// Like [`new`](Self::new) with a given ephemeral key (to reproduce recorded transcripts).

@@ -13,8 +13,7 @@ pub const MAX_PLAINTEXT_LEN: usize = MAX_FRAME_LEN - TAG_LEN;
 /// its own key and its own nonce counter starting at 0.
 ///
 /// Produced by [`AcceptedServerHello::finish`](super::AcceptedServerHello::finish) (client) or
-/// [`AwaitingClientFinish::read_client_finish`](super::AwaitingClientFinish::read_client_finish)
-/// (server). Use [`into_split`](Self::into_split) to give the halves to separate reader and
+/// `AwaitingClientFinish::read_client_finish` (the test server, feature `test-util`). Use [`into_split`](Self::into_split) to give the halves to separate reader and
 /// writer tasks. After any error the connection must be dropped.
 #[derive(Debug)]
 pub struct NoiseTransport {

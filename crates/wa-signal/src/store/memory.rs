@@ -1,4 +1,5 @@
-//! An in-memory implementation of every store trait, for tests, benchmarks and tools.
+//! An in-memory implementation of every store trait, for tests and benchmarks (feature
+//! `test-util`).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -157,7 +157,9 @@ mod tests {
             (
                 KeyKind::IdentityKey,
                 KeyId::new("1.0"),
-                KeyValue::IdentityKey(wa_signal::KeyPair::generate().public),
+                KeyValue::IdentityKey(
+                    wa_signal::KeyPair::generate(&mut wa_auth::SystemProvider::new()).public,
+                ),
             ),
             (
                 KeyKind::LidMapping,

@@ -1,7 +1,9 @@
-//! A simulated contact for the examples: a peer device with its own in-memory Signal state.
+//! A simulated contact for the examples: a peer device with its own in-memory Signal state
+//! (wa-signal's test store, from the `test-util` feature).
 
-use wa::auth::flows::pre_keys;
-use wa::auth::{AuthState, Result};
+use wa::auth::protocol::MessageKind;
+use wa::auth::{AuthState, Result, SystemProvider};
+use wa::link::pre_keys;
 use wa::signal::session::{PreKeyBundle, process_bundle};
 use wa::signal::store::InMemoryStore;
 use wa::signal::{KeyPair, SignalAddress, SignedPreKeyId, cipher};
@@ -10,12 +12,14 @@ use wa::signal::{KeyPair, SignalAddress, SignedPreKeyId, cipher};
 pub struct Peer {
     pub address: SignalAddress,
     pub store: InMemoryStore,
+    provider: SystemProvider,
 }
 
 impl Peer {
     /// A new contact that has fetched our bundle (with one fresh one-time pre-key of ours).
     pub async fn meet(state: &AuthState, our_address: &SignalAddress) -> Result<Peer> {
-        let keys = pre_keys::generate(state, 1).await?;
+        let mut provider = SystemProvider::new();
+        let keys = pre_keys::generate(state, &mut provider, 1).await?;
         let creds = state.creds();
         let bundle = PreKeyBundle {
             registration_id: creds.registration_id,
@@ -26,24 +30,22 @@ impl Peer {
             signed_pre_key_signature: creds.signed_pre_key.signature,
             identity_key: creds.signed_identity_key.public,
         };
-        let mut store = InMemoryStore::new(KeyPair::generate(), 4242);
-        process_bundle(&mut store, our_address, &bundle).await?;
+        let mut store = InMemoryStore::new(KeyPair::generate(&mut provider), 4242);
+        process_bundle(&mut store, &mut provider, our_address, &bundle).await?;
         Ok(Peer {
             address: SignalAddress::new("4915112345678", 0).expect("valid address"),
             store,
+            provider,
         })
     }
 
     /// Encrypts `text` for us: (`pkmsg` or `msg`, bytes).
-    pub async fn send(
-        &mut self,
-        to: &SignalAddress,
-        text: &str,
-    ) -> Result<(wa::auth::protocol::MessageKind, Vec<u8>)> {
-        let message = cipher::encrypt(&mut self.store, to, text.as_bytes()).await?;
+    pub async fn send(&mut self, to: &SignalAddress, text: &str) -> Result<(MessageKind, Vec<u8>)> {
+        let message =
+            cipher::encrypt(&mut self.store, &mut self.provider, to, text.as_bytes()).await?;
         let kind = match message.wa_type() {
-            "pkmsg" => wa::auth::protocol::MessageKind::PreKey,
-            _ => wa::auth::protocol::MessageKind::Whisper,
+            "pkmsg" => MessageKind::PreKey,
+            _ => MessageKind::Whisper,
         };
         Ok((kind, message.serialized().to_vec()))
     }
@@ -55,10 +57,11 @@ impl Peer {
         bytes: &[u8],
         pre_key: bool,
     ) -> Result<String> {
+        let provider = &mut self.provider;
         let decrypted = if pre_key {
-            cipher::decrypt_pre_key_message(&mut self.store, from, bytes).await?
+            cipher::decrypt_pre_key_message(&mut self.store, provider, from, bytes).await?
         } else {
-            cipher::decrypt_message(&mut self.store, from, bytes).await?
+            cipher::decrypt_message(&mut self.store, provider, from, bytes).await?
         };
         Ok(String::from_utf8_lossy(&decrypted.plaintext).into_owned())
     }

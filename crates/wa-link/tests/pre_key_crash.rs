@@ -13,8 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
-use wa::auth::flows::pre_keys;
-use wa::auth::{KeyId, KeyKind, PersistenceExt};
+use wa_auth::{KeyId, KeyKind, PersistenceExt, SystemProvider};
+use wa_link::pre_keys;
+use wa_store_native::use_native_file_auth_state;
 
 const CHILD_DIR: &str = "WA_PRE_KEY_CHILD_DIR";
 const ITERATIONS: usize = 25;
@@ -25,14 +26,14 @@ fn child(dir: &str) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let state = wa::native::use_native_file_auth_state(dir)
-            .await
-            .expect("open");
+        let state = use_native_file_auth_state(dir).await.expect("open");
         println!("ready");
         for round in 0u64.. {
             // Prepare an upload (re-sending what is unacknowledged, minting the rest) and never
             // get the acknowledgement: the crash window this test is about.
-            let upload = pre_keys::prepare_upload(&state, 7).await.expect("prepare");
+            let upload = pre_keys::prepare_upload(&state, &mut SystemProvider::new(), 7)
+                .await
+                .expect("prepare");
             let ids: Vec<String> = upload.ids.iter().map(|id| id.0.to_string()).collect();
             println!("committed {}", ids.join(","));
             // Every third round the server acknowledges, so the window moves on.
@@ -98,7 +99,7 @@ fn main() {
         }
 
         runtime.block_on(async {
-            let state = wa::native::use_native_file_auth_state(&path)
+            let state = use_native_file_auth_state(&path)
                 .await
                 .expect("reopen after kill");
             let creds = state.creds();
@@ -127,7 +128,9 @@ fn main() {
                 "iteration {iteration}: a key beyond the counter"
             );
             // Minting now never reuses an id that ever existed.
-            let fresh = pre_keys::generate(&state, 3).await.unwrap();
+            let fresh = pre_keys::generate(&state, &mut SystemProvider::new(), 3)
+                .await
+                .unwrap();
             for key in &fresh {
                 assert!(
                     !stored.contains(&key.id.0),

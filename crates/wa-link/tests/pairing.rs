@@ -1,21 +1,26 @@
 //! Pairing against the vectors in `$WA_FIXTURES/pairing/`: the same creds updates and reply
 //! nodes as Baileys (signatures checked by verification, since XEdDSA is randomized), and every
 //! negative case rejected with creds unchanged — including a forged account signature, which
-//! Baileys itself wrongly accepts.
+//! Baileys itself wrongly accepts. Every expectation comes from the vector files: what Baileys
+//! produced, and (for the negative cases) which check the stanza fails, recomputed from the
+//! vector's own keys.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hmac::{Hmac, KeyInit, Mac};
 use prost::Message;
 use serde_json::Value;
-use wa_auth::creds::SignedDeviceIdentity;
-use wa_auth::flows::{BaileysProfile, PairingRejection, handle_pair_success, process_pair_success};
-use wa_auth::{
-    AuthCreds, AuthError, AuthEvent, AuthState, MemoryStore, Persistence, PersistenceExt,
+use sha2::Sha256;
+use wa_auth::creds::{Contact, SignalIdentity, SignedDeviceIdentity};
+use wa_auth::{AuthCreds, AuthEvent, AuthState, MemoryStore, Persistence, PersistenceExt};
+use wa_link::{
+    BaileysProfile, LinkError, PairingRejection, handle_pair_success, process_pair_success,
 };
-use wa_proto::proto::AdvSignedDeviceIdentity;
+use wa_proto::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac};
 use wa_proto::{Content, Node};
 use wa_signal::PublicKey;
+use wa_signal::provider::TestProvider;
 use wa_testkit::fixtures;
 use wa_testkit::vectors::{Failures, b64, debufferize, node_from_json, same_bytes};
 
@@ -59,6 +64,14 @@ fn reply_identity(reply: &Node) -> (String, AdvSignedDeviceIdentity) {
     )
 }
 
+/// Every vector file, parsed.
+fn vectors() -> Vec<Value> {
+    vector_files()
+        .iter()
+        .map(|file| serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap())
+        .collect()
+}
+
 fn check_accepted(
     vector: &Value,
     version: &str,
@@ -66,7 +79,8 @@ fn check_accepted(
     creds: &AuthCreds,
 ) -> Result<(), String> {
     let stanza = node_from_json(&vector["pair_success"]["node"]);
-    let outcome = process_pair_success(&stanza, creds, profile_of(version))
+    let rng = &mut TestProvider::new(1);
+    let outcome = process_pair_success(&stanza, creds, profile_of(version), rng)
         .map_err(|e| format!("rejected: {e}"))?;
     let update = &result["creds_update"];
 
@@ -171,13 +185,14 @@ fn check_accepted(
 #[test]
 fn accepted_vectors_match_baileys() {
     let mut failures = Failures::default();
-    for file in vector_files() {
-        let vector: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for vector in vectors() {
         if vector["expected_correct_behaviour"] != "accept" {
             continue;
         }
         let creds = creds_from(&vector["creds_before"]);
-        for (version, result) in vector["results"].as_object().unwrap() {
+        let results = vector["results"].as_object().unwrap();
+        assert!(!results.is_empty(), "{}: no results", vector["case"]);
+        for (version, result) in results {
             let name = format!("{} ({version})", vector["case"].as_str().unwrap());
             if result["ok"] != true {
                 // Baileys 6 has no HOSTED support and rejects what it should accept: we accept
@@ -188,9 +203,10 @@ fn accepted_vectors_match_baileys() {
                     "{name}: only Baileys 6 may fail an accept case"
                 );
                 let stanza = node_from_json(&vector["pair_success"]["node"]);
+                let rng = &mut TestProvider::new(2);
                 failures.check(
                     &name,
-                    process_pair_success(&stanza, &creds, BaileysProfile::Baileys6)
+                    process_pair_success(&stanza, &creds, BaileysProfile::Baileys6, rng)
                         .map(|_| ())
                         .map_err(|e| e.to_string()),
                 );
@@ -199,40 +215,65 @@ fn accepted_vectors_match_baileys() {
             failures.check(&name, check_accepted(&vector, version, result, &creds));
         }
     }
-    let checked = failures.finish("accepted pairing vectors");
-    assert!(
-        checked >= 8,
-        "expected at least 4 accept cases × 2 versions, got {checked}"
-    );
+    failures.finish("accepted pairing vectors");
+}
+
+/// Which check a negative vector's stanza fails, recomputed from the vector's own data: a
+/// missing child, then the container's HMAC under the creds' ADV secret (with the vector's
+/// `hmac_prefix`), then the account signature over the vector's signed message.
+fn expected_rejection(vector: &Value) -> Option<PairingRejection> {
+    let stanza = node_from_json(&vector["pair_success"]["node"]);
+    let pair_success = stanza.child("pair-success")?;
+    let (Some(identity), Some(_)) = (
+        pair_success.child("device-identity"),
+        pair_success.child("device"),
+    ) else {
+        return Some(PairingRejection::Missing("device-identity or device"));
+    };
+    let container = AdvSignedDeviceIdentityHmac::decode(identity.content_bytes()?).ok()?;
+    let creds = creds_from(&vector["creds_before"]);
+    let mut mac = Hmac::<Sha256>::new_from_slice(&creds.adv_secret_key.to_bytes().ok()?).ok()?;
+    let prefix: Vec<u8> = serde_json::from_value(vector["adv"]["hmac_prefix"].clone()).ok()?;
+    mac.update(&prefix);
+    mac.update(container.details.as_deref()?);
+    if mac.verify_slice(container.hmac.as_deref()?).is_err() {
+        return Some(PairingRejection::BadHmac);
+    }
+    let primary = PublicKey::from_slice(&b64(&vector["primary_identity"]["public_b64"])).ok()?;
+    let signed = b64(&vector["adv"]["account_signature_message_b64"]);
+    let signature = b64(&vector["adv"]["account_signature_b64"]);
+    if !primary.verify(&signed, &signature) {
+        return Some(PairingRejection::BadAccountSignature);
+    }
+    None
 }
 
 #[tokio::test]
 async fn rejected_vectors_leave_creds_untouched() {
-    let mut rejected = 0;
-    for file in vector_files() {
-        let vector: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let (mut rejected, mut named) = (0, 0);
+    for vector in vectors() {
         if vector["expected_correct_behaviour"] != "reject" {
             continue;
         }
         let case = vector["case"].as_str().unwrap().to_owned();
         let creds = creds_from(&vector["creds_before"]);
         let stanza = node_from_json(&vector["pair_success"]["node"]);
-        let err = process_pair_success(&stanza, &creds, BaileysProfile::Baileys7).expect_err(&case);
-        let AuthError::PairingRejected(reason) = &err else {
-            panic!("{case}: untyped error {err}")
-        };
-        match case.as_str() {
-            "neg-wrong-account-signature" => {
-                assert_eq!(reason, &PairingRejection::BadAccountSignature, "{case}")
+        let rng = &mut TestProvider::new(3);
+        let reason =
+            process_pair_success(&stanza, &creds, BaileysProfile::Baileys7, rng).expect_err(&case);
+        // Where the data shows which check fails, the rejection names it; otherwise (another
+        // malformation) any typed rejection will do.
+        if let Some(expected) = expected_rejection(&vector) {
+            named += 1;
+            match expected {
+                PairingRejection::Missing(_) => {
+                    assert!(
+                        matches!(reason, PairingRejection::Missing(_)),
+                        "{case}: {reason}"
+                    )
+                }
+                expected => assert_eq!(reason, expected, "{case}"),
             }
-            "neg-wrong-hmac" | "neg-wrong-adv-secret-key" => {
-                assert_eq!(reason, &PairingRejection::BadHmac, "{case}")
-            }
-            "neg-missing-device" => assert!(
-                matches!(reason, PairingRejection::Missing(_)),
-                "{case}: {reason}"
-            ),
-            _ => {}
         }
 
         // Through AuthState: nothing is committed, no event, creds unchanged in memory and store.
@@ -240,9 +281,10 @@ async fn rejected_vectors_leave_creds_untouched() {
         store.save_creds(&creds).await.unwrap();
         let state = AuthState::load(store.clone()).await.unwrap();
         let mut events = state.subscribe();
+        let err = handle_pair_success(&state, rng, &stanza).await.unwrap_err();
         assert!(
-            handle_pair_success(&state, &stanza).await.is_err(),
-            "{case}"
+            matches!(err, LinkError::PairingRejected(_)),
+            "{case}: {err}"
         );
         assert_eq!(*state.creds(), creds, "{case}: creds changed in memory");
         assert_eq!(
@@ -253,40 +295,64 @@ async fn rejected_vectors_leave_creds_untouched() {
         assert!(events.try_recv().is_err(), "{case}: an event was sent");
         rejected += 1;
     }
+    assert!(rejected > 0, "no negative pairing vectors found");
     assert!(
-        rejected >= 4,
-        "expected the negative pairing vectors, found {rejected}"
+        named > 0,
+        "the data named the failing check of none of the {rejected} negative vectors"
     );
 }
 
+/// Through `AuthState` (which pairs with the default profile, Baileys 7's), every accepted
+/// vector commits creds once: `me` and the primary's identity are the ones Baileys recorded.
 #[tokio::test]
 async fn handling_pair_success_commits_creds_once() {
-    let vector: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures::fixtures_dir().join("pairing/qr-e2ee.json")).unwrap(),
-    )
-    .unwrap();
-    let creds = creds_from(&vector["creds_before"]);
-    let store = Arc::new(MemoryStore::new());
-    store.save_creds(&creds).await.unwrap();
-    let state = AuthState::load(store.clone()).await.unwrap();
-    let mut events = state.subscribe();
-    let reply = handle_pair_success(&state, &node_from_json(&vector["pair_success"]["node"]))
-        .await
-        .unwrap();
-    assert_eq!(reply.tag, "iq");
-    assert!(matches!(
-        events.try_recv().unwrap(),
-        AuthEvent::CredsUpdated(_)
-    ));
-    let stored = store.load_creds().await.unwrap().unwrap();
-    assert!(stored.is_paired());
-    assert_eq!(
-        stored.me.as_ref().unwrap().id,
-        "15550100001:17@s.whatsapp.net"
-    );
-    let identity = PublicKey::from_slice(&b64(&vector["primary_identity"]["public_b64"])).unwrap();
-    assert_eq!(
-        stored.signal_identities.last().unwrap().identifier_key,
-        identity
+    let mut checked = 0;
+    for vector in vectors() {
+        let case = vector["case"].as_str().unwrap().to_owned();
+        let results = vector["results"].as_object().unwrap();
+        let default_profile = results.iter().find(|(version, result)| {
+            profile_of(version) == BaileysProfile::default() && result["ok"] == true
+        });
+        let (true, Some((_, result))) = (
+            vector["expected_correct_behaviour"] == "accept",
+            default_profile,
+        ) else {
+            continue;
+        };
+        let creds = creds_from(&vector["creds_before"]);
+        let store = Arc::new(MemoryStore::new());
+        store.save_creds(&creds).await.unwrap();
+        let state = AuthState::load(store.clone()).await.unwrap();
+        let mut events = state.subscribe();
+        let stanza = node_from_json(&vector["pair_success"]["node"]);
+        let reply = handle_pair_success(&state, &mut TestProvider::new(4), &stanza)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(reply.attr("id"), stanza.attr("id"), "{case}");
+        assert!(
+            matches!(events.try_recv().unwrap(), AuthEvent::CredsUpdated(_)),
+            "{case}"
+        );
+        assert!(events.try_recv().is_err(), "{case}: one commit, one event");
+        let stored = store.load_creds().await.unwrap().unwrap();
+        assert!(stored.is_paired(), "{case}");
+        let update = &result["creds_update"];
+        let me: Contact = serde_json::from_value(update["me"].clone()).unwrap();
+        assert_eq!(stored.me.as_ref(), Some(&me), "{case}");
+        let identities: Vec<SignalIdentity> =
+            serde_json::from_value(debufferize(update["signalIdentities"].clone())).unwrap();
+        assert_eq!(stored.signal_identities.last(), identities.last(), "{case}");
+        let primary =
+            PublicKey::from_slice(&b64(&vector["primary_identity"]["public_b64"])).unwrap();
+        assert_eq!(
+            stored.signal_identities.last().map(|i| i.identifier_key),
+            Some(primary),
+            "{case}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "no accepted pairing vector for the default profile"
     );
 }

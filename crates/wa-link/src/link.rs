@@ -10,21 +10,23 @@
 //!    once the server acknowledges.
 //!
 //! Each persisted step goes through the normal `AuthState` path, so it is durable before the
-//! corresponding stanza is sent.
+//! corresponding stanza is sent. The link's [`Provider`] supplies the handshake's ephemeral
+//! key, the time certificates are checked at, and the randomness of pairing and new pre-keys.
 
 use std::collections::VecDeque;
 
 use async_trait::async_trait;
 use prost::Message;
+use wa_auth::{AuthState, SystemProvider};
 use wa_proto::Node;
 use wa_proto::frame::FrameDecoder;
-use wa_signal::noise::{ClientHandshake, NoiseTransport, UnixTime};
+use wa_signal::Provider;
+use wa_signal::noise::{ClientHandshake, NoiseTransport};
 
-use super::client_payload::{ClientConfig, login_payload_for, registration_payload};
-use super::pairing::handle_pair_success;
-use super::pre_keys;
-use crate::error::{AuthError, Result};
-use crate::state::AuthState;
+use crate::client_payload::{ClientConfig, login_payload_for, registration_payload};
+use crate::error::{LinkError, Result};
+use crate::pairing::handle_pair_success;
+use crate::pre_keys;
 
 /// Moves bytes to and from the server. Sends whole frames (the intro before the first); receives
 /// whatever arrived, in any split.
@@ -36,25 +38,14 @@ pub trait FrameTransport: Send {
     async fn recv(&mut self) -> std::io::Result<Option<Vec<u8>>>;
 }
 
-/// How a [`DeviceLink`] connects.
-#[derive(Clone, Debug)]
+/// How a [`DeviceLink`] connects. (The clock certificates are checked against is the link's
+/// [`Provider`].)
+#[derive(Clone, Debug, Default)]
 pub struct LinkConfig {
     /// What the client payload says about this client.
     pub client: ClientConfig,
     /// Noise settings (dictionary version, trust anchor); the routing info comes from creds.
     pub noise: wa_signal::noise::ClientConfig,
-    /// The clock certificates are checked against (default: the system clock).
-    pub clock: fn() -> UnixTime,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            client: ClientConfig::default(),
-            noise: wa_signal::noise::ClientConfig::default(),
-            clock: UnixTime::now,
-        }
-    }
 }
 
 /// Which payload the connection logged in with.
@@ -66,20 +57,12 @@ pub enum LinkKind {
     Login,
 }
 
-fn connection(reason: impl Into<String>) -> AuthError {
-    AuthError::Connection {
-        reason: reason.into(),
-    }
-}
-
-fn io(err: std::io::Error) -> AuthError {
-    connection(format!("transport: {err}"))
-}
-
-/// An established, encrypted connection of one linked device.
-pub struct DeviceLink<T> {
+/// An established, encrypted connection of one linked device, drawing time and randomness from
+/// `P` (the operating system's by default).
+pub struct DeviceLink<T, P = SystemProvider> {
     state: AuthState,
     transport: T,
+    provider: P,
     noise: NoiseTransport,
     frames: FrameDecoder,
     kind: LinkKind,
@@ -88,16 +71,33 @@ pub struct DeviceLink<T> {
 }
 
 impl<T: FrameTransport> DeviceLink<T> {
-    /// Runs the Noise handshake over `transport` with the payload the creds call for.
-    pub async fn connect(state: AuthState, mut transport: T, config: &LinkConfig) -> Result<Self> {
+    /// Runs the Noise handshake over `transport` with the payload the creds call for, with the
+    /// [`SystemProvider`].
+    pub async fn connect(state: AuthState, transport: T, config: &LinkConfig) -> Result<Self> {
+        Self::connect_with(state, transport, config, SystemProvider::new()).await
+    }
+}
+
+impl<T: FrameTransport, P: Provider + Send> DeviceLink<T, P> {
+    /// [`DeviceLink::connect`] with another provider (a seeded one with a fixed clock in a
+    /// test).
+    pub async fn connect_with(
+        state: AuthState,
+        mut transport: T,
+        config: &LinkConfig,
+        mut provider: P,
+    ) -> Result<Self> {
         let creds = state.creds();
         let mut noise_config = config.noise.clone();
         noise_config.routing_info = creds.routing_info.clone();
-        let (handshake, hello) = ClientHandshake::start(&noise_config, creds.noise_key.clone())?;
-        transport.send(hello).await.map_err(io)?;
+        let (handshake, hello) =
+            ClientHandshake::start(&noise_config, creds.noise_key.clone(), &mut provider)?;
+        transport.send(hello).await.map_err(LinkError::Transport)?;
         let mut frames = FrameDecoder::new();
-        let server_hello = next_frame(&mut transport, &mut frames).await?;
-        let accepted = handshake.read_server_hello(&server_hello, (config.clock)())?;
+        let server_hello = next_frame(&mut transport, &mut frames)
+            .await?
+            .ok_or_else(|| LinkError::closed("during the handshake"))?;
+        let accepted = handshake.read_server_hello(&server_hello, provider.now())?;
         let (kind, payload) = if creds.is_paired() {
             (LinkKind::Login, login_payload_for(&creds, &config.client)?)
         } else {
@@ -107,11 +107,12 @@ impl<T: FrameTransport> DeviceLink<T> {
             )
         };
         let (finish, noise) = accepted.finish(&payload.encode_to_vec())?;
-        transport.send(finish).await.map_err(io)?;
+        transport.send(finish).await.map_err(LinkError::Transport)?;
         tracing::debug!(?kind, "noise handshake complete");
         Ok(Self {
             state,
             transport,
+            provider,
             noise,
             frames,
             kind,
@@ -134,9 +135,12 @@ impl<T: FrameTransport> DeviceLink<T> {
     pub async fn send_node(&mut self, node: &Node) -> Result<()> {
         let plaintext = node
             .encode()
-            .map_err(|e| connection(format!("cannot encode <{}>: {e}", node.tag)))?;
+            .map_err(|e| LinkError::invalid(format!("stanza <{}>", node.tag), e.to_string()))?;
         let frame = self.noise.encrypt_frame(&plaintext)?;
-        self.transport.send(frame).await.map_err(io)
+        self.transport
+            .send(frame)
+            .await
+            .map_err(LinkError::Transport)
     }
 
     /// The next stanza (one set aside by [`DeviceLink::query`] first), or `None` when the server
@@ -159,10 +163,13 @@ impl<T: FrameTransport> DeviceLink<T> {
             let node = self
                 .recv_fresh()
                 .await?
-                .ok_or_else(|| connection(format!("closed while waiting for iq {id}")))?;
+                .ok_or_else(|| LinkError::closed(format!("while waiting for iq {id}")))?;
             if node.tag == "iq" && node.attr("id") == Some(&id) {
                 if node.attr("type") == Some("error") {
-                    return Err(connection(format!("server refused iq {id}: {node}")));
+                    return Err(LinkError::Refused {
+                        request: format!("iq {id}"),
+                        answer: node.to_string(),
+                    });
                 }
                 return Ok(node);
             }
@@ -178,9 +185,9 @@ impl<T: FrameTransport> DeviceLink<T> {
             let node = self
                 .recv_node()
                 .await?
-                .ok_or_else(|| connection("closed before pair-success"))?;
+                .ok_or_else(|| LinkError::closed("before pair-success"))?;
             if node.tag == "iq" && node.child("pair-success").is_some() {
-                let reply = handle_pair_success(&self.state, &node).await?;
+                let reply = handle_pair_success(&self.state, &mut self.provider, &node).await?;
                 return self.send_node(&reply).await;
             }
             tracing::debug!(tag = %node.tag, "ignoring a stanza while waiting to be paired");
@@ -200,8 +207,11 @@ impl<T: FrameTransport> DeviceLink<T> {
             .child("count")
             .and_then(|c| c.attr("value"))
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| connection(format!("pre-key count answer without a count: {answer}")))?;
-        let Some(upload) = pre_keys::top_up(&self.state, on_server).await? else {
+            .ok_or_else(|| {
+                LinkError::protocol(format!("pre-key count answer without a count: {answer}"))
+            })?;
+        let Some(upload) = pre_keys::top_up(&self.state, &mut self.provider, on_server).await?
+        else {
             return Ok(0);
         };
         self.query(upload.node.clone()).await?;
@@ -216,34 +226,31 @@ impl<T: FrameTransport> DeviceLink<T> {
     }
 
     async fn recv_fresh(&mut self) -> Result<Option<Node>> {
-        let body = match next_frame(&mut self.transport, &mut self.frames).await {
-            Ok(body) => body,
-            Err(AuthError::Connection { reason }) if reason == CLOSED => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(body) = next_frame(&mut self.transport, &mut self.frames).await? else {
+            return Ok(None);
         };
         let plaintext = self.noise.decrypt(&body)?;
         Node::decode(&plaintext)
             .map(Some)
-            .map_err(|e| connection(format!("undecodable stanza: {e}")))
+            .map_err(|e| LinkError::protocol(format!("undecodable stanza: {e}")))
     }
 }
 
-const CLOSED: &str = "the server closed the connection";
-
+/// The next whole frame, or `None` when the server closed the connection.
 async fn next_frame<T: FrameTransport>(
     transport: &mut T,
     frames: &mut FrameDecoder,
-) -> Result<Vec<u8>> {
+) -> Result<Option<Vec<u8>>> {
     loop {
         if let Some(frame) = frames
             .next_frame()
-            .map_err(|e| connection(format!("bad frame: {e}")))?
+            .map_err(|e| LinkError::protocol(format!("bad frame: {e}")))?
         {
-            return Ok(frame);
+            return Ok(Some(frame));
         }
-        match transport.recv().await.map_err(io)? {
+        match transport.recv().await.map_err(LinkError::Transport)? {
             Some(bytes) => frames.push(&bytes),
-            None => return Err(connection(CLOSED)),
+            None => return Ok(None),
         }
     }
 }

@@ -11,15 +11,17 @@
 //!
 //! (Baileys moves both counters when it generates; after an acknowledged upload the creds are
 //! the same as Baileys'.)
+//!
+//! New key pairs come from the random generator each function is given (a
+//! [`SystemProvider`](wa_auth::SystemProvider) in a program). Only the auth state can fail
+//! here, so errors are [`AuthError`]s.
 
+use wa_auth::Result;
+use wa_auth::{AuthCreds, AuthError, AuthState, KeyId, KeyKind, KeyValue, LockKey, Transaction};
 use wa_proto::Node;
 use wa_signal::keys::{MAX_PRE_KEY_ID, generate_pre_keys, next_pre_key_id};
+use wa_signal::provider::CryptoRng;
 use wa_signal::{PreKeyId, PreKeyRecord};
-
-use crate::creds::AuthCreds;
-use crate::error::{AuthError, Result};
-use crate::key::{KeyId, KeyKind, KeyValue};
-use crate::state::{AuthState, LockKey, Transaction};
 
 /// How many keys a first upload sends (as WhatsApp Web and Baileys do).
 pub const INITIAL_UPLOAD_COUNT: u32 = 30;
@@ -73,12 +75,16 @@ pub fn upload_node(creds: &AuthCreds, keys: &[PreKeyRecord]) -> Node {
 }
 
 /// Mints `count` new keys inside `tx`: stores them and advances `nextPreKeyId`.
-async fn mint(tx: &mut Transaction<'_>, count: u32) -> Result<Vec<PreKeyRecord>> {
+async fn mint<R: CryptoRng + Send + ?Sized>(
+    tx: &mut Transaction<'_>,
+    rng: &mut R,
+    count: u32,
+) -> Result<Vec<PreKeyRecord>> {
     if count == 0 {
         return Ok(Vec::new());
     }
     let start = PreKeyId(tx.creds().next_pre_key_id);
-    let keys = generate_pre_keys(start, count);
+    let keys = generate_pre_keys(rng, start, count);
     for key in &keys {
         tx.put(
             KeyKind::PreKey,
@@ -92,48 +98,61 @@ async fn mint(tx: &mut Transaction<'_>, count: u32) -> Result<Vec<PreKeyRecord>>
     Ok(keys)
 }
 
-/// Generates `count` new pre-keys: stores them and advances `nextPreKeyId` in ONE commit.
-pub async fn generate(state: &AuthState, count: u32) -> Result<Vec<PreKeyRecord>> {
+/// Generates `count` new pre-keys from `rng`: stores them and advances `nextPreKeyId` in ONE
+/// commit.
+pub async fn generate<R: CryptoRng + Send + ?Sized>(
+    state: &AuthState,
+    rng: &mut R,
+    count: u32,
+) -> Result<Vec<PreKeyRecord>> {
     state
         .transaction(LockKey::creds(), async |tx: &mut Transaction<'_>| {
-            mint(tx, count).await
+            mint(tx, rng, count).await
         })
         .await
 }
 
+/// The generated but unacknowledged keys, oldest first, from the first `count` unacknowledged
+/// ids, and how many ids that was (a key consumed meanwhile leaves its id out of the keys).
+async fn unacknowledged(tx: &mut Transaction<'_>, count: u32) -> Result<(Vec<PreKeyRecord>, u32)> {
+    let creds = tx.creds();
+    let pending = distance(creds.first_unuploaded_pre_key_id, creds.next_pre_key_id).min(count);
+    let mut keys = Vec::with_capacity(pending as usize);
+    let mut id = PreKeyId(creds.first_unuploaded_pre_key_id);
+    for _ in 0..pending {
+        match tx
+            .get_one(&KeyKind::PreKey, &KeyId::new(id.0.to_string()))
+            .await?
+        {
+            Some(KeyValue::PreKey(record)) => keys.push(record),
+            Some(_) => {
+                return Err(AuthError::corrupt(
+                    format!("pre-key key {}", id.0),
+                    "not a pre-key value",
+                ));
+            }
+            // Consumed or removed meanwhile: nothing to upload for it.
+            None => tracing::debug!(id = id.0, "unacknowledged pre-key no longer stored"),
+        }
+        id = next_pre_key_id(id);
+    }
+    Ok((keys, pending))
+}
+
 /// Prepares an upload of `count` keys: the generated but unacknowledged keys first, then new
-/// ones for the rest (minted and stored in ONE commit). Send [`PreKeyUpload::node`], then call
-/// [`mark_uploaded`] when the server acknowledges it.
-pub async fn prepare_upload(state: &AuthState, count: u32) -> Result<PreKeyUpload> {
+/// ones from `rng` for the rest (minted and stored in ONE commit). Send [`PreKeyUpload::node`],
+/// then call [`mark_uploaded`] when the server acknowledges it.
+pub async fn prepare_upload<R: CryptoRng + Send + ?Sized>(
+    state: &AuthState,
+    rng: &mut R,
+    count: u32,
+) -> Result<PreKeyUpload> {
     state
         .transaction(LockKey::creds(), async |tx: &mut Transaction<'_>| {
-            let creds = tx.creds();
-            let pending =
-                distance(creds.first_unuploaded_pre_key_id, creds.next_pre_key_id).min(count);
-            let mut keys = Vec::with_capacity(count as usize);
-            let mut id = PreKeyId(creds.first_unuploaded_pre_key_id);
-            for _ in 0..pending {
-                match tx
-                    .get_one(&KeyKind::PreKey, &KeyId::new(id.0.to_string()))
-                    .await?
-                {
-                    Some(KeyValue::PreKey(record)) => keys.push(record),
-                    Some(_) => {
-                        return Err(AuthError::corrupt(
-                            format!("pre-key key {}", id.0),
-                            "not a pre-key value",
-                        ));
-                    }
-                    // Consumed or removed meanwhile: nothing to upload for it.
-                    None => tracing::debug!(id = id.0, "unacknowledged pre-key no longer stored"),
-                }
-                id = next_pre_key_id(id);
-            }
-            let missing = count - pending;
-            keys.extend(mint(tx, missing).await?);
-            let creds = tx.creds();
+            let (mut keys, pending) = unacknowledged(tx, count).await?;
+            keys.extend(mint(tx, rng, count - pending).await?);
             Ok::<_, AuthError>(PreKeyUpload {
-                node: upload_node(&creds, &keys),
+                node: upload_node(&tx.creds(), &keys),
                 ids: keys.iter().map(|k| k.id).collect(),
             })
         })
@@ -162,11 +181,15 @@ pub async fn mark_uploaded(state: &AuthState, upload: &PreKeyUpload) -> Result<(
 
 /// The server reported how many of our pre-keys it still has: below [`MIN_SERVER_COUNT`],
 /// prepares an upload that brings it back to [`INITIAL_UPLOAD_COUNT`].
-pub async fn top_up(state: &AuthState, server_count: u32) -> Result<Option<PreKeyUpload>> {
+pub async fn top_up<R: CryptoRng + Send + ?Sized>(
+    state: &AuthState,
+    rng: &mut R,
+    server_count: u32,
+) -> Result<Option<PreKeyUpload>> {
     if server_count >= MIN_SERVER_COUNT {
         return Ok(None);
     }
-    prepare_upload(state, INITIAL_UPLOAD_COUNT - server_count)
+    prepare_upload(state, rng, INITIAL_UPLOAD_COUNT - server_count)
         .await
         .map(Some)
 }

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::Value;
-use wa_auth::flows::pre_keys::{self, INITIAL_UPLOAD_COUNT, upload_node};
 use wa_auth::{
     AuthCreds, AuthState, KeyId, KeyKind, MemoryStore, Persistence, PersistenceExt, codec,
 };
+use wa_link::pre_keys::{self, INITIAL_UPLOAD_COUNT, upload_node};
 use wa_signal::keys::MAX_PRE_KEY_ID;
+use wa_signal::provider::TestProvider;
 use wa_signal::{PreKeyId, PreKeyRecord};
 use wa_testkit::fixtures;
 use wa_testkit::vectors::{b64, debufferize, node_from_json};
@@ -89,12 +90,13 @@ fn the_upload_stanza_is_baileys_for_the_same_keys() {
 
 #[tokio::test]
 async fn an_acknowledged_upload_leaves_baileys_counters() {
+    let rng = &mut TestProvider::new(1);
     for (version, vector) in upload_vectors() {
         let store = Arc::new(MemoryStore::new());
         store.save_creds(&creds_of(&vector)).await.unwrap();
         let state = AuthState::load(store.clone()).await.unwrap();
         let count = vector["count"].as_u64().unwrap() as u32;
-        let upload = pre_keys::prepare_upload(&state, count).await.unwrap();
+        let upload = pre_keys::prepare_upload(&state, rng, count).await.unwrap();
         assert_eq!(
             shape(&upload.node),
             shape(&node_from_json(&vector["node"])),
@@ -146,24 +148,25 @@ async fn an_acknowledged_upload_leaves_baileys_counters() {
 
 #[tokio::test]
 async fn unacknowledged_keys_are_resent_after_a_restart_never_reminted() {
+    let rng = &mut TestProvider::new(2);
     let store = Arc::new(MemoryStore::new());
     let state = AuthState::load(store.clone()).await.unwrap();
-    let first = pre_keys::prepare_upload(&state, 5).await.unwrap();
+    let first = pre_keys::prepare_upload(&state, rng, 5).await.unwrap();
     drop(state); // the process "crashes" before the server acknowledges
 
     let state = AuthState::load(store.clone()).await.unwrap();
-    let again = pre_keys::prepare_upload(&state, 5).await.unwrap();
+    let again = pre_keys::prepare_upload(&state, rng, 5).await.unwrap();
     assert_eq!(again.ids, first.ids, "the same keys are uploaded again");
     assert_eq!(again.node, first.node);
     assert_eq!(state.creds().next_pre_key_id, 6, "nothing new was minted");
 
-    let more = pre_keys::prepare_upload(&state, 8).await.unwrap();
+    let more = pre_keys::prepare_upload(&state, rng, 8).await.unwrap();
     assert_eq!(
         more.ids.iter().map(|i| i.0).collect::<Vec<_>>(),
         (1..=8).collect::<Vec<_>>()
     );
     pre_keys::mark_uploaded(&state, &more).await.unwrap();
-    let fresh = pre_keys::prepare_upload(&state, 3).await.unwrap();
+    let fresh = pre_keys::prepare_upload(&state, rng, 3).await.unwrap();
     assert_eq!(
         fresh.ids.iter().map(|i| i.0).collect::<Vec<_>>(),
         vec![9, 10, 11]
@@ -175,17 +178,18 @@ async fn unacknowledged_keys_are_resent_after_a_restart_never_reminted() {
 
 #[tokio::test]
 async fn ids_wrap_at_24_bits_without_reuse() {
+    let rng = &mut TestProvider::new(3);
     let store = Arc::new(MemoryStore::new());
-    let mut creds = AuthCreds::generate();
+    let mut creds = AuthCreds::generate_with(rng);
     creds.next_pre_key_id = MAX_PRE_KEY_ID - 1;
     creds.first_unuploaded_pre_key_id = MAX_PRE_KEY_ID - 1;
     store.save_creds(&creds).await.unwrap();
     let state = AuthState::load(store.clone()).await.unwrap();
-    let keys = pre_keys::generate(&state, 4).await.unwrap();
+    let keys = pre_keys::generate(&state, rng, 4).await.unwrap();
     let ids: Vec<u32> = keys.iter().map(|k| k.id.0).collect();
     assert_eq!(ids, vec![MAX_PRE_KEY_ID - 1, MAX_PRE_KEY_ID, 1, 2]);
     assert_eq!(state.creds().next_pre_key_id, 3);
-    let upload = pre_keys::prepare_upload(&state, 6).await.unwrap();
+    let upload = pre_keys::prepare_upload(&state, rng, 6).await.unwrap();
     assert_eq!(
         upload.ids.iter().map(|i| i.0).collect::<Vec<_>>(),
         vec![MAX_PRE_KEY_ID - 1, MAX_PRE_KEY_ID, 1, 2, 3, 4]
@@ -196,9 +200,10 @@ async fn ids_wrap_at_24_bits_without_reuse() {
 
 #[tokio::test]
 async fn top_up_only_when_the_server_runs_low() {
+    let rng = &mut TestProvider::new(4);
     let state = AuthState::load(Arc::new(MemoryStore::new())).await.unwrap();
-    assert!(pre_keys::top_up(&state, 10).await.unwrap().is_none());
-    let upload = pre_keys::top_up(&state, 2)
+    assert!(pre_keys::top_up(&state, rng, 10).await.unwrap().is_none());
+    let upload = pre_keys::top_up(&state, rng, 2)
         .await
         .unwrap()
         .expect("an upload");

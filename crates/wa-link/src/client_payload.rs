@@ -4,6 +4,7 @@
 
 use md5::{Digest, Md5};
 use prost::Message;
+use wa_proto::Jid;
 use wa_proto::proto::client_payload::{
     ConnectReason, ConnectType, DevicePairingRegistrationData, UserAgent, WebInfo, user_agent,
     web_info,
@@ -11,9 +12,10 @@ use wa_proto::proto::client_payload::{
 use wa_proto::proto::device_props::{self, HistorySyncConfig};
 use wa_proto::proto::{ClientPayload, DeviceProps};
 
-use super::BaileysProfile;
-use crate::creds::AuthCreds;
-use crate::error::{AuthError, Result};
+use wa_auth::AuthCreds;
+
+use crate::BaileysProfile;
+use crate::error::{LinkError, Result};
 
 /// The browser a linked device presents itself as: `(os, browser, os version)`, like Baileys'
 /// `browser` tuple, e.g. `("Mac OS", "Chrome", "14.4.1")`.
@@ -118,30 +120,18 @@ fn base_payload(config: &ClientConfig) -> ClientPayload {
     }
 }
 
-/// The login payload of a paired device whose `me.id` is `user_jid` (`user[:device]@server`).
+/// The login payload of a paired device whose `me.id` is `user_jid` (`user[:device]@server`,
+/// the user a phone number). A `:0` device is sent as no device: a companion is never device 0.
 pub fn login_payload(user_jid: &str, config: &ClientConfig) -> Result<ClientPayload> {
-    let invalid = |reason: &str| AuthError::invalid(format!("user jid {user_jid:?}"), reason);
-    let (user_part, _server) = user_jid
-        .split_once('@')
-        .ok_or_else(|| invalid("has no server part"))?;
-    let (user, device) = match user_part.split_once(':') {
-        Some((user, device)) => (
-            user,
-            Some(
-                device
-                    .parse::<u32>()
-                    .map_err(|_| invalid("has a bad device id"))?,
-            ),
-        ),
-        None => (user_part, None),
-    };
-    let user = user.split_once('_').map_or(user, |(u, _)| u);
-    let username: u64 = user
+    let invalid = |reason: &str| LinkError::invalid(format!("user jid {user_jid:?}"), reason);
+    let jid = Jid::parse(user_jid).map_err(|e| invalid(&e.to_string()))?;
+    let username: u64 = jid
+        .user()
         .parse()
         .map_err(|_| invalid("user part is not a number"))?;
     let mut payload = base_payload(config);
     payload.username = Some(username);
-    payload.device = device;
+    payload.device = jid.is_device().then(|| u32::from(jid.device()));
     payload.pull = Some(true);
     match config.profile {
         BaileysProfile::Baileys7 => {
@@ -155,9 +145,10 @@ pub fn login_payload(user_jid: &str, config: &ClientConfig) -> Result<ClientPayl
 
 /// The login payload for the device described by `creds` (which must be paired).
 pub fn login_payload_for(creds: &AuthCreds, config: &ClientConfig) -> Result<ClientPayload> {
-    let me = creds.me.as_ref().ok_or_else(|| AuthError::NotFound {
-        what: "creds.me (the device is not paired)".into(),
-    })?;
+    let me = creds
+        .me
+        .as_ref()
+        .ok_or_else(|| LinkError::invalid("creds.me", "the device is not paired"))?;
     login_payload(&me.id, config)
 }
 

@@ -1,16 +1,14 @@
 //! The client payloads are byte-for-byte Baileys' for the same creds and config
 //! (`$WA_FIXTURES/wire/client-payloads.json`, every version and config found there).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use prost::Message;
 use serde_json::Value;
 use wa_auth::AuthCreds;
-use wa_auth::flows::{
+use wa_link::{
     BaileysProfile, Browser, ClientConfig, device_props, login_payload, registration_payload,
 };
 use wa_testkit::fixtures;
-use wa_testkit::vectors::debufferize;
+use wa_testkit::vectors::{b64, debufferize};
 
 fn load_creds(relative: &str) -> AuthCreds {
     let json = fixtures::read_json(relative);
@@ -39,19 +37,13 @@ fn config(raw: &Value, profile: BaileysProfile) -> ClientConfig {
     }
 }
 
-fn b64(value: &Value) -> Vec<u8> {
-    STANDARD
-        .decode(value.as_str().expect("base64 string"))
-        .expect("valid base64")
-}
-
 #[test]
 fn payloads_match_baileys_byte_for_byte() {
     let vectors = fixtures::read_json("wire/client-payloads.json");
     let configs: Vec<&Value> = vectors["configs"].as_array().unwrap().iter().collect();
     let config_named =
         |name: &str, profile| config(configs.iter().find(|c| c["name"] == name).unwrap(), profile);
-    let mut checked = 0;
+    let (mut logins, mut registrations) = (0, 0);
     for (version, data) in vectors["versions"].as_object().unwrap() {
         let profile = if version.starts_with("v6.") {
             BaileysProfile::Baileys6
@@ -68,7 +60,7 @@ fn payloads_match_baileys_byte_for_byte() {
                 "{version} login {} {jid}",
                 case["config"]
             );
-            checked += 1;
+            logins += 1;
         }
         for case in data["registration"].as_array().unwrap() {
             let config = config_named(case["config"].as_str().unwrap(), profile);
@@ -86,45 +78,35 @@ fn payloads_match_baileys_byte_for_byte() {
                 "{version} registration {}",
                 case["config"]
             );
-            checked += 1;
+            registrations += 1;
         }
     }
     assert!(
-        checked >= 12,
-        "expected login and registration vectors for two versions, checked {checked}"
+        logins > 0 && registrations > 0,
+        "no login ({logins}) or registration ({registrations}) vectors found"
     );
 }
 
 #[test]
 fn login_rejects_jids_without_a_numeric_user() {
     let config = ClientConfig::default();
-    assert!(login_payload("not-a-jid", &config).is_err());
-    assert!(login_payload("abc@s.whatsapp.net", &config).is_err());
-    assert!(login_payload("123:x@s.whatsapp.net", &config).is_err());
-    assert_eq!(
-        login_payload("15550100001:17@s.whatsapp.net", &config)
-            .unwrap()
-            .device,
-        Some(17)
-    );
-}
-
-#[test]
-fn every_fixture_creds_json_reads_as_auth_creds() {
-    for (name, auth) in fixtures::baileys_auth_folders() {
-        let text = std::fs::read_to_string(auth.join("creds.json")).unwrap();
-        let creds: AuthCreds =
-            serde_json::from_value(debufferize(serde_json::from_str(&text).unwrap()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for bad in ["not-a-jid", "abc@s.whatsapp.net", "123:x@s.whatsapp.net"] {
         assert!(
-            creds
-                .signed_pre_key
-                .verify(&creds.signed_identity_key.public),
-            "{name}: signed pre-key signature"
+            matches!(
+                login_payload(bad, &config),
+                Err(wa_link::LinkError::Invalid { .. })
+            ),
+            "{bad}"
         );
-        // Nothing is lost: the canonical form re-reads to the same creds.
-        let again: AuthCreds =
-            serde_json::from_value(serde_json::to_value(&creds).unwrap()).unwrap();
-        assert_eq!(again, creds, "{name}");
     }
+    let payload = login_payload("4915112345678_1:3@s.whatsapp.net", &config).unwrap();
+    assert_eq!(
+        (payload.username, payload.device),
+        (Some(4_915_112_345_678), Some(3))
+    );
+    let payload = login_payload("4915112345678@s.whatsapp.net", &config).unwrap();
+    assert_eq!(
+        (payload.username, payload.device),
+        (Some(4_915_112_345_678), None)
+    );
 }

@@ -2,36 +2,30 @@
 //! device registers, receives `pair-success`, persists it, restarts from the native store, logs
 //! in with the login payload and uploads its pre-keys — all on the persisted state.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use prost::Message;
 use sha2::Sha256;
 use tokio::sync::mpsc;
-use wa::auth::flows::{DeviceLink, FrameTransport, LinkConfig, LinkKind};
-use wa::auth::{AuthError, KeyKind, PersistenceExt};
-use wa::proto::Node;
-use wa::proto::frame::FrameDecoder;
-use wa::proto::proto::{
+use wa_auth::{KeyKind, PersistenceExt};
+use wa_link::{DeviceLink, FrameTransport, LinkConfig, LinkError, LinkKind};
+use wa_proto::frame::FrameDecoder;
+use wa_proto::proto::{
     AdvDeviceIdentity, AdvEncryptionType, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
     ClientPayload,
 };
-use wa::signal::noise::{CertificateChain, NoiseTransport, ServerConfig, ServerHandshake};
-use wa::signal::{KeyPair, PublicKey};
+use wa_proto::{Jid, Node};
+use wa_signal::noise::{NoiseTransport, ServerConfig, ServerHandshake};
+use wa_signal::provider::TestProvider;
+use wa_signal::{KeyPair, PublicKey, SignalError, UnixTime};
+use wa_store_native::use_native_file_auth_state;
 
-/// The device JIDs the fake server assigns in `pair-success` (its own values, not a fixture's).
-const PAIRED_JID: &str = "15550100001:5@s.whatsapp.net";
-const PAIRED_LID: &str = "100000000000001:5@lid";
-
-/// The user and device numbers of [`PAIRED_JID`], as the login payload carries them.
-fn paired_user_and_device() -> (u64, u32) {
-    let (user, device) = PAIRED_JID
-        .split_once('@')
-        .and_then(|(address, _)| address.split_once(':'))
-        .expect("user:device@server");
-    (user.parse().unwrap(), device.parse().unwrap())
-}
+/// Who the fake phone pairs the device as.
+const DEVICE_JID: &str = "15550100001:5@s.whatsapp.net";
+const DEVICE_LID: &str = "100000000000001:5@lid";
 
 /// The client's end of an in-process connection.
 struct Channel {
@@ -60,11 +54,13 @@ fn connection() -> (Channel, Channel) {
     )
 }
 
-/// The fake WhatsApp server and the primary phone it speaks for.
+/// The fake WhatsApp server and the primary phone it speaks for, with the seeded generator
+/// their keys and signatures come from.
 struct Server {
-    root: KeyPair,
+    root: PublicKey,
     config: ServerConfig,
     phone: KeyPair,
+    rng: Mutex<TestProvider>,
 }
 
 /// The server's side of one accepted connection.
@@ -92,35 +88,30 @@ impl Accepted {
     }
 }
 
+/// The server's certificates are valid for this long before and after it starts.
+const CERT_VALIDITY: Duration = Duration::from_secs(3600);
+
 impl Server {
     fn new() -> Self {
-        let root = KeyPair::generate();
-        let intermediate = KeyPair::generate();
-        let static_key = KeyPair::generate();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let chain = CertificateChain::issue(
-            &root.private,
-            &intermediate,
-            &static_key.public,
-            now - 3600,
-            now + 3600,
-        );
+        let mut rng = TestProvider::new(1);
+        let now = UnixTime::from(SystemTime::now()).as_secs();
+        let validity = CERT_VALIDITY.as_secs();
+        let (config, root) = ServerConfig::generate(&mut rng, now - validity, now + validity);
         Self {
             root,
-            config: ServerConfig {
-                static_key,
-                cert_chain: chain.encode(),
-            },
-            phone: KeyPair::generate(),
+            config,
+            phone: KeyPair::generate(&mut rng),
+            rng: Mutex::new(rng),
         }
+    }
+
+    fn handshake(&self) -> ServerHandshake {
+        ServerHandshake::new(&self.config, &mut *self.rng.lock().unwrap())
     }
 
     fn link_config(&self) -> LinkConfig {
         let mut config = LinkConfig::default();
-        config.noise.root_key = self.root.public;
+        config.noise.root_key = self.root;
         config
     }
 
@@ -136,9 +127,7 @@ impl Server {
             .intro()
             .cloned()
             .expect("intro before the first frame");
-        let (waiting, server_hello) = ServerHandshake::new(&self.config)
-            .read_client_hello(&intro, &hello)
-            .unwrap();
+        let (waiting, server_hello) = self.handshake().read_client_hello(&intro, &hello).unwrap();
         io.send(server_hello).await.unwrap();
         let finish = loop {
             if let Some(frame) = frames.next_frame().unwrap() {
@@ -170,7 +159,11 @@ impl Server {
         let account = AdvSignedDeviceIdentity {
             details: Some(details),
             account_signature_key: Some(self.phone.public.as_bytes().to_vec()),
-            account_signature: Some(self.phone.sign(&signed).to_vec()),
+            account_signature: Some(
+                self.phone
+                    .sign(&mut *self.rng.lock().unwrap(), &signed)
+                    .to_vec(),
+            ),
             device_signature: None,
         }
         .encode_to_vec();
@@ -190,8 +183,8 @@ impl Server {
                     Node::new("device-identity").with_bytes(container.encode_to_vec()),
                     Node::new("platform").with_attr("name", "android"),
                     Node::new("device")
-                        .with_attr("jid", PAIRED_JID)
-                        .with_attr("lid", PAIRED_LID),
+                        .with_attr("jid", DEVICE_JID)
+                        .with_attr("lid", DEVICE_LID),
                 ]),
             )
     }
@@ -204,7 +197,7 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     let server = std::sync::Arc::new(Server::new());
 
     // 1. A fresh device registers and is paired.
-    let state = wa::native::use_native_file_auth_state(&path).await.unwrap();
+    let state = use_native_file_auth_state(&path).await.unwrap();
     let adv_secret = state.creds().adv_secret_key.to_bytes().unwrap();
     let noise_public = state.creds().noise_key.public;
     let (client_io, server_io) = connection();
@@ -263,10 +256,11 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     drop(state); // the process stops
 
     // 2. Restart from disk: paired, and logging in with the login payload.
-    let state = wa::native::use_native_file_auth_state(&path).await.unwrap();
+    let state = use_native_file_auth_state(&path).await.unwrap();
     let creds = state.creds();
     assert!(creds.is_paired(), "pairing was persisted");
-    assert_eq!(creds.me.as_ref().unwrap().id, PAIRED_JID);
+    assert_eq!(creds.me.as_ref().unwrap().id, DEVICE_JID);
+    assert_eq!(creds.me.as_ref().unwrap().lid.as_deref(), Some(DEVICE_LID));
     assert_eq!(creds.platform.as_deref(), Some("android"));
     assert_eq!(creds.noise_key.public, noise_public);
 
@@ -274,9 +268,14 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     let login_server = server.clone();
     let login = tokio::spawn(async move {
         let mut conn = login_server.accept(server_io).await;
-        let (user, device) = paired_user_and_device();
-        assert_eq!(conn.payload.username, Some(user));
-        assert_eq!(conn.payload.device, Some(device));
+        let device: Jid = DEVICE_JID.parse().unwrap();
+        assert_eq!(
+            (conn.payload.username, conn.payload.device),
+            (
+                Some(device.user().parse().unwrap()),
+                Some(u32::from(device.device()))
+            )
+        );
         assert!(conn.payload.device_pairing_data.is_none());
         // The pre-key count query, then the upload.
         let count = conn.recv().await;
@@ -308,9 +307,12 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
         .await;
         (conn.client_static, keys)
     });
-    let mut link = DeviceLink::connect(state.clone(), client_io, &server.link_config())
-        .await
-        .unwrap();
+    // This time with a seeded provider whose clock reads the present.
+    let provider = TestProvider::new(2).at(UnixTime::from(SystemTime::now()));
+    let mut link =
+        DeviceLink::connect_with(state.clone(), client_io, &server.link_config(), provider)
+            .await
+            .unwrap();
     assert_eq!(link.kind(), LinkKind::Login);
     assert_eq!(link.ensure_pre_keys().await.unwrap(), 30);
     let (client_static, uploaded) = login.await.unwrap();
@@ -320,7 +322,7 @@ async fn register_pair_restart_login_and_upload_pre_keys() {
     drop(state);
 
     // 3. And the upload survives another restart.
-    let state = wa::native::use_native_file_auth_state(&path).await.unwrap();
+    let state = use_native_file_auth_state(&path).await.unwrap();
     let creds = state.creds();
     assert_eq!(
         (creds.next_pre_key_id, creds.first_unuploaded_pre_key_id),
@@ -338,7 +340,7 @@ async fn a_forged_pair_success_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device");
     let server = std::sync::Arc::new(Server::new());
-    let state = wa::native::use_native_file_auth_state(&path).await.unwrap();
+    let state = use_native_file_auth_state(&path).await.unwrap();
     let before = state.store().load_creds().await.unwrap();
     let (client_io, server_io) = connection();
     let phone = server.clone();
@@ -359,7 +361,7 @@ async fn a_forged_pair_success_changes_nothing() {
         .await
         .unwrap();
     let err = link.await_pairing().await.unwrap_err();
-    assert!(matches!(err, AuthError::PairingRejected(_)), "{err}");
+    assert!(matches!(err, LinkError::PairingRejected(_)), "{err}");
     let _conn = task.await.unwrap();
     assert_eq!(
         state.store().load_creds().await.unwrap(),
@@ -369,35 +371,66 @@ async fn a_forged_pair_success_changes_nothing() {
     assert!(!state.creds().is_paired());
 }
 
+/// Answers one client hello with the server hello, then hands back the connection.
+async fn answer_hello(server: &Server, mut io: Channel) -> Channel {
+    let mut frames = FrameDecoder::expecting_intro();
+    let hello = loop {
+        if let Some(frame) = frames.next_frame().unwrap() {
+            break frame;
+        }
+        frames.push(&io.recv().await.unwrap().unwrap());
+    };
+    let intro = frames.intro().cloned().unwrap();
+    let (_, server_hello) = server
+        .handshake()
+        .read_client_hello(&intro, &hello)
+        .unwrap();
+    io.send(server_hello).await.unwrap();
+    io
+}
+
+async fn memory_state() -> wa_auth::AuthState {
+    wa_auth::AuthState::load(std::sync::Arc::new(wa_auth::MemoryStore::new()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_untrusted_server_certificate_is_refused() {
     let server = std::sync::Arc::new(Server::new());
-    let state = wa::auth::AuthState::load(std::sync::Arc::new(wa::auth::MemoryStore::new()))
-        .await
-        .unwrap();
+    let state = memory_state().await;
     let (client_io, server_io) = connection();
     let accepting = server.clone();
-    let task = tokio::spawn(async move {
-        let mut frames = FrameDecoder::expecting_intro();
-        let mut io = server_io;
-        let hello = loop {
-            if let Some(frame) = frames.next_frame().unwrap() {
-                break frame;
-            }
-            frames.push(&io.recv().await.unwrap().unwrap());
-        };
-        let intro = frames.intro().cloned().unwrap();
-        let (_, server_hello) = ServerHandshake::new(&accepting.config)
-            .read_client_hello(&intro, &hello)
-            .unwrap();
-        io.send(server_hello).await.unwrap();
-        io
-    });
+    let task = tokio::spawn(async move { answer_hello(&accepting, server_io).await });
     // The client trusts WhatsApp's real root, not this server's test root.
     let result = DeviceLink::connect(state, client_io, &LinkConfig::default()).await;
     assert!(
-        matches!(result, Err(AuthError::Signal(_))),
+        matches!(
+            result,
+            Err(LinkError::Noise(SignalError::NoiseCertificate(_)))
+        ),
         "the handshake must fail on the certificate"
+    );
+    drop(task.await.unwrap());
+}
+
+#[tokio::test]
+async fn certificates_are_checked_at_the_providers_time() {
+    let server = std::sync::Arc::new(Server::new());
+    let state = memory_state().await;
+    let (client_io, server_io) = connection();
+    let accepting = server.clone();
+    let task = tokio::spawn(async move { answer_hello(&accepting, server_io).await });
+    // A clock past the certificates' validity: the same server is now refused.
+    let later = UnixTime::from(SystemTime::now()).saturating_add(CERT_VALIDITY * 2);
+    let provider = TestProvider::new(3).at(later);
+    let result = DeviceLink::connect_with(state, client_io, &server.link_config(), provider).await;
+    let Err(LinkError::Noise(SignalError::NoiseCertificate(err))) = result else {
+        panic!("expected a certificate error");
+    };
+    assert!(
+        matches!(err, wa_signal::noise::CertificateError::Expired { .. }),
+        "{err:?}"
     );
     drop(task.await.unwrap());
 }
