@@ -56,9 +56,23 @@ pub fn parse_id(kind: &KeyKind, id: &str) -> Result<KeyId> {
             "is a JavaScript undefined/null turned into a string",
         ));
     }
-    let id = KeyId::new(id);
-    id.validate()?;
-    Ok(id)
+    let key = KeyId::new(id);
+    key.validate().map_err(|e| match e {
+        // Name a long id by its start: the message must stay readable.
+        AuthError::Invalid { reason, .. } => {
+            AuthError::invalid(format!("{kind} id {:?}", shorten(id)), reason)
+        }
+        other => other,
+    })?;
+    Ok(key)
+}
+
+/// `text`, cut to 64 characters with the full length noted.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
+        None => text.to_owned(),
+    }
 }
 
 fn invalid_value(kind: &KeyKind, id: &KeyId, e: impl std::fmt::Display) -> AuthError {
@@ -318,7 +332,7 @@ mod tests {
             (r#"{"session": 5}"#, "keys.set data[\"session\"]"),
             (r#"{"Bad Kind": {}}"#, "key type"),
             (r#"{"session": {"undefined": null}}"#, "undefined"),
-            (r#"{"session": {"": null}}"#, "key id"),
+            (r#"{"session": {"": null}}"#, "session id \"\": must not be empty"),
             (r#"{"session": {"1.0": 42}}"#, "session 1.0"),
             (
                 r#"{"lid-mapping": {"1": {"type": "Buffer", "data": "AQ=="}}}"#,
