@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod bench;
 mod interop;
 mod node_package;
+mod node_test;
 mod state;
 
 /// A subcommand: its name, a one-line summary, and its entry point.
@@ -45,6 +46,11 @@ const COMMANDS: &[Command] = &[
         "node-package",
         "build the Node addon (release) and pack the npm tarball; prints its path last",
         node_package::main,
+    ),
+    (
+        "node-test",
+        "prove the Node package under real Baileys 6 and 7 (fixtures, fresh, crash, PostgreSQL)",
+        node_test::main,
     ),
 ];
 

@@ -69,7 +69,7 @@ fn build_addon(root: &Path, release: bool) -> Result<PathBuf, String> {
 
 /// Copies the package folder and the addon into a clean staging folder, with this
 /// platform's `os` and `cpu` in package.json.
-fn stage(root: &Path, addon: &Path, staging: &Path) -> Result<(), String> {
+fn stage(root: &Path, addon: &Path, staging: &Path, release: bool) -> Result<(), String> {
     let source = root.join("crates/wa-node/package");
     if staging.exists() {
         std::fs::remove_dir_all(staging).map_err(|e| format!("{}: {e}", staging.display()))?;
@@ -90,7 +90,15 @@ fn stage(root: &Path, addon: &Path, staging: &Path) -> Result<(), String> {
         std::fs::copy(source.join(file), staging.join(file))
             .map_err(|e| format!("copy {file}: {e}"))?;
     }
-    std::fs::copy(addon, staging.join("wa_node.node")).map_err(|e| format!("copy addon: {e}"))?;
+    let staged = staging.join("wa_node.node");
+    std::fs::copy(addon, &staged).map_err(|e| format!("copy addon: {e}"))?;
+    // A debug build carries ~100 MB of debug info that only slows loading and packing.
+    if !release {
+        let stripped = Command::new("strip").arg("--strip-debug").arg(&staged).status();
+        if !matches!(stripped, Ok(status) if status.success()) {
+            println!("node-package: strip not available, the addon keeps its debug info");
+        }
+    }
     let (os, cpu) = npm_platform();
     manifest["os"] = serde_json::json!([os]);
     manifest["cpu"] = serde_json::json!([cpu]);
@@ -105,7 +113,7 @@ pub fn build(release: bool) -> Result<PathBuf, String> {
     let addon = build_addon(&root, release)?;
     let out_dir = root.join("target/node-package");
     let staging = out_dir.join("staging");
-    stage(&root, &addon, &staging)?;
+    stage(&root, &addon, &staging, release)?;
     println!("node-package: npm pack ...");
     let stdout = run(
         Command::new("npm")

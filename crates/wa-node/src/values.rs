@@ -332,7 +332,10 @@ mod tests {
             (r#"{"session": 5}"#, "keys.set data[\"session\"]"),
             (r#"{"Bad Kind": {}}"#, "key type"),
             (r#"{"session": {"undefined": null}}"#, "undefined"),
-            (r#"{"session": {"": null}}"#, "session id \"\": must not be empty"),
+            (
+                r#"{"session": {"": null}}"#,
+                "session id \"\": must not be empty",
+            ),
             (r#"{"session": {"1.0": 42}}"#, "session 1.0"),
             (
                 r#"{"lid-mapping": {"1": {"type": "Buffer", "data": "AQ=="}}}"#,

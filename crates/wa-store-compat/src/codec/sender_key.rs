@@ -177,19 +177,12 @@ fn file_bytes(bytes: &[u8], flavour: Flavour) -> Value {
     }
 }
 
-fn state_to_json_as(
-    s: &SenderKeyState,
-    flavour: Flavour,
-    bytes: &dyn Fn(&[u8]) -> Value,
-) -> Value {
+fn state_to_json_as(s: &SenderKeyState, flavour: Flavour, bytes: &dyn Fn(&[u8]) -> Value) -> Value {
     let mut chain = Map::new();
     chain.insert("iteration".into(), Value::from(s.iteration));
     chain.insert("seed".into(), bytes(s.chain_key.as_bytes()));
     let mut signing = Map::new();
-    signing.insert(
-        "public".into(),
-        bytes(&s.signing_public.serialize()),
-    );
+    signing.insert("public".into(), bytes(&s.signing_public.serialize()));
     match (&s.signing_private, flavour) {
         (Some(private), _) => {
             signing.insert("private".into(), bytes(private.as_bytes()));
