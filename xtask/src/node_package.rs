@@ -94,7 +94,10 @@ fn stage(root: &Path, addon: &Path, staging: &Path, release: bool) -> Result<(),
     std::fs::copy(addon, &staged).map_err(|e| format!("copy addon: {e}"))?;
     // A debug build carries ~100 MB of debug info that only slows loading and packing.
     if !release {
-        let stripped = Command::new("strip").arg("--strip-debug").arg(&staged).status();
+        let stripped = Command::new("strip")
+            .arg("--strip-debug")
+            .arg(&staged)
+            .status();
         if !matches!(stripped, Ok(status) if status.success()) {
             println!("node-package: strip not available, the addon keeps its debug info");
         }

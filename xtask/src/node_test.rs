@@ -372,29 +372,83 @@ fn start_cluster() -> Result<Cluster, String> {
     })
 }
 
-/// Entry point: `cargo xtask node-test [--release] [--offline] [--keep] [--kills N]`.
-pub fn main(args: &[String]) -> Result<(), String> {
-    let options = parse_args(args)?;
-    let started = Instant::now();
+/// What both `node-test` and `bench node` set up: the installed package and Baileys versions.
+fn prepare(
+    release: bool,
+    offline: bool,
+) -> Result<(PathBuf, PathBuf, Vec<(String, PathBuf)>), String> {
     let (Some(node), Some(npm)) = (tool_version("node"), tool_version("npm")) else {
         return Err("node and npm are needed (Node.js 18 or later)".into());
     };
     println!("node {node}, npm {npm}");
     let root = wa_testkit::fixtures::workspace_root();
     let cache = root.join(".interop-cache");
-    let tarball = node_package::build(options.release)?;
+    let tarball = node_package::build(release)?;
     println!("package: {}", tarball.display());
     let package = install_package(&cache, &tarball)?;
     let mut versions: Vec<String> = PINNED.iter().map(|v| (*v).to_owned()).collect();
-    let newest = newest_seven(&cache, options.offline)?;
+    let newest = newest_seven(&cache, offline)?;
     if !versions.contains(&newest) {
         versions.push(newest);
     }
     let mut baileys = Vec::new();
     for version in versions {
-        let dir = ensure_baileys(&cache, &version, options.offline)?;
+        let dir = ensure_baileys(&cache, &version, offline)?;
         baileys.push((version, dir));
     }
+    Ok((root, package, baileys))
+}
+
+/// `cargo xtask bench node [--offline] [--sessions N]`: Baileys 7 (the newest on npm) over
+/// `useMultiFileAuthState` and over the package's stores, side by side (`xtask/node/bench.mjs`),
+/// with the release build and a PostgreSQL cluster with fsync on.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let offline = args.iter().any(|a| a == "--offline");
+    let sessions: u32 = match args.iter().position(|a| a == "--sessions") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .ok_or("--sessions needs a number")?,
+        None => 10_000,
+    };
+    let (root, package, baileys) = prepare(true, offline)?;
+    let (version, dir) = baileys.last().cloned().ok_or("no Baileys")?;
+    let cluster = std::panic::catch_unwind(|| {
+        Cluster::start_with(wa_testkit::postgres::ClusterOptions {
+            fsync: true,
+            ..Default::default()
+        })
+    })
+    .map_err(|_| "cannot start a throwaway PostgreSQL".to_owned())?;
+    let work = tempfile::Builder::new()
+        .prefix("wa-node-bench-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let config = json!({
+        "baileys_dir": dir, "version": version, "package": package,
+        "connection_string": cluster.connection_string(), "work": work.path(),
+        "sessions": sessions, "decrypts": 2000, "transactions": 1000, "runs": 3,
+    });
+    let config_path = work.path().join("config.json");
+    std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
+    println!("command: cargo xtask bench node (Baileys {version}, release build)");
+    let status = Command::new("node")
+        .arg(root.join("xtask/node/bench.mjs"))
+        .arg(&config_path)
+        .status()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("bench.mjs failed ({status})"))
+    }
+}
+
+/// Entry point: `cargo xtask node-test [--release] [--offline] [--keep] [--kills N]`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let options = parse_args(args)?;
+    let started = Instant::now();
+    let (root, package, baileys) = prepare(options.release, options.offline)?;
     let cluster = start_cluster()?;
     let work = tempfile::Builder::new()
         .prefix("wa-node-test-")
