@@ -372,11 +372,18 @@ fn start_cluster() -> Result<Cluster, String> {
     })
 }
 
-/// What both `node-test` and `bench node` set up: the installed package and Baileys versions.
-fn prepare(
-    release: bool,
-    offline: bool,
-) -> Result<(PathBuf, PathBuf, Vec<(String, PathBuf)>), String> {
+/// What both `node-test` and `bench node` set up.
+struct Installed {
+    /// The workspace root.
+    root: PathBuf,
+    /// The installed `wa-auth-node` package folder.
+    package: PathBuf,
+    /// Each Baileys version and its package folder, oldest first.
+    baileys: Vec<(String, PathBuf)>,
+}
+
+/// Builds and installs the package, and installs the Baileys versions.
+fn prepare(release: bool, offline: bool) -> Result<Installed, String> {
     let (Some(node), Some(npm)) = (tool_version("node"), tool_version("npm")) else {
         return Err("node and npm are needed (Node.js 18 or later)".into());
     };
@@ -396,7 +403,11 @@ fn prepare(
         let dir = ensure_baileys(&cache, &version, offline)?;
         baileys.push((version, dir));
     }
-    Ok((root, package, baileys))
+    Ok(Installed {
+        root,
+        package,
+        baileys,
+    })
 }
 
 /// `cargo xtask bench node [--offline] [--sessions N]`: Baileys 7 (the newest on npm) over
@@ -411,7 +422,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             .ok_or("--sessions needs a number")?,
         None => 10_000,
     };
-    let (root, package, baileys) = prepare(true, offline)?;
+    let Installed {
+        root,
+        package,
+        baileys,
+    } = prepare(true, offline)?;
     let (version, dir) = baileys.last().cloned().ok_or("no Baileys")?;
     let cluster = std::panic::catch_unwind(|| {
         Cluster::start_with(wa_testkit::postgres::ClusterOptions {
@@ -448,7 +463,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 pub fn main(args: &[String]) -> Result<(), String> {
     let options = parse_args(args)?;
     let started = Instant::now();
-    let (root, package, baileys) = prepare(options.release, options.offline)?;
+    let Installed {
+        root,
+        package,
+        baileys,
+    } = prepare(options.release, options.offline)?;
     let cluster = start_cluster()?;
     let work = tempfile::Builder::new()
         .prefix("wa-node-test-")
