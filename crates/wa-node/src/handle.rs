@@ -423,6 +423,31 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_folder_takes_the_installed_baileys_flavour_and_a_written_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let hinted = |hint: u8| {
+            crate::options::parse::<FolderOptions>(&format!(r#"{{"installedBaileys": {hint}}}"#))
+                .unwrap()
+        };
+        let handle = Handle::open_folder(dir.path(), hinted(6)).await.unwrap();
+        assert_eq!(handle.flavour(), Flavour::Baileys6);
+        handle.close().await.unwrap();
+        // Once the folder shows its flavour, the hint no longer decides.
+        let (kind, id, value) = wa_auth::sample::one_of_every_kind()
+            .into_iter()
+            .find(|(k, _, _)| *k == KeyKind::SenderKey)
+            .unwrap();
+        let sender_key = values::runtime_value(&kind, &value, Flavour::Baileys6).unwrap();
+        let data = json!({"sender-key": {id.as_str(): sender_key}});
+        let handle = Handle::open_folder(dir.path(), hinted(6)).await.unwrap();
+        handle.set(&data.to_string(), None).await.unwrap();
+        handle.close().await.unwrap();
+        let handle = Handle::open_folder(dir.path(), hinted(7)).await.unwrap();
+        assert_eq!(handle.flavour(), Flavour::Baileys6);
+        handle.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keys_without_creds_are_not_given_a_new_identity() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lid-mapping-1.json"), "\"2\"").unwrap();
