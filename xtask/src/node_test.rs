@@ -204,10 +204,19 @@ impl Env {
             .map_err(|e| format!("cannot run node: {e}"))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let passed = out.status.success();
-        let last = stdout.lines().last().unwrap_or("(no output)");
+        // The scripts end with "<label>: <summary>"; the crash test's lines per store are
+        // worth printing whole.
+        let summary = if script == "crash.mjs" {
+            format!("\n{}", stdout.trim_end())
+        } else {
+            let last = stdout.lines().last().unwrap_or("(no output)");
+            last.strip_prefix(label)
+                .map_or(last, |rest| rest.trim_start_matches(": "))
+                .to_owned()
+        };
         if passed {
             println!(
-                "  ok   {label}: {last} ({:.1} s)",
+                "  ok   {label}: {summary} ({:.1} s)",
                 started.elapsed().as_secs_f64()
             );
         } else {
