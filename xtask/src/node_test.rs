@@ -347,7 +347,7 @@ fn crash_run(env: &mut Env, kills: u32) -> Result<(), String> {
         "label": label, "baileys_dir": dir, "version": version, "package": env.package,
         "kills": kills, "seed": wa_testkit::crash::seed(0x5eed_0015), "pool": 3,
         "stores": [
-            {"kind": "native", "dir": run.join("native"), "max_delay_ms": 60},
+            {"kind": "native", "dir": run.join("native"), "max_delay_ms": 120},
             {"kind": "folder", "dir": run.join("folder"), "max_delay_ms": 400},
         ],
     });
