@@ -6,7 +6,8 @@
 // Usage: node crash.mjs <config.json>
 // config: { baileys_dir, version, package, kills, seed, pool, stores: [{ kind, dir, max_delay_ms }] }
 // `pool` children per store are loaded ahead of their turn.
-// Each turn kills the child 2 ms + up to max_delay_ms after it was told to open the store.
+// Each turn kills the child 2 ms + up to max_delay_ms after its store is open (4 turns in 5)
+// or after it was told to open it (1 in 5).
 // The stores run side by side (two children at a time); each child is started ahead of its turn
 // (Node and Baileys loaded, waiting on stdin), so a turn costs only the store's open and the run.
 
@@ -68,8 +69,16 @@ async function runStore(store) {
 		const current = c
 		current.proc.stdin.write(`go ${acked} ${offset}\n`)
 		pool.push(child(store))
+		// Most kills land while transactions run (timed from the store being open), the others
+		// anywhere from the start (while the store opens and recovers, too).
 		const delay = 2 + random() * store.max_delay_ms
-		const timer = setTimeout(() => current.proc.kill('SIGKILL'), delay)
+		const fromOpen = random() < 0.8
+		let timer = fromOpen ? null : setTimeout(() => current.proc.kill('SIGKILL'), delay)
+		// A child that never opens its store is a failure, not a hang.
+		const watchdog = setTimeout(() => {
+			stats.failures.push(`turn ${turn}: the store did not open within 30 s`)
+			current.proc.kill('SIGKILL')
+		}, 30_000)
 		let opened = false
 		const reader = (async () => {
 			for (;;) {
@@ -80,13 +89,16 @@ async function runStore(store) {
 					return
 				}
 				if (line === null) return
-				if (line.startsWith('state ')) opened = true
-				else if (line.startsWith('ack ')) acked = Math.max(acked, Number(line.slice(4)))
+				if (line.startsWith('state ')) {
+					opened = true
+					if (fromOpen) timer = setTimeout(() => current.proc.kill('SIGKILL'), delay)
+				} else if (line.startsWith('ack ')) acked = Math.max(acked, Number(line.slice(4)))
 				else if (line.startsWith('bad ')) stats.failures.push(`turn ${turn}: ${line.slice(4)}`)
 			}
 		})()
 		const { signal } = await current.exited
 		clearTimeout(timer)
+		clearTimeout(watchdog)
 		await reader
 		// Lines the child wrote before it died but after the last read.
 		for (const line of current.lines.splice(0)) {
