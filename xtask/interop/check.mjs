@@ -15,9 +15,8 @@
 // Exits 1 with a list of failures if anything fails.
 
 import { readFileSync, readdirSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+
+import { b64, classify, loadBaileys, openRepository } from './baileys.mjs'
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf-8'))
 const label = `Baileys ${config.version}`
@@ -28,64 +27,12 @@ const fail = (line) => {
 	failures.push(line)
 }
 
-const load = async (relative) => {
-	const mod = await import(pathToFileURL(join(config.baileys_dir, relative)).href)
-	return { ...(mod.default ?? {}), ...mod }
-}
-const baileys = await load('lib/index.js')
-const { makeLibSignalRepository } = await load('lib/Signal/libsignal.js')
-const require = createRequire(join(config.baileys_dir, 'package.json'))
-const libsignal = require('libsignal')
-const SenderKeyRecord = config.version.startsWith('6.')
-	? require('./WASignalGroup/sender_key_record.js')
-	: (await load('lib/Signal/Group/sender-key-record.js')).SenderKeyRecord
-const { useMultiFileAuthState, addTransactionCapability, makeCacheableSignalKeyStore } = baileys
-
-const silent = {
-	level: 'silent',
-	trace() {},
-	debug() {},
-	info() {},
-	warn() {},
-	error() {},
-	fatal() {},
-	child() {
-		return silent
-	},
-}
+const B = await loadBaileys(config.baileys_dir, config.version)
+const { libsignal, SenderKeyRecord, useMultiFileAuthState } = B
 
 const open = async (folder) => {
 	const { state } = await useMultiFileAuthState(folder)
-	const keys = addTransactionCapability(makeCacheableSignalKeyStore(state.keys, silent), silent, {
-		maxCommitRetries: 1,
-		delayBetweenTriesMs: 10,
-	})
-	const auth = { creds: state.creds, keys }
-	return { state, repo: makeLibSignalRepository(auth, silent) }
-}
-
-const b64 = (text) => Buffer.from(text, 'base64')
-
-// The kind and id of a key file name (the inverse of Baileys' fixFileName).
-const KINDS = [
-	'pre-key', 'session', 'sender-key', 'sender-key-memory', 'app-state-sync-key',
-	'app-state-sync-version', 'lid-mapping', 'device-list', 'tctoken', 'identity-key',
-]
-const classify = (name) => {
-	const stem = name.slice(0, -'.json'.length)
-	const kind = KINDS.filter((k) => stem.startsWith(`${k}-`) && stem.length > k.length + 1)
-		.sort((a, b) => b.length - a.length)[0]
-	if (!kind) return null
-	let id = stem.slice(kind.length + 1).replaceAll('__', '/')
-	if (kind === 'sender-key') {
-		const parts = id.split('--')
-		if (parts.length >= 3) {
-			const device = parts.pop()
-			const user = parts.pop()
-			id = `${parts.join('--')}::${user}::${device}`
-		}
-	}
-	return { kind, id }
+	return { state, repo: openRepository(B, state).repo }
 }
 
 const isBytes = (v, len) => Buffer.isBuffer(v) && (len === undefined || v.length === len)

@@ -1,5 +1,6 @@
 //! `cargo xtask bench [target]`: runs the criterion benchmarks (all, or one bench target such
-//! as `migrate`, `native`, `compat`), optimised. Figures belong in docs/benchmarks.md.
+//! as `migrate`, `native`, `compat`), optimised; `cargo xtask bench node` runs Baileys over the
+//! Node package (see `node_test::bench`). Figures belong in docs/benchmarks.md.
 
 use std::process::Command;
 
@@ -32,11 +33,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
         Some("--help" | "-h") => {
             let names: Vec<&str> = BENCHES.iter().map(|(name, _)| *name).collect();
             println!(
-                "usage: cargo xtask bench [target] [-- criterion args]\ntargets: {}",
+                "usage: cargo xtask bench [target] [-- criterion args]\ntargets: {}, node \
+                 (Baileys over the Node package: cargo xtask bench node [--offline])",
                 names.join(", ")
             );
             return Ok(());
         }
+        Some("node") => return crate::node_test::bench(&args[1..]),
         Some(name) => {
             let (_, package) = BENCHES
                 .iter()

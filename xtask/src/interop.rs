@@ -32,12 +32,12 @@ use wa_store_compat::{CompatStoreOptions, Flavour, use_multi_file_auth_state_wit
 /// The libsignal-node version every fixture was generated with.
 const LIBSIGNAL: &str = "6.0.0";
 
-fn read_json(path: &Path) -> Result<Value, String> {
+pub(crate) fn read_json(path: &Path) -> Result<Value, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("bad JSON in {}: {e}", path.display()))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("mkdir {}: {e}", to.display()))?;
     for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
         let entry = entry.map_err(|e| e.to_string())?;
@@ -52,7 +52,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn tool_version(tool: &str) -> Option<String> {
+pub(crate) fn tool_version(tool: &str) -> Option<String> {
     let out = Command::new(tool).arg("--version").output().ok()?;
     out.status
         .success()
@@ -61,7 +61,11 @@ fn tool_version(tool: &str) -> Option<String> {
 
 /// Installs `baileys@<version>` into `<cache>/v<version>` unless it is there; returns the
 /// package's folder.
-fn ensure_baileys(cache: &Path, version: &str, offline: bool) -> Result<PathBuf, String> {
+pub(crate) fn ensure_baileys(
+    cache: &Path,
+    version: &str,
+    offline: bool,
+) -> Result<PathBuf, String> {
     let dir = cache.join(format!("v{version}"));
     let package = dir.join("node_modules/baileys");
     let installed = |name: &str| -> Option<String> {

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 mod bench;
 mod interop;
+mod node_package;
+mod node_test;
 mod state;
 
 /// A subcommand: its name, a one-line summary, and its entry point.
@@ -40,12 +42,22 @@ const COMMANDS: &[Command] = &[
         "check that real Baileys 6 and 7 (from npm) read what wa-store-compat writes",
         interop::main,
     ),
+    (
+        "node-package",
+        "build the Node addon (release) and pack the npm tarball; prints its path last",
+        node_package::main,
+    ),
+    (
+        "node-test",
+        "prove the Node package under real Baileys 6 and 7 (fixtures, fresh, crash, PostgreSQL)",
+        node_test::main,
+    ),
 ];
 
 fn usage() -> String {
     let mut text = String::from("usage: cargo xtask <command> [args]\n\ncommands:\n");
     for (name, summary, _) in COMMANDS {
-        text.push_str(&format!("  {name:<10} {summary}\n"));
+        text.push_str(&format!("  {name:<13} {summary}\n"));
     }
     text
 }

@@ -171,6 +171,10 @@ proptest! {
             let back = codec::sender_key::from_json(&json).unwrap();
             prop_assert_eq!(&back, &record);
             prop_assert_eq!(codec::sender_key::to_json(&back, flavour).unwrap(), json);
+            // The runtime form (for a running Baileys) reads back to the same record.
+            let runtime = codec::sender_key::to_runtime_json(&record, flavour).unwrap();
+            prop_assert_eq!(flavour == Flavour::Baileys7, codec::buffer_json::is_buffer(&runtime));
+            prop_assert_eq!(&codec::sender_key::from_json(&runtime).unwrap(), &record);
         }
     }
 

@@ -17,6 +17,11 @@
 //! Reading accepts either form, and a stored seed in any of its encodings (base64 string,
 //! base64 Buffer, number-array Buffer): Baileys itself fails on two of them after a reload.
 //!
+//! [`to_runtime_json`] gives the value a *running* Baileys is handed (by a key store that is
+//! not a folder, such as the Node binding): the same shapes, with every byte field a base64
+//! Buffer object, the one encoding both Baileys versions revive into a `Buffer` when they
+//! deserialise a record, stored message keys included.
+//!
 //! [`SenderKeyState::blank_message_key_slots`]: wa_signal::record::SenderKeyState::blank_message_key_slots
 
 use serde_json::{Map, Value};
@@ -60,23 +65,43 @@ pub fn from_json(value: &Value) -> Result<SenderKeyRecord> {
 
 /// Writes a record in the given flavour's shape.
 pub fn to_json(record: &SenderKeyRecord, flavour: Flavour) -> Result<Value> {
-    let states: Vec<Value> = record
-        .states()
-        .iter()
-        .map(|s| state_to_json(s, flavour))
-        .collect();
+    let bytes = |b: &[u8]| file_bytes(b, flavour);
+    let states = Value::Array(
+        record
+            .states()
+            .iter()
+            .map(|s| state_to_json_as(s, flavour, &bytes))
+            .collect(),
+    );
     match flavour {
-        Flavour::Baileys6 => Ok(Value::Array(states)),
-        Flavour::Baileys7 => {
-            let text = serde_json::to_vec(&Value::Array(states)).map_err(|e| {
-                CompatError::NotRepresentable {
-                    what: "sender key",
-                    reason: e.to_string(),
-                }
-            })?;
-            Ok(buffer_base64(&text))
-        }
+        Flavour::Baileys6 => Ok(states),
+        Flavour::Baileys7 => embed(&states),
     }
+}
+
+/// Writes a record in the shape a running Baileys of `flavour` deserialises (see the module
+/// docs): Baileys 6 gets the array of states, Baileys 7 a Buffer of its JSON text, every byte
+/// field in both as `{"type":"Buffer","data":"<base64>"}`.
+pub fn to_runtime_json(record: &SenderKeyRecord, flavour: Flavour) -> Result<Value> {
+    let states = Value::Array(
+        record
+            .states()
+            .iter()
+            .map(|s| state_to_json_as(s, flavour, &buffer_base64))
+            .collect(),
+    );
+    match flavour {
+        Flavour::Baileys6 => Ok(states),
+        Flavour::Baileys7 => embed(&states),
+    }
+}
+
+fn embed(states: &Value) -> Result<Value> {
+    let text = serde_json::to_vec(states).map_err(|e| CompatError::NotRepresentable {
+        what: "sender key",
+        reason: e.to_string(),
+    })?;
+    Ok(buffer_base64(&text))
 }
 
 fn states_from_json(states: &[Value], path: &str) -> Result<SenderKeyRecord> {
@@ -144,28 +169,26 @@ fn state_from_json(value: &Value, path: &str) -> Result<SenderKeyState> {
     })
 }
 
-fn bytes(bytes: &[u8], flavour: Flavour) -> Value {
+/// How the files of each flavour hold a byte field.
+fn file_bytes(bytes: &[u8], flavour: Flavour) -> Value {
     match flavour {
         Flavour::Baileys6 => Value::from(encode_base64(bytes)),
         Flavour::Baileys7 => buffer_numbers(bytes),
     }
 }
 
-fn state_to_json(s: &SenderKeyState, flavour: Flavour) -> Value {
+fn state_to_json_as(s: &SenderKeyState, flavour: Flavour, bytes: &dyn Fn(&[u8]) -> Value) -> Value {
     let mut chain = Map::new();
     chain.insert("iteration".into(), Value::from(s.iteration));
-    chain.insert("seed".into(), bytes(s.chain_key.as_bytes(), flavour));
+    chain.insert("seed".into(), bytes(s.chain_key.as_bytes()));
     let mut signing = Map::new();
-    signing.insert(
-        "public".into(),
-        bytes(&s.signing_public.serialize(), flavour),
-    );
+    signing.insert("public".into(), bytes(&s.signing_public.serialize()));
     match (&s.signing_private, flavour) {
         (Some(private), _) => {
-            signing.insert("private".into(), bytes(private.as_bytes(), flavour));
+            signing.insert("private".into(), bytes(private.as_bytes()));
         }
         (None, Flavour::Baileys7) => {
-            signing.insert("private".into(), bytes(&[], flavour));
+            signing.insert("private".into(), bytes(&[]));
         }
         (None, Flavour::Baileys6) => {}
     }
@@ -179,10 +202,10 @@ fn state_to_json(s: &SenderKeyState, flavour: Flavour) -> Value {
         if is_blank {
             keys.push(Value::Object(Map::new()));
         } else if let Some(k) = key_iter.next() {
-            keys.push(message_key_to_json(k, flavour));
+            keys.push(message_key_to_json(k, bytes));
         }
     }
-    keys.extend(key_iter.map(|k| message_key_to_json(k, flavour)));
+    keys.extend(key_iter.map(|k| message_key_to_json(k, bytes)));
 
     let mut out = Map::new();
     out.insert("senderKeyId".into(), Value::from(s.key_id));
@@ -194,9 +217,9 @@ fn state_to_json(s: &SenderKeyState, flavour: Flavour) -> Value {
     Value::Object(out)
 }
 
-fn message_key_to_json(k: &SenderMessageKey, flavour: Flavour) -> Value {
+fn message_key_to_json(k: &SenderMessageKey, bytes: &dyn Fn(&[u8]) -> Value) -> Value {
     let mut m = Map::new();
     m.insert("iteration".into(), Value::from(k.iteration));
-    m.insert("seed".into(), bytes(k.seed.as_bytes(), flavour));
+    m.insert("seed".into(), bytes(k.seed.as_bytes()));
     Value::Object(m)
 }

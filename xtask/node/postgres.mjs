@@ -1,0 +1,131 @@
+// Proof 4 of `cargo xtask node-test`: one owner per PostgreSQL instance, across processes.
+//
+// Usage: node postgres.mjs <config.json>   config: { package, connection_string, instance }
+// 1. A opens the instance and sets a key (durable when set resolves); B is refused
+//    (ALREADY_OWNED), also with takeover 'after-expiry' while A's lease is live.
+// 2. A is SIGKILLed; once its lease expired, B takes over and reads A's key.
+// 3. B is frozen (SIGSTOP) past its lease; C takes over; B, thawed, is fenced: its next set
+//    rejects with OWNERSHIP_LOST, and so do its reads. Nothing B wrote lands.
+// 4. The same with a write-behind owner D: its set after the takeover may resolve (queued), but
+//    it never lands, and D's close reports OWNERSHIP_LOST.
+
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+import { reporter } from '../interop/baileys.mjs'
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf-8'))
+const script = join(dirname(fileURLToPath(import.meta.url)), 'pg-actor.mjs')
+const r = reporter('postgres ownership')
+const TTL = 1500
+const base = {
+	connectionString: config.connection_string,
+	instanceId: config.instance,
+	leaseTtlMs: TTL,
+	leaseRenewIntervalMs: 250,
+	unhealthyAfterMs: 1000,
+	baileysVersion: 7,
+}
+const takeover = { ...base, takeover: 'after-expiry', leaseWaitMs: 8000 }
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function actor(name) {
+	const proc = spawn(process.execPath, [script, config.package], { stdio: ['pipe', 'pipe', 'inherit'] })
+	const answers = []
+	const waiters = []
+	createInterface({ input: proc.stdout }).on('line', (line) => {
+		const answer = JSON.parse(line)
+		const waiter = waiters.shift()
+		if (waiter) waiter(answer)
+		else answers.push(answer)
+	})
+	const next = () => (answers.length ? Promise.resolve(answers.shift()) : new Promise((resolve) => waiters.push(resolve)))
+	await next()
+	const send = (command) => {
+		proc.stdin.write(`${JSON.stringify(command)}\n`)
+		return next()
+	}
+	return {
+		name,
+		proc,
+		open: (options) => send({ op: 'open', options }),
+		set: (data) => send({ op: 'set', data }),
+		get: (type, ids) => send({ op: 'get', type, ids }),
+		close: () => send({ op: 'close' }),
+		stop: () => proc.stdin.end(),
+	}
+}
+
+const expectOk = (answer, what) => {
+	if (!answer.ok) throw new Error(`${what}: ${answer.code} ${answer.message}`)
+	return answer.value
+}
+const expectCode = (answer, code, what) => {
+	if (answer.ok || answer.code !== code) throw new Error(`${what}: expected ${code}, got ${JSON.stringify(answer)}`)
+	return answer.message
+}
+
+const a = await actor('A')
+const b = await actor('B')
+await r.check('A opens the instance and its set resolves', async () => {
+	expectOk(await a.open(base), 'A open')
+	expectOk(await a.set({ 'lid-mapping': { a1: 'from-a' } }), 'A set')
+})
+await r.check('B is refused while A owns it', async () =>
+	expectCode(await b.open(base), 'ALREADY_OWNED', 'B open').slice(0, 120))
+await r.check('B is refused with takeover after-expiry while A renews its lease', async () =>
+	expectCode(await b.open({ ...takeover, leaseWaitMs: 0 }), 'ALREADY_OWNED', 'B open'))
+await r.check('A is SIGKILLed; B takes over after the lease expired and reads A\'s durable set', async () => {
+	a.proc.kill('SIGKILL')
+	const started = Date.now()
+	expectOk(await b.open(takeover), 'B open')
+	const waited = Date.now() - started
+	const got = expectOk(await b.get('lid-mapping', ['a1']), 'B get')
+	if (got.a1 !== 'from-a') throw new Error(`a1 = ${JSON.stringify(got.a1)}`)
+	return `took over after ${waited} ms`
+})
+
+const c = await actor('C')
+await r.check('B frozen past its lease; C takes over', async () => {
+	b.proc.kill('SIGSTOP')
+	await sleep(TTL + 500)
+	expectOk(await c.open(takeover), 'C open')
+	expectOk(await c.set({ 'lid-mapping': { c1: 'from-c' } }), 'C set')
+})
+await r.check('B thawed is fenced: its set rejects with OWNERSHIP_LOST, and so do its reads', async () => {
+	b.proc.kill('SIGCONT')
+	const message = expectCode(await b.set({ 'lid-mapping': { b2: 'from-b-after' } }), 'OWNERSHIP_LOST', 'B set')
+	expectCode(await b.get('lid-mapping', ['a1']), 'OWNERSHIP_LOST', 'B get')
+	return message.slice(0, 120)
+})
+const d = await actor('D')
+await r.check('nothing B wrote after the takeover landed (C closed, D opens and reads)', async () => {
+	expectOk(await c.close(), 'C close')
+	expectOk(await d.open({ ...base, writeBehind: true }), 'D open')
+	const got = expectOk(await d.get('lid-mapping', ['a1', 'c1', 'b2']), 'D get')
+	if (got.a1 !== 'from-a' || got.c1 !== 'from-c' || got.b2 !== null) throw new Error(JSON.stringify(got))
+})
+
+const e = await actor('E')
+await r.check('write-behind D fenced: a set after the takeover never lands, close says OWNERSHIP_LOST', async () => {
+	d.proc.kill('SIGSTOP')
+	await sleep(TTL + 500)
+	expectOk(await e.open(takeover), 'E open')
+	d.proc.kill('SIGCONT')
+	const set = await d.set({ 'lid-mapping': { d2: 'from-d-after' } })
+	if (!set.ok && set.code !== 'OWNERSHIP_LOST') throw new Error(`D set: ${JSON.stringify(set)}`)
+	expectCode(await d.close(), 'OWNERSHIP_LOST', 'D close')
+	expectOk(await e.close(), 'E close')
+	const f = await actor('F')
+	expectOk(await f.open(base), 'F open')
+	const got = expectOk(await f.get('lid-mapping', ['d2', 'c1']), 'F get')
+	expectOk(await f.close(), 'F close')
+	f.stop()
+	if (got.d2 !== null || got.c1 !== 'from-c') throw new Error(JSON.stringify(got))
+	return set.ok ? 'the set had resolved (queued), then was dropped by the fence' : 'the set was refused'
+})
+for (const p of [b, c, d, e]) p.stop()
+r.finish()
