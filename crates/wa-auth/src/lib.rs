@@ -58,9 +58,9 @@ pub mod sample;
 
 pub use batch::WriteBatch;
 pub use creds::AuthCreds;
-pub use error::{AuthError, Result};
+pub use error::{AuthError, CorruptItem, ErrorSource, Result};
 pub use key::{KeyId, KeyKind, KeyValue};
 pub use memory::MemoryStore;
-pub use persistence::{Capabilities, Persistence, PersistenceExt, Snapshot};
+pub use persistence::{Capabilities, Durability, Persistence, PersistenceExt, Snapshot};
 pub use provider::SystemProvider;
 pub use state::{AuthEvent, AuthState, AuthStateOptions, LockKey, Transaction};

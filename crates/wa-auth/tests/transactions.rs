@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use wa_auth::{
-    AuthCreds, AuthError, AuthEvent, AuthState, AuthStateOptions, Capabilities, KeyId, KeyKind,
-    KeyValue, LockKey, MemoryStore, Persistence, PersistenceExt, Transaction, WriteBatch,
+    AuthCreds, AuthError, AuthEvent, AuthState, AuthStateOptions, Capabilities, CorruptItem,
+    Durability, KeyId, KeyKind, KeyValue, LockKey, MemoryStore, Persistence, PersistenceExt,
+    Transaction, WriteBatch,
 };
 use wa_signal::SignalAddress;
 
@@ -35,11 +36,19 @@ impl Persistence for Instrumented {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new("instrumented")
             .atomic_commit(true)
-            .write_behind(self.write_behind)
+            .durability(if self.write_behind {
+                Durability::OnFlush
+            } else {
+                Durability::OnCommit
+            })
     }
     async fn load_creds(&self) -> wa_auth::Result<Option<AuthCreds>> {
         if self.corrupt_creds.load(Ordering::SeqCst) {
-            return Err(AuthError::corrupt("creds.json", "truncated"));
+            return Err(AuthError::corrupt(
+                CorruptItem::Creds,
+                "creds.json",
+                "truncated",
+            ));
         }
         self.inner.load_creds().await
     }
@@ -55,10 +64,7 @@ impl Persistence for Instrumented {
     }
     async fn commit(&self, batch: WriteBatch) -> wa_auth::Result<()> {
         if self.fail_commits.load(Ordering::SeqCst) {
-            return Err(AuthError::Backend {
-                backend: "instrumented",
-                source: "injected failure".into(),
-            });
+            return Err(AuthError::backend("instrumented", "injected failure"));
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(batch).await?;
@@ -71,6 +77,9 @@ impl Persistence for Instrumented {
     async fn flush(&self) -> wa_auth::Result<()> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+    async fn close(&self) -> wa_auth::Result<()> {
+        self.inner.close().await
     }
 }
 
@@ -643,4 +652,37 @@ async fn commits_that_return_out_of_order_never_leave_the_older_value_cached() {
         want,
         "the cache serves what the store holds"
     );
+}
+
+#[tokio::test]
+async fn close_flushes_closes_the_store_and_refuses_what_follows() {
+    let (store, state) = setup().await;
+    state
+        .transaction("a", async |tx: &mut Transaction<'_>| {
+            tx.put(KeyKind::LidMapping, "1", KeyValue::LidMapping("2".into()));
+            Ok::<_, AuthError>(())
+        })
+        .await
+        .unwrap();
+    let flushes = store.flushes.load(Ordering::SeqCst);
+    state.close().await.expect("close");
+    assert_eq!(
+        store.flushes.load(Ordering::SeqCst),
+        flushes + 1,
+        "close flushes first"
+    );
+    assert!(
+        matches!(store.inner.load_creds().await, Err(AuthError::Closed)),
+        "close closes the store"
+    );
+    state.close().await.expect("a second close is Ok");
+    assert!(matches!(
+        state.get(&KeyKind::LidMapping, &["1".into()]).await,
+        Err(AuthError::Closed)
+    ));
+    let tx = state
+        .transaction("a", async |_: &mut Transaction<'_>| Ok::<_, AuthError>(()))
+        .await;
+    assert!(matches!(tx, Err(AuthError::Closed)), "{tx:?}");
+    assert!(matches!(state.flush().await, Err(AuthError::Closed)));
 }

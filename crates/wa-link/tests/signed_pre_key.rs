@@ -127,10 +127,7 @@ async fn in_flight_messages_decrypt_until_the_grace_period_ends() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            AuthError::Signal(SignalError::InvalidSignedPreKeyId(1))
-        ),
+        matches!(err.as_signal(), Some(SignalError::InvalidSignedPreKeyId(1))),
         "{err}"
     );
     assert!(
