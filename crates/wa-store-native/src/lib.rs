@@ -40,7 +40,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use wa_auth::{KeyKind, KeyValue, PersistenceExt, Transaction};
+//! use wa_auth::{KeyKind, KeyValue, Persistence, PersistenceExt, Transaction};
 //! use wa_store_native::{NativeStore, load_credentials, use_native_file_auth_state};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa_auth::Result<()> {
@@ -55,7 +55,7 @@
 //!     })
 //!     .await?; // one atomic, durable commit
 //! let registration_id = state.creds().registration_id;
-//! drop(state); // closes the store and releases the lock
+//! state.close().await?; // flushes, closes the store and releases the lock
 //!
 //! // The same data, through the store directly.
 //! let store = NativeStore::open(&dir).await?;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wa_auth::{AuthCreds, AuthError, Result};
+use wa_auth::{AuthCreds, AuthError, CorruptItem, Result};
 
 use crate::format::{self, Cursor, DecodeError, Entry, FILE_HEADER_LEN};
 use crate::log::{Frame, scan_log};
@@ -64,12 +64,14 @@ pub(crate) fn recover(
         (None, None) => return Ok(out),
         (None, Some(_)) => {
             return Err(AuthError::corrupt(
+                CorruptItem::Store,
                 names.snapshot.clone(),
                 "the snapshot is missing while the log exists",
             ));
         }
         (Some(snapshot), None) if snapshot.seq != 0 => {
             return Err(AuthError::corrupt(
+                CorruptItem::Store,
                 names.log.clone(),
                 format!(
                     "the log is missing while the snapshot is at batch {}",
@@ -145,7 +147,7 @@ pub(crate) fn recover(
                 CredsOrigin::Snapshot(o) => (&names.snapshot, o),
                 CredsOrigin::Log(o) => (&names.log, o),
             };
-            AuthError::corrupt(format!("creds in {file} at offset {offset}"), e)
+            AuthError::corrupt(CorruptItem::Creds, format!("{file} at offset {offset}"), e)
         })?;
         out.state.creds = Some(StoredCreds {
             decoded: Arc::new(decoded),

@@ -5,6 +5,7 @@ use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -20,7 +21,7 @@ use wa_auth::{
 };
 
 use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
-use wa_auth::dir_lock::DirLock;
+use wa_auth::dir_lock::{DirLock, ReleaseNotice};
 
 use crate::lock::LOCK_FILE;
 use crate::log::log_header;
@@ -43,19 +44,23 @@ const READ_ONLY_ATTEMPTS: usize = 8;
 /// thread that appends them to the log and syncs, in groups (see the [crate docs](crate)).
 /// The directory is locked while the store is open for writing.
 ///
-/// Dropping the store stops the writer thread after the commits already queued and releases
-/// the lock before `drop` returns (it waits for an in-flight sync); [`NativeStore::close`]
-/// does the same without blocking the async runtime.
+/// End it with [`Persistence::close`]: it stops the writer thread after the commits already
+/// queued, syncs, and releases the lock before it returns, without blocking the async runtime.
+/// Dropping the store asks the writer to stop the same way but does not wait for it inside an
+/// async runtime (outside one, `drop` waits); a store opened again meanwhile in this process
+/// waits for the lock's release.
 pub struct NativeStore {
     paths: Arc<Paths>,
     options: NativeStoreOptions,
     state: Arc<RwLock<State>>,
     writer: Option<WriterHandle>,
+    closed: AtomicBool,
 }
 
 struct WriterHandle {
     tx: mpsc::Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    lock: ReleaseNotice,
 }
 
 impl std::fmt::Debug for NativeStore {
@@ -79,10 +84,7 @@ async fn offload<T: Send + 'static>(
         Ok(handle) => handle
             .spawn_blocking(work)
             .await
-            .map_err(|e| AuthError::Backend {
-                backend: "native",
-                source: Box::new(e),
-            })?,
+            .map_err(|e| AuthError::backend("native", e))?,
         Err(_) => work(),
     }
 }
@@ -250,6 +252,7 @@ impl NativeStore {
             "opened native store"
         );
         let state = Arc::new(RwLock::new(recovered.state));
+        let notice = lock.notice();
         let channel = mpsc::channel();
         let tx = channel.0.clone();
         let writer = Writer::new(
@@ -273,7 +276,9 @@ impl NativeStore {
             writer: Some(WriterHandle {
                 tx,
                 thread: Mutex::new(Some(thread)),
+                lock: notice,
             }),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -412,6 +417,7 @@ impl NativeStore {
             options,
             state: Arc::new(RwLock::new(recovered.state)),
             writer: None,
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -431,12 +437,17 @@ impl NativeStore {
         self.state.read().seq
     }
 
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
+    }
+
     fn writer(&self) -> Result<&WriterHandle> {
-        self.writer.as_ref().ok_or_else(|| {
-            AuthError::invalid(
-                format!("commit to {}", self.paths.dir.display()),
-                "the native store was opened read-only",
-            )
+        self.check_open()?;
+        self.writer.as_ref().ok_or_else(|| AuthError::ReadOnly {
+            resource: format!("native store {}", self.paths.dir.display()),
         })
     }
 
@@ -454,33 +465,17 @@ impl NativeStore {
     pub async fn compact(&self) -> Result<()> {
         self.ask(|reply| Msg::Compact { reply }).await
     }
-
-    /// Stops the writer after the commits already queued and releases the directory lock.
-    /// Later commits fail with [`AuthError::Closed`]; reads still work.
-    pub async fn close(&self) -> Result<()> {
-        let Some(writer) = &self.writer else {
-            return Ok(());
-        };
-        let _ = writer.tx.send(Msg::Shutdown);
-        let thread = writer.thread.lock().take();
-        if let Some(thread) = thread {
-            offload(move || {
-                thread.join().map_err(|_| AuthError::Backend {
-                    backend: "native",
-                    source: "the writer thread panicked".into(),
-                })
-            })
-            .await?;
-        }
-        Ok(())
-    }
 }
 
 impl Drop for NativeStore {
     fn drop(&mut self) {
         if let Some(writer) = &self.writer {
             let _ = writer.tx.send(Msg::Shutdown);
-            if let Some(thread) = writer.thread.lock().take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Never block a runtime thread: the writer finishes on its own, and an opener
+                // in this process waits for the lock.
+                writer.lock.releasing();
+            } else if let Some(thread) = writer.thread.lock().take() {
                 let _ = thread.join();
             }
         }
@@ -490,15 +485,18 @@ impl Drop for NativeStore {
 #[async_trait]
 impl Persistence for NativeStore {
     fn capabilities(&self) -> Capabilities {
-        let full = self.options.durability == Durability::Full;
         Capabilities::new("native")
             .atomic_commit(true)
-            .durable_on_commit(full)
-            .write_behind(!full)
+            .durability(match self.options.durability {
+                Durability::Full => wa_auth::Durability::OnCommit,
+                Durability::NoSync => wa_auth::Durability::OnFlush,
+            })
             .persistent(true)
+            .read_only(self.writer.is_none())
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         Ok(self
             .state
             .read()
@@ -508,6 +506,7 @@ impl Persistence for NativeStore {
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         let mut found: Vec<(KeyId, Bytes)> = {
             let state = self.state.read();
             let Some(entries) = state.keys.get(kind) else {
@@ -523,12 +522,8 @@ impl Persistence for NativeStore {
         found
             .into_iter()
             .map(|(id, bytes)| {
-                let value = decode_binary(kind, &id, &bytes).map_err(|e| match e {
-                    AuthError::Corrupt { what, source } => AuthError::Corrupt {
-                        what: format!("{what} (native store {})", self.paths.dir.display()),
-                        source,
-                    },
-                    other => other,
+                let value = decode_binary(kind, &id, &bytes).map_err(|e| {
+                    e.located(|| format!("native store {}", self.paths.dir.display()))
                 })?;
                 Ok((id, value))
             })
@@ -536,6 +531,7 @@ impl Persistence for NativeStore {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self
             .state
             .read()
@@ -546,6 +542,7 @@ impl Persistence for NativeStore {
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         Ok(self.state.read().keys.keys().cloned().collect())
     }
 
@@ -564,9 +561,32 @@ impl Persistence for NativeStore {
     }
 
     async fn flush(&self) -> Result<()> {
+        self.check_open()?;
         if self.options.durability == Durability::Full || self.writer.is_none() {
             return Ok(());
         }
         self.ask(|reply| Msg::Flush { reply }).await
+    }
+
+    /// Stops the writer after the commits already queued (syncing them) and releases the
+    /// directory lock before it returns; the join runs on tokio's blocking pool.
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let _ = writer.tx.send(Msg::Shutdown);
+        let thread = writer.thread.lock().take();
+        if let Some(thread) = thread {
+            offload(move || {
+                thread
+                    .join()
+                    .map_err(|_| AuthError::backend("native", "the writer thread panicked"))
+            })
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -214,9 +214,9 @@ impl Writer {
                 self.commit_group(commits);
             }
             if !flushes.is_empty() {
-                let result = self.sync();
+                let result = self.sync().map_err(|e| AuthError::io(&self.paths.log, e));
                 for reply in flushes {
-                    let _ = reply.send(result.as_ref().map(|_| ()).map_err(|e| self.io_error(e)));
+                    let _ = reply.send(result.clone());
                 }
             }
             if shutdown {
@@ -225,10 +225,6 @@ impl Writer {
             self.maybe_compact();
         }
         self.shutdown();
-    }
-
-    fn io_error(&self, e: &io::Error) -> AuthError {
-        AuthError::io(&self.paths.log, io::Error::new(e.kind(), e.to_string()))
     }
 
     fn unhealthy(&self) -> Option<AuthError> {
@@ -259,10 +255,7 @@ impl Writer {
     fn commit_group(&mut self, commits: Vec<(EncodedBatch, oneshot::Sender<Result<()>>)>) {
         if let Some(err) = self.unhealthy() {
             for (_, reply) in commits {
-                let _ = reply.send(Err(AuthError::Unhealthy {
-                    backend: "native",
-                    reason: err.to_string(),
-                }));
+                let _ = reply.send(Err(err.clone()));
             }
             return;
         }
@@ -351,9 +344,10 @@ impl Writer {
             }
         };
         self.fail(reason.clone());
+        let not_applied = AuthError::io(&self.paths.log, e);
         for (_, reply) in commits {
             let error = match &cut_off {
-                Ok(()) => AuthError::io(&self.paths.log, io::Error::new(e.kind(), e.to_string())),
+                Ok(()) => not_applied.clone(),
                 Err(_) => AuthError::CommitUnknown {
                     backend: "native",
                     reason: format!(
@@ -438,11 +432,9 @@ impl Writer {
             }
             Err(e) => {
                 warn!(error = %e, "could not start the compaction thread");
+                let error = AuthError::io(&self.paths.snapshot_tmp, e);
                 for reply in waiters {
-                    let _ = reply.send(Err(AuthError::io(
-                        &self.paths.snapshot_tmp,
-                        io::Error::new(e.kind(), e.to_string()),
-                    )));
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }
@@ -488,10 +480,10 @@ impl Writer {
         for reply in compaction.waiters {
             let _ = reply.send(match &outcome {
                 Ok(()) => Ok(()),
-                Err(e) => Err(AuthError::Backend {
-                    backend: "native",
-                    source: format!("compaction failed: {e}").into(),
-                }),
+                Err(e) => Err(AuthError::backend(
+                    "native",
+                    format!("compaction failed: {e}"),
+                )),
             });
         }
     }

@@ -1,11 +1,12 @@
 //! NativeStore passes the wa-auth backend conformance suite, directly and through
-//! `Box<dyn Persistence>`, with full durability and with `NoSync`.
+//! `Box<dyn Persistence>`, with full durability and with `NoSync` (and constant compaction);
+//! its read-only view runs the read-only test.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use wa_auth::Persistence;
-use wa_auth::conformance::{self, Harness};
+use wa_auth::conformance::Harness;
 use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
 
 /// A fresh temp directory per harness; every `open` opens the same directory.
@@ -23,12 +24,18 @@ impl NativeHarness {
             boxed,
         }
     }
-}
 
-#[async_trait]
-impl Harness for NativeHarness {
-    async fn open(&self) -> Arc<dyn Persistence> {
-        let store = NativeStore::open_with(self.dir.path().join("store"), self.options.clone())
+    /// Compaction after nearly every commit exercises snapshot publication under the suite.
+    fn without_sync_and_with_constant_compaction() -> Self {
+        let options = NativeStoreOptions::default()
+            .durability(Durability::NoSync)
+            .compact_min_log_bytes(256)
+            .compact_log_ratio(0.01);
+        Self::new(options, false)
+    }
+
+    async fn open_with(&self, options: NativeStoreOptions) -> Arc<dyn Persistence> {
+        let store = NativeStore::open_with(self.dir.path().join("store"), options)
             .await
             .expect("open the native store");
         if self.boxed {
@@ -40,19 +47,26 @@ impl Harness for NativeHarness {
     }
 }
 
-wa_auth::conformance_tests!(NativeHarness::new(NativeStoreOptions::default(), false));
+#[async_trait]
+impl Harness for NativeHarness {
+    async fn open(&self) -> Arc<dyn Persistence> {
+        self.open_with(self.options.clone()).await
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_through_box_dyn() {
-    conformance::run_all(|| NativeHarness::new(NativeStoreOptions::default(), true)).await;
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        Some(self.open_with(self.options.clone().read_only(true)).await)
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_without_sync_and_with_constant_compaction() {
-    // Compaction after nearly every commit exercises snapshot publication under the suite.
-    let options = NativeStoreOptions::default()
-        .durability(Durability::NoSync)
-        .compact_min_log_bytes(256)
-        .compact_log_ratio(0.01);
-    conformance::run_all(|| NativeHarness::new(options.clone(), false)).await;
-}
+wa_auth::conformance_tests!(
+    full_durability,
+    NativeHarness::new(NativeStoreOptions::default(), false)
+);
+wa_auth::conformance_tests!(
+    through_box_dyn,
+    NativeHarness::new(NativeStoreOptions::default(), true)
+);
+wa_auth::conformance_tests!(
+    without_sync_and_with_constant_compaction,
+    NativeHarness::without_sync_and_with_constant_compaction()
+);

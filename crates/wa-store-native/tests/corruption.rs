@@ -11,7 +11,8 @@ mod common;
 use std::path::Path;
 
 use wa_auth::{
-    AuthCreds, AuthError, KeyKind, KeyValue, Persistence, PersistenceExt, Snapshot, WriteBatch,
+    AuthCreds, AuthError, CorruptItem, KeyKind, KeyValue, Persistence, PersistenceExt, Snapshot,
+    WriteBatch,
 };
 use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
 
@@ -91,8 +92,11 @@ fn check(
             );
             Outcome::Recovered
         }
-        Err(AuthError::Corrupt { what, .. }) => {
-            assert!(what.contains(file), "{case}: corrupt error names {what:?}");
+        Err(AuthError::Corrupt { location, .. }) => {
+            assert!(
+                location.contains(file),
+                "{case}: corrupt error names {location:?}"
+            );
             Outcome::Corrupt
         }
         Err(AuthError::UnsupportedVersion { what, .. }) => {
@@ -317,7 +321,11 @@ fn missing_or_mismatched_files_are_corrupt() {
             std::fs::write(dir.join("log"), bytes).expect("write");
         }
         match NativeStore::open_blocking(&dir, NativeStoreOptions::default()) {
-            Err(AuthError::Corrupt { what, source }) => format!("{what}: {source}"),
+            Err(AuthError::Corrupt {
+                item: CorruptItem::Store,
+                location,
+                source,
+            }) => format!("{location}: {source}"),
             other => panic!("{name}: expected Corrupt, got {other:?}"),
         }
     };

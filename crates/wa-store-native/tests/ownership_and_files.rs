@@ -182,8 +182,9 @@ async fn read_only_sees_a_consistent_state_and_refuses_commits() {
         .put_one("b".into(), KeyValue::LidMapping("2".into()))
         .await
         .expect_err("read-only commit");
-    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
+    assert!(matches!(err, AuthError::ReadOnly { .. }), "{err}");
     assert!(reader.capabilities().persistent);
+    assert!(reader.capabilities().read_only);
     // The owner compacting and committing while readers open: every read sees a valid state.
     for i in 0..20 {
         owner
@@ -217,7 +218,10 @@ async fn helpers_create_load_and_save_credentials() {
     let state = use_native_file_auth_state(&dir).await.expect("state");
     let creds = state.creds();
     assert_eq!(state.capabilities().backend, "native");
-    assert!(state.capabilities().durable_on_commit);
+    assert_eq!(
+        state.capabilities().durability,
+        wa_auth::Durability::OnCommit
+    );
     // Readable while owned, and a second owner is refused.
     assert_eq!(
         load_credentials(&dir).await.expect("load").as_ref(),
