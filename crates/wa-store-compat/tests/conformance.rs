@@ -1,11 +1,12 @@
 //! CompatStore passes the wa-auth backend conformance suite, directly and through
-//! `Box<dyn Persistence>`, in both flavours and without fsync.
+//! `Box<dyn Persistence>`, in both flavours and without fsync; its read-only view runs the
+//! read-only test.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use wa_auth::Persistence;
-use wa_auth::conformance::{self, Harness};
+use wa_auth::conformance::Harness;
 use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour};
 
 /// A fresh temp folder per harness; every `open` opens the same folder.
@@ -23,12 +24,9 @@ impl CompatHarness {
             boxed,
         }
     }
-}
 
-#[async_trait]
-impl Harness for CompatHarness {
-    async fn open(&self) -> Arc<dyn Persistence> {
-        let store = CompatStore::open_with(self.dir.path().join("auth"), self.options.clone())
+    async fn open_with(&self, options: CompatStoreOptions) -> Arc<dyn Persistence> {
+        let store = CompatStore::open_with(self.dir.path().join("auth"), options)
             .await
             .expect("open the folder");
         if self.boxed {
@@ -40,17 +38,31 @@ impl Harness for CompatHarness {
     }
 }
 
-wa_auth::conformance_tests!(CompatHarness::new(CompatStoreOptions::default(), false));
+#[async_trait]
+impl Harness for CompatHarness {
+    async fn open(&self) -> Arc<dyn Persistence> {
+        self.open_with(self.options.clone()).await
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_through_box_dyn() {
-    conformance::run_all(|| CompatHarness::new(CompatStoreOptions::default(), true)).await;
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        Some(self.open_with(self.options.clone().read_only(true)).await)
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_in_the_baileys_6_layout_without_fsync() {
-    let options = CompatStoreOptions::default()
-        .flavour(Flavour::Baileys6)
-        .fsync(false);
-    conformance::run_all(|| CompatHarness::new(options.clone(), false)).await;
-}
+wa_auth::conformance_tests!(
+    default_options,
+    CompatHarness::new(CompatStoreOptions::default(), false)
+);
+wa_auth::conformance_tests!(
+    through_box_dyn,
+    CompatHarness::new(CompatStoreOptions::default(), true)
+);
+wa_auth::conformance_tests!(
+    baileys_6_layout_without_fsync,
+    CompatHarness::new(
+        CompatStoreOptions::default()
+            .flavour(Flavour::Baileys6)
+            .fsync(false),
+        false
+    )
+);

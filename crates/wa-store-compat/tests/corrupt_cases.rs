@@ -8,13 +8,13 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{temp_copy, tree};
-use wa_auth::{AuthError, Persistence, PersistenceExt};
+use wa_auth::{AuthError, CorruptItem, Persistence, PersistenceExt};
 use wa_store_compat::layout::{FileClass, Names, key_file_name};
 use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state};
 use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
 
 fn names_file(err: &AuthError, file: &str) -> bool {
-    matches!(err, AuthError::Corrupt { what, .. } if what.ends_with(file))
+    matches!(err, AuthError::Corrupt { location, .. } if location.ends_with(file))
 }
 
 fn read_only() -> CompatStoreOptions {
@@ -57,6 +57,16 @@ async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
             FileClass::Creds => {
                 let err = store.load_creds().await.expect_err("unreadable creds");
                 assert!(names_file(&err, file), "{label}: {err}");
+                assert!(
+                    matches!(
+                        err,
+                        AuthError::Corrupt {
+                            item: CorruptItem::Creds,
+                            ..
+                        }
+                    ),
+                    "{label}: {err:?}"
+                );
                 if case.mentions("byte offset") {
                     assert!(err.to_string().contains("at byte"), "{label}: {err}");
                 }
@@ -67,6 +77,10 @@ async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
             FileClass::Key { kind, id } if mode == ReadMode::Strict => {
                 let err = store.get_one(&kind, &id).await.expect_err("strict read");
                 assert!(names_file(&err, file), "{label}: {err}");
+                assert!(
+                    matches!(&err, AuthError::Corrupt { item: CorruptItem::Key { kind: k, id: i }, .. } if *k == kind && *i == id),
+                    "{label}: {err:?}"
+                );
                 if case.mentions("0 bytes") {
                     assert!(err.to_string().contains("empty"), "{label}: {err}");
                 }
@@ -155,7 +169,10 @@ async fn run_case(manifest: &CorruptManifest, case: &CorruptCase) {
     let (_tmp, auth) = temp_copy(&case.auth);
     let before = tree(&auth);
     for mode in [ReadMode::Strict, ReadMode::Lenient] {
-        let options = CompatStoreOptions::default().mode(mode);
+        // Lenient reads exist only on read-only views.
+        let options = CompatStoreOptions::default()
+            .mode(mode)
+            .read_only(mode == ReadMode::Lenient);
         let store = CompatStore::open_with(&auth, options)
             .await
             .unwrap_or_else(|e| panic!("{} {mode:?}: open: {e}", case.label));

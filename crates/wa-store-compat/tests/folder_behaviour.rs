@@ -382,7 +382,8 @@ async fn journals_are_refused_unless_exactly_of_the_format() {
         let err = CompatStore::open(&dir).await.unwrap_err();
         match err {
             AuthError::UnsupportedVersion { .. } if unsupported => {}
-            AuthError::Corrupt { ref what, .. } if !unsupported && what.ends_with(JOURNAL) => {}
+            AuthError::Corrupt { ref location, .. }
+                if !unsupported && location.ends_with(JOURNAL) => {}
             other => panic!("{text}: {other}"),
         }
     }
@@ -469,9 +470,20 @@ async fn lenient_mode_reports_an_unreadable_registry() {
         CompatStore::open(&dir).await,
         Err(AuthError::Corrupt { .. })
     ));
-    let store = CompatStore::open_with(&dir, CompatStoreOptions::default().mode(ReadMode::Lenient))
-        .await
-        .unwrap();
+    // Lenient reads are only for read-only views: a store that writes must not take a
+    // damaged key for an absent one.
+    assert!(matches!(
+        CompatStore::open_with(&dir, CompatStoreOptions::default().mode(ReadMode::Lenient)).await,
+        Err(AuthError::Invalid { .. })
+    ));
+    let store = CompatStore::open_with(
+        &dir,
+        CompatStoreOptions::default()
+            .mode(ReadMode::Lenient)
+            .read_only(true),
+    )
+    .await
+    .unwrap();
     assert!(store.report().registry_error.is_some());
 }
 
