@@ -49,11 +49,9 @@
 //!     PostgresStoreOptions::new("account-4915112345678").takeover(Takeover::AfterExpiry),
 //! )
 //! .await?;
-//! let store = Arc::new(store);
-//! let state = AuthState::load(store.clone()).await?;
+//! let state = AuthState::load(Arc::new(store)).await?;
 //! // ... run the client with `state` ...
-//! state.flush().await?;
-//! store.close().await?; // flush, release the lease
+//! state.close().await?; // flush, release the lease
 //! # Ok(()) }
 //! ```
 //!
@@ -82,6 +80,7 @@ mod sql;
 mod store;
 mod write;
 
+pub use error::{DatabaseError, sqlstate};
 pub use metrics::StoreMetrics;
 pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
@@ -105,10 +104,7 @@ pub use tokio_postgres;
 /// (what [`PostgresStore::open`] does unless `auto_migrate` is off). For deployments that
 /// migrate in a separate step before rolling out replicas.
 pub async fn migrate(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<MigrationReport> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let mut client = pool.get().await.map_err(error::no_connection)?;
     schema::migrate(&mut client, schema).await
 }
 
@@ -118,18 +114,12 @@ pub async fn migrate_to(
     schema: &SchemaName,
     target: i32,
 ) -> wa_auth::Result<MigrationReport> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let mut client = pool.get().await.map_err(error::no_connection)?;
     schema::migrate_to(&mut client, schema, target).await
 }
 
 /// The current version of `schema` (0 when it was never migrated).
 pub async fn schema_version(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<i32> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let client = pool.get().await.map_err(error::no_connection)?;
     schema::current_version(&client, schema).await
 }
