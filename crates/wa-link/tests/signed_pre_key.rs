@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wa_auth::protocol::MessageKind;
 use wa_auth::signed_pre_key::{RetiredSignedPreKey, retired_kind};
-use wa_auth::{AuthError, AuthState, KeyKind, KeyValue, MemoryStore, Persistence};
+use wa_auth::{AuthState, KeyKind, KeyValue, MemoryStore, Persistence};
 use wa_link::signed_pre_key;
 use wa_signal::provider::TestProvider;
 use wa_signal::session::{PreKeyBundle, process_bundle};

@@ -494,7 +494,7 @@ async fn migrate_into_folder(
         }
         Err(e) => {
             // A simulated crash leaves everything as a crash would.
-            if !matches!(e, MigrateError::Injected(FaultPoint::CrashAfterBackup)) {
+            if !MigrateOptions::is_simulated_crash(&e) {
                 target.discard_staging();
             }
             Err(e)

@@ -19,7 +19,7 @@ async fn migrate(auth: &Path, dest: &Path, lenient: bool) -> Result<Summary, Mig
 }
 
 fn names_file(err: &MigrateError, file: &str) -> bool {
-    matches!(err, MigrateError::Source { source: AuthError::Corrupt { what, .. }, .. } if what.ends_with(file))
+    matches!(err, MigrateError::Source { source: AuthError::Corrupt { location, .. }, .. } if location.ends_with(file))
 }
 
 /// What a Baileys folder holds, read leniently (unreadable keys left out).
@@ -42,13 +42,22 @@ async fn unreadable(case: &CorruptCase, outcome: Result<Summary, MigrateError>, 
     if case.changed.iter().any(|f| is_creds(f)) {
         let err = outcome.expect_err("unreadable creds must fail");
         assert!(names_file(&err, "creds.json"), "{label}: {err}");
-        assert!(err.hint().is_some(), "{label}: no hint");
+        assert_eq!(
+            err.hint(),
+            Some(wa_migrate::Hint::RestoreCreds),
+            "{label}: {err}"
+        );
         return;
     }
     if !lenient {
         let err = outcome.expect_err("strict must fail");
         assert!(
             case.changed.iter().any(|file| names_file(&err, file)),
+            "{label}: {err}"
+        );
+        assert_eq!(
+            err.hint(),
+            Some(wa_migrate::Hint::SkipUnreadableKeys),
             "{label}: {err}"
         );
         return;
