@@ -149,7 +149,7 @@ impl CompatStore {
             // over the damaged one.
             return Err(AuthError::invalid(
                 format!("options for {}", dir.display()),
-                "lenient reads are for read-only views; open the folder read-only to skip unreadable keys",
+                "lenient reads are for read-only views; open a CompatReader to skip unreadable keys",
             ));
         }
         prepare_folder(&dir, &options)?;

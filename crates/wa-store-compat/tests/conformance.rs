@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use wa_auth::Persistence;
 use wa_auth::conformance::Harness;
-use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour};
+use wa_store_compat::{CompatReader, CompatStore, CompatStoreOptions, Flavour};
 
 /// A fresh temp folder per harness; every `open` opens the same folder.
 struct CompatHarness {
@@ -25,10 +25,7 @@ impl CompatHarness {
         }
     }
 
-    async fn open_with(&self, options: CompatStoreOptions) -> Arc<dyn Persistence> {
-        let store = CompatStore::open_with(self.dir.path().join("auth"), options)
-            .await
-            .expect("open the folder");
+    fn hand_out(&self, store: impl Persistence + 'static) -> Arc<dyn Persistence> {
         if self.boxed {
             let boxed: Box<dyn Persistence> = Box::new(store);
             Arc::new(boxed)
@@ -41,11 +38,17 @@ impl CompatHarness {
 #[async_trait]
 impl Harness for CompatHarness {
     async fn open(&self) -> Arc<dyn Persistence> {
-        self.open_with(self.options.clone()).await
+        let store = CompatStore::open_with(self.dir.path().join("auth"), self.options.clone())
+            .await
+            .expect("open the folder");
+        self.hand_out(store)
     }
 
     async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
-        Some(self.open_with(self.options.clone().read_only(true)).await)
+        let reader = CompatReader::open_with(self.dir.path().join("auth"), self.options.clone())
+            .await
+            .expect("open the read-only view");
+        Some(self.hand_out(reader))
     }
 }
 

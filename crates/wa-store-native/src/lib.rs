@@ -34,7 +34,7 @@
 //!   log restarts.
 //! - **One owner.** A second opener for writing, in this process or another, gets
 //!   [`AuthError::AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) with the holder's pid.
-//!   [`NativeStoreOptions::read_only`] opens without the lock and writes nothing.
+//!   [`NativeReader`] is the read-only view: it opens without the lock and writes nothing.
 //!
 //! # Example
 //!
@@ -77,6 +77,7 @@ pub mod inspect;
 mod lock;
 mod log;
 mod options;
+mod reader;
 mod recovery;
 mod snapshot;
 mod state;
@@ -89,6 +90,7 @@ use std::sync::Arc;
 use wa_auth::{AuthCreds, AuthState, Persistence, PersistenceExt, Result};
 
 pub use options::{Durability, NativeStoreOptions};
+pub use reader::NativeReader;
 pub use store::NativeStore;
 
 /// Opens (or creates) the native store in directory `path` and loads its [`AuthState`]:
@@ -111,9 +113,7 @@ pub async fn load_credentials(path: impl AsRef<Path>) -> Result<Option<AuthCreds
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(wa_auth::AuthError::io(path, e)),
     }
-    let options = NativeStoreOptions::default().read_only(true);
-    let store = NativeStore::open_with(path, options).await?;
-    store.load_creds().await
+    NativeReader::open(path).await?.load_creds().await
 }
 
 /// Stores `creds` in the store in directory `path` (created if needed) as one durable commit,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use wa_auth::Persistence;
 use wa_auth::conformance::Harness;
-use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
+use wa_store_native::{Durability, NativeReader, NativeStore, NativeStoreOptions};
 
 /// A fresh temp directory per harness; every `open` opens the same directory.
 struct NativeHarness {
@@ -34,10 +34,7 @@ impl NativeHarness {
         Self::new(options, false)
     }
 
-    async fn open_with(&self, options: NativeStoreOptions) -> Arc<dyn Persistence> {
-        let store = NativeStore::open_with(self.dir.path().join("store"), options)
-            .await
-            .expect("open the native store");
+    fn hand_out(&self, store: impl Persistence + 'static) -> Arc<dyn Persistence> {
         if self.boxed {
             let boxed: Box<dyn Persistence> = Box::new(store);
             Arc::new(boxed)
@@ -50,11 +47,17 @@ impl NativeHarness {
 #[async_trait]
 impl Harness for NativeHarness {
     async fn open(&self) -> Arc<dyn Persistence> {
-        self.open_with(self.options.clone()).await
+        let store = NativeStore::open_with(self.dir.path().join("store"), self.options.clone())
+            .await
+            .expect("open the native store");
+        self.hand_out(store)
     }
 
     async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
-        Some(self.open_with(self.options.clone().read_only(true)).await)
+        let reader = NativeReader::open(self.dir.path().join("store"))
+            .await
+            .expect("open the read-only view");
+        Some(self.hand_out(reader))
     }
 }
 
