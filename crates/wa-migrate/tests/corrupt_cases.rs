@@ -11,7 +11,7 @@ use common::{native_snapshot, tree};
 use wa_auth::{AuthError, PersistenceExt, Snapshot};
 use wa_migrate::{MigrateError, MigrateOptions, Summary, migrate_compat_json_to_native};
 use wa_store_compat::layout::{FileClass, Names};
-use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode};
+use wa_store_compat::{CompatStoreOptions, ReadMode};
 use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
 
 async fn migrate(auth: &Path, dest: &Path, lenient: bool) -> Result<Summary, MigrateError> {
@@ -24,10 +24,10 @@ fn names_file(err: &MigrateError, file: &str) -> bool {
 
 /// What a Baileys folder holds, read leniently (unreadable keys left out).
 async fn lenient_snapshot(auth: &Path) -> Snapshot {
-    let options = CompatStoreOptions::default()
-        .read_only(true)
-        .mode(ReadMode::Lenient);
-    let store = CompatStore::open_with(auth, options).await.expect("open");
+    let options = CompatStoreOptions::default().mode(ReadMode::Lenient);
+    let store = wa_store_compat::CompatReader::open_with(auth, options)
+        .await
+        .expect("open");
     store.load_all().await.expect("lenient load")
 }
 
