@@ -66,8 +66,10 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
-#[doc(hidden)]
+#[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 mod folder;
 mod fsio;
 mod journal;
