@@ -94,22 +94,28 @@ impl Capabilities {
 /// The backend seam: where creds and keys live.
 ///
 /// Rules every implementation keeps. The [`conformance`](crate#conformance) suite checks each
-/// of them (the test checking a rule is named after it), and checks nothing else:
+/// of them (the tests checking a rule are named with it), and checks nothing else; the rules
+/// it cannot check from outside a store say which tests check them instead:
 ///
-/// - **Round trip** (`creds_round_trip`, `round_trip_every_kind`): creds, with unknown fields
-///   ([`AuthCreds::extra`]), and a value of every [`KeyKind`], including an unknown one
-///   ([`KeyKind::Other`]), are returned exactly as committed.
+/// - **Round trip** (`creds_round_trip`, `round_trip_every_kind`, `many_keys_and_unusual_ids`):
+///   creds, with unknown fields ([`AuthCreds::extra`]), are returned exactly as committed and
+///   replaced as a whole; a fresh store holds nothing; a value of every [`KeyKind`], including
+///   unknown ones ([`KeyKind::Other`]), under any valid id (any characters, `.` and `..`,
+///   hundreds of them; thousands of keys in one batch) is returned exactly as committed.
 /// - **Unreadable is not absent**: a value or creds that cannot be decoded is
 ///   [`AuthError::Corrupt`](crate::AuthError::Corrupt) naming the item and where it lies,
 ///   never `None`. Only a read-only view may offer to report such a key as absent (a store
 ///   that writes must not: [`AuthState`](crate::AuthState) would re-create state over it).
 ///   (Checked by each backend's own corruption tests: the suite cannot damage a store.)
-/// - **All or nothing** (`batch_is_atomic`): `commit` calls [`WriteBatch::validate`] and then
-///   applies the batch entirely or not at all; a rejected batch changes nothing.
+/// - **All or nothing** (`batch_is_atomic`): `commit` calls [`WriteBatch::validate`] (which
+///   rejects, e.g., an empty id or a value of another kind) and then applies the batch entirely
+///   or not at all; a rejected batch changes nothing, creds included.
 /// - **Deletes** (`delete_semantics`): a delete removes the key; deleting a missing key is
-///   not an error; within one batch the last change to a key wins; an empty batch commits.
-/// - **`get`** (`get_duplicates_and_missing`): returns only the ids that exist, each at most
-///   once, in any order, whatever duplicates and missing ids were asked for.
+///   not an error; within one batch the last change to a key wins; an empty batch commits;
+///   keys a batch does not name are unchanged.
+/// - **`get`** (`get_duplicates_and_missing`): returns only the ids that exist under the kind
+///   asked for, each at most once, in any order, whatever duplicates and missing ids were
+///   asked for (nothing for no ids).
 /// - **`list` and `kinds`** (`list_and_kinds`, `many_keys_and_unusual_ids`): `list` returns
 ///   every stored id of a kind exactly once; `kinds` every kind with at least one key, and no
 ///   kind whose keys were all deleted.
@@ -117,16 +123,21 @@ impl Capabilities {
 ///   whole; concurrent creds saves leave one of them, not a mix.
 /// - **Reopen** (`reopen_after_close`): what was committed is there when the store is closed
 ///   and opened again.
-/// - **Durability** (`durability_as_declared`): as [`Capabilities::durability`] says; `flush`
-///   always succeeds on a healthy store and, for [`Durability::OnCommit`], a store dropped
-///   without `flush` or `close` still holds every committed batch when reopened.
-/// - **Read-only** (`read_only_refuses_writes`): a view whose capabilities say
-///   [`read_only`](Capabilities::read_only) refuses every commit with
-///   [`AuthError::ReadOnly`](crate::AuthError::ReadOnly) and changes nothing.
+/// - **Durability** (`durability_as_declared`): as [`Capabilities::durability`] says: `flush`
+///   succeeds on a healthy store; a persistent store durable [`OnCommit`](Durability::OnCommit)
+///   dropped without `flush` or `close` holds every committed batch when reopened, and one
+///   durable [`OnFlush`](Durability::OnFlush) every batch committed before a `flush`. (What
+///   survives an operating-system crash is checked by each backend's crash tests.)
+/// - **Read-only** (`read_only_refuses_writes`): a store opened for writing does not say
+///   [`read_only`](Capabilities::read_only); a read-only view says so, reads what was
+///   committed, refuses every commit with [`AuthError::ReadOnly`](crate::AuthError::ReadOnly)
+///   and changes nothing.
 /// - **Close** (`close_semantics`): [`close`](Persistence::close) makes everything committed
 ///   durable, releases the store (a new handle can open it at once) and is idempotent; after
 ///   it every other operation fails with [`AuthError::Closed`](crate::AuthError::Closed).
-///   Dropping a store without closing it never blocks an async runtime's worker thread.
+///   Dropping a store without closing it never blocks an async runtime's worker thread
+///   (a rule the suite cannot observe; the built-in stores only signal their writer in `Drop`
+///   and a reopen in the same process waits for the release).
 /// - A backend that cannot tell whether a failed commit was applied says so with
 ///   [`AuthError::CommitUnknown`](crate::AuthError::CommitUnknown) (then the batch is found
 ///   whole or not at all once the store is reopened); any other commit error means "not

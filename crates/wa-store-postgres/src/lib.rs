@@ -29,7 +29,7 @@
 //!   lease *may* have expired (no renewal confirmed for `lease_ttl - lease_safety_margin`, on
 //!   the monotonic clock), a replica acknowledges no commit or flush
 //!   ([`Unhealthy`](wa_auth::AuthError::Unhealthy)) until a renewal succeeds.
-//!   [`PostgresStore::close`] flushes and releases the lease.
+//!   [`close`](wa_auth::Persistence::close) flushes and releases the lease.
 //! - **Bounded waits**: every transaction sets the server's `statement_timeout`, `lock_timeout`
 //!   and `idle_in_transaction_session_timeout`, so the server ends a dead replica's flush (and
 //!   its lock on the lease) in seconds; `open` finishes within `lease_wait + open_timeout`; the
