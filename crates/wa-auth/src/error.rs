@@ -263,3 +263,59 @@ impl AuthError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = AuthError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_errors_are_structured_located_once_and_cloned_with_their_source() {
+        let io = std::io::Error::other("disk says no");
+        let err = AuthError::corrupt_key(&KeyKind::Session, &"1.0".into(), "", io);
+        assert_eq!(err.to_string(), "session key 1.0 is corrupt: disk says no");
+        let err = err.located(|| "folder /a".into());
+        assert_eq!(
+            err.to_string(),
+            "session key 1.0 in folder /a is corrupt: disk says no"
+        );
+        // A location already known is kept.
+        let err = err.located(|| "elsewhere".into());
+        let copy = err.clone();
+        match &copy {
+            AuthError::Corrupt {
+                item: CorruptItem::Key { kind, id },
+                location,
+                source,
+            } => {
+                assert_eq!((kind, id.as_str()), (&KeyKind::Session, "1.0"));
+                assert_eq!(location, "folder /a");
+                let io = source
+                    .downcast_ref::<std::io::Error>()
+                    .expect("the io error");
+                assert_eq!(io.to_string(), "disk says no");
+            }
+            other => panic!("{other:?}"),
+        }
+        let creds = AuthError::corrupt(CorruptItem::Creds, "creds.json", "truncated");
+        assert_eq!(
+            creds.to_string(),
+            "creds in creds.json is corrupt: truncated"
+        );
+        // Other errors are not changed by `located`.
+        assert!(matches!(
+            AuthError::Closed.located(|| "x".into()),
+            AuthError::Closed
+        ));
+    }
+
+    #[test]
+    fn signal_and_backend_errors_clone() {
+        let err = AuthError::from(SignalError::BadMac);
+        assert!(matches!(err.clone().as_signal(), Some(SignalError::BadMac)));
+        let err = AuthError::backend("test", std::io::Error::other("down"));
+        let AuthError::Backend { source, .. } = err.clone() else {
+            panic!("backend");
+        };
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+}
