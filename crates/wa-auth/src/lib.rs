@@ -47,8 +47,10 @@ pub mod creds;
 pub mod dir_lock;
 pub mod encoding;
 pub mod error;
-#[doc(hidden)]
+#[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 pub mod folder;
 pub mod key;
 pub mod memory;

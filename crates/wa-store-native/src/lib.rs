@@ -68,10 +68,12 @@
 //! ```
 //!
 //! # Features
-//! None: the crate has no optional parts.
+//! - `fault-injection` (off by default): I/O fault injection for the tests (through
+//!   `wa_auth::fault`); active only in builds with debug assertions, not part of the API.
 
 #![forbid(unsafe_code)]
 
+mod fault;
 mod format;
 pub mod inspect;
 mod lock;

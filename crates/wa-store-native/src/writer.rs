@@ -25,10 +25,10 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::fault::{self, Op};
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
-use wa_auth::fault::{self, Op};
 use wa_auth::folder::sync_dir;
 use wa_auth::{AuthError, Result};
 
