@@ -686,3 +686,44 @@ async fn close_flushes_closes_the_store_and_refuses_what_follows() {
     assert!(matches!(tx, Err(AuthError::Closed)), "{tx:?}");
     assert!(matches!(state.flush().await, Err(AuthError::Closed)));
 }
+
+/// Commits creds whose `account_sync_counter` is `counter`, outside any transaction.
+async fn set_counter(state: &AuthState, counter: u32) -> wa_auth::Result<()> {
+    let mut creds = (*state.creds()).clone();
+    creds.account_sync_counter = counter;
+    let mut batch = WriteBatch::new();
+    batch.set_creds(creds);
+    state.set(batch).await
+}
+
+#[tokio::test]
+async fn creds_commits_that_race_leave_the_creds_the_store_holds() {
+    let (store, state) = setup().await;
+    let older = state.creds().account_sync_counter + 1;
+    let newer = older + 1;
+
+    // The first creds commit lands in the store, then is slow to return...
+    store.hold_next.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let state = state.clone();
+        async move { set_counter(&state, older).await }
+    });
+    store.landed.notified().await;
+    // ...while a second one, outside any transaction, is started meanwhile.
+    let second = tokio::spawn({
+        let state = state.clone();
+        async move { set_counter(&state, newer).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.release.notify_one();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+
+    let stored = store.inner.load_creds().await.unwrap().unwrap();
+    assert_eq!(
+        state.creds().account_sync_counter,
+        stored.account_sync_counter,
+        "the creds in memory are the creds in the store"
+    );
+    assert_eq!(stored.account_sync_counter, newer, "the later commit wins");
+}

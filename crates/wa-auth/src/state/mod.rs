@@ -87,6 +87,10 @@ struct Inner {
     store: Arc<dyn Persistence>,
     options: AuthStateOptions,
     creds: parking_lot::RwLock<Arc<AuthCreds>>,
+    /// Held from the commit of a batch carrying creds until the in-memory creds are updated,
+    /// so creds commits that race (e.g. `set` outside the creds lock) cannot return out of
+    /// order and leave older creds in memory than in the store.
+    creds_commits: tokio::sync::Mutex<()>,
     cache: parking_lot::Mutex<Cache>,
     locks: KeyLocks,
     events: broadcast::Sender<AuthEvent>,
@@ -135,6 +139,7 @@ impl AuthState {
                 cache: parking_lot::Mutex::new(Cache::new(options.cache_capacity)),
                 options,
                 creds: parking_lot::RwLock::new(Arc::new(creds)),
+                creds_commits: tokio::sync::Mutex::new(()),
                 locks: KeyLocks::default(),
                 events,
                 closed: std::sync::atomic::AtomicBool::new(false),
@@ -359,6 +364,10 @@ impl AuthState {
                 }
             }
             stripped
+        };
+        let _creds_turn = match new_creds {
+            Some(_) => Some(self.inner.creds_commits.lock().await),
+            None => None,
         };
         let in_flight = InFlight::begin(&self.inner.cache, changes);
         if !to_store.is_empty()
