@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod location;
 mod migrate;
 mod options;
+mod pipeline;
 mod redact;
 pub mod staging;
 mod summary;
@@ -49,8 +50,11 @@ pub use inspect::{Inspection, inspect};
 pub use location::{Format, Location, OpenStore, PostgresLocation, Role, detect};
 pub use migrate::{
     migrate, migrate_between, migrate_compat_json_to_native, migrate_native_to_compat_json,
+    read_location, write_snapshot,
 };
 pub use options::{FaultPoint, MigrateOptions, Progress, Stage};
 pub use staging::recover_interrupted;
 pub use summary::{Endpoint, Entry, Summary};
 pub use verify::{VerifyReport, verify, verify_store};
+/// The Baileys flavour of a compat folder (re-exported from `wa-store-compat`).
+pub use wa_store_compat::Flavour;
