@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use wa_auth::{AuthCreds, KeyKind, KeyValue, Persistence, Snapshot, WriteBatch};
 use age::secrecy::SecretString;
+use wa_auth::{AuthCreds, KeyKind, KeyValue, Persistence, Snapshot, WriteBatch};
 use wa_backup::{BackupError, BackupOptions, Decryption, Encryption};
 use wa_migrate::{Location, MigrateOptions};
 use wa_store_native::{NativeStore, NativeStoreOptions};
@@ -98,8 +98,7 @@ async fn passphrase_backups_open_with_that_passphrase_only_and_show_their_header
 
     // The standard age format: the age crate's own one-shot decryption opens it.
     let identity = age::scrypt::Identity::new(secret.clone());
-    let plaintext =
-        age::decrypt(&identity, &std::fs::read(&file).unwrap()).expect("age");
+    let plaintext = age::decrypt(&identity, &std::fs::read(&file).unwrap()).expect("age");
     let header = wa_backup::format::read_header(&file, &plaintext).expect("header");
     let inspection = wa_migrate::inspect(&source).await.expect("inspect");
     assert_eq!(

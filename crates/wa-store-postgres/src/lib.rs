@@ -62,8 +62,13 @@
 //!   any pool built with deadpool-postgres and a TLS connector of your choice works too.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+pub mod admin;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod connect;
 mod error;
 mod flusher;
 mod health;
