@@ -69,7 +69,7 @@ impl Capabilities {
 
 /// The backend seam: where creds and keys live.
 ///
-/// Rules every implementation keeps (the [`conformance`](crate#conformance) suite checks them):
+/// Rules every implementation keeps (the `conformance` suite, `wa_auth::conformance` with the `conformance` feature, checks them):
 /// - Unreadable is not absent: a value or creds that cannot be decoded is
 ///   [`AuthError::Corrupt`](crate::AuthError::Corrupt) naming the file/key, never `None`.
 /// - `commit` calls [`WriteBatch::validate`] and then applies the batch all or nothing.

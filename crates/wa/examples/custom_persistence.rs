@@ -1,8 +1,8 @@
-//! Writing your own backend: implement the five methods of `Persistence` and prove it with the
+//! Writing your own backend: implement the six methods of `Persistence` (`capabilities`, `load_creds`, `get`, `list`, `kinds`, `commit`) and prove it with the
 //! shared conformance suite (the same tests every built-in store passes).
 //!
 //! ```sh
-//! cargo run -p wa --example custom_persistence
+//! cargo run -p wa --features conformance --example custom_persistence
 //! ```
 //!
 //! This toy backend keeps everything in a map behind a mutex and counts commits; a real one

@@ -89,6 +89,9 @@ pub use wa_auth as auth;
 pub use wa_proto as proto;
 pub use wa_signal as signal;
 
+#[cfg(feature = "backup")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backup")))]
+pub use wa_backup as backup;
 #[cfg(feature = "link")]
 #[cfg_attr(docsrs, doc(cfg(feature = "link")))]
 pub use wa_link as link;
@@ -104,9 +107,6 @@ pub use wa_store_native as native;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use wa_store_postgres as postgres;
-#[cfg(feature = "backup")]
-#[cfg_attr(docsrs, doc(cfg(feature = "backup")))]
-pub use wa_backup as backup;
 
 /// README.md and docs/*.md as doc comments, so that `cargo test` compiles (and runs) every Rust
 /// block in them: the docs cannot drift from the code.
