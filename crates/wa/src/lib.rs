@@ -134,4 +134,16 @@ pub mod docs {
     pub struct FormatBackup;
     #[doc = include_str!("../../../docs/benchmarks.md")]
     pub struct Benchmarks;
+    #[doc = include_str!("../../wa-auth/README.md")]
+    pub struct AuthReadme;
+    #[doc = include_str!("../../wa-store-native/README.md")]
+    pub struct StoreNativeReadme;
+    #[doc = include_str!("../../wa-store-compat/README.md")]
+    pub struct StoreCompatReadme;
+    #[doc = include_str!("../../wa-store-postgres/README.md")]
+    pub struct StorePostgresReadme;
+    #[doc = include_str!("../../wa-migrate/README.md")]
+    pub struct MigrateReadme;
+    #[doc = include_str!("../../wa-backup/README.md")]
+    pub struct BackupReadme;
 }
