@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod bench_folder;
 mod interop;
 mod node_package;
 mod node_test;
@@ -22,6 +23,11 @@ const COMMANDS: &[Command] = &[
         "bench",
         "run the criterion benchmarks (all, or one target)",
         bench::main,
+    ),
+    (
+        "bench-folder",
+        "write the synthetic 10k-session Baileys folder of the migrate benchmark (for timing the CLI)",
+        bench_folder::main,
     ),
     (
         "interop",
