@@ -7,7 +7,7 @@
 //! - [`backup`]: reads the source read-only and consistently (a native store's view of a
 //!   prefix of its commits; a Baileys folder whose files did not change during the read,
 //!   retried a few times when they did; a PostgreSQL account in one snapshot transaction, no
-//!   lease taken), encodes it in the documented, versioned [plaintext format](format) with a
+//!   lease taken), encodes it in the documented, versioned [plaintext format](mod@format) with a
 //!   checksum and the account's public summary, and encrypts it with [age](https://age-encryption.org)
 //!   (a passphrase, or one or more recipients' public keys), so the file also opens with the
 //!   standard `age` tool. The file appears complete or not at all (written beside, synced,
