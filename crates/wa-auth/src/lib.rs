@@ -52,6 +52,7 @@ pub mod signed_pre_key;
 pub mod state;
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod sample;

@@ -33,6 +33,7 @@
 //! [`verify`](verify()) (a consistency check), which `cargo xtask inspect|verify` print.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 pub mod inspect;

@@ -266,9 +266,11 @@ pub enum OpenStore {
     Native(NativeStore),
     /// A PostgreSQL account, open for writing (with its lease).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(wa_store_postgres::PostgresStore),
     /// A PostgreSQL account, read as a snapshot (no lease).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     PostgresSnapshot(wa_store_postgres::PostgresReader),
 }
 
