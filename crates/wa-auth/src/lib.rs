@@ -34,6 +34,8 @@
 //! # Features
 //! - `conformance`: the [`conformance`] suite every `Persistence` implementation runs.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod batch;
 pub mod codec;
 pub mod creds;
