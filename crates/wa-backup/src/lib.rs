@@ -52,6 +52,7 @@ pub mod format;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -69,13 +70,25 @@ pub use age;
 const READ_ATTEMPTS: usize = 5;
 
 /// How to back up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct BackupOptions {
     /// Replace an existing backup file (default `false`: refused).
     pub overwrite: bool,
     /// Skip unreadable keys instead of failing (default `false`). Unreadable creds always fail.
     pub lenient: bool,
+    /// Progress of the read (default none).
+    pub progress: Option<Arc<dyn wa_migrate::Progress>>,
+}
+
+impl std::fmt::Debug for BackupOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupOptions")
+            .field("overwrite", &self.overwrite)
+            .field("lenient", &self.lenient)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl BackupOptions {
@@ -88,6 +101,12 @@ impl BackupOptions {
     /// Sets [`lenient`](Self::lenient).
     pub fn lenient(mut self, yes: bool) -> Self {
         self.lenient = yes;
+        self
+    }
+
+    /// Sets [`progress`](Self::progress).
+    pub fn progress(mut self, progress: Arc<dyn wa_migrate::Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 }
@@ -120,7 +139,10 @@ pub async fn backup(
             path: to.to_path_buf(),
         });
     }
-    let migrate_options = MigrateOptions::default().lenient(options.lenient);
+    let mut migrate_options = MigrateOptions::default().lenient(options.lenient);
+    if let Some(progress) = &options.progress {
+        migrate_options = migrate_options.progress(progress.clone());
+    }
     let (snapshot, summary) = read_consistent(from, &migrate_options).await?;
     let origin = Origin {
         backend: summary.source.backend.clone(),

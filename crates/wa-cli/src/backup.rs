@@ -49,7 +49,7 @@ fn prompt(confirm: bool) -> Result<SecretString, Failure> {
 }
 
 /// `backup`.
-pub async fn backup(args: BackupArgs) -> Result<Report, Failure> {
+pub async fn backup(args: BackupArgs, json: bool) -> Result<Report, Failure> {
     let from = resolve(&args.source, args.format, Role::Source, "--format")?;
     let encryption = if let Some(path) = &args.seal.passphrase_file {
         Encryption::Passphrase(read_passphrase(path)?)
@@ -58,12 +58,16 @@ pub async fn backup(args: BackupArgs) -> Result<Report, Failure> {
     } else {
         Encryption::Passphrase(prompt(true)?)
     };
-    let options = BackupOptions::default()
+    let bar = Arc::new(Bar::new());
+    let mut options = BackupOptions::default()
         .overwrite(args.overwrite)
         .lenient(args.lenient);
-    let summary = wa_backup::backup(&from, &args.to, &encryption, &options)
-        .await
-        .map_err(|e| backup_failure(e, "--format"))?;
+    if !json {
+        options = options.progress(bar.clone());
+    }
+    let result = wa_backup::backup(&from, &args.to, &encryption, &options).await;
+    bar.finish();
+    let summary = result.map_err(|e| backup_failure(e, "--format"))?;
     let keys: usize = summary.header.keys.values().sum();
     let mut human = format!(
         "backed up {from} to {} ({keys} keys, {} bytes, encrypted with age)\n",

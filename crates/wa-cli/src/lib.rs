@@ -73,7 +73,7 @@ async fn dispatch(command: Command, json: bool) -> Result<Report, Failure> {
         Command::Migrate(args) => state::migrate(args, json).await,
         Command::Inspect(args) => state::inspect(args).await,
         Command::Verify(args) => state::verify(args).await,
-        Command::Backup(args) => backup::backup(args).await,
+        Command::Backup(args) => backup::backup(args, json).await,
         Command::Restore(args) => backup::restore(args, json).await,
         Command::Accounts(args) => admin::accounts(args).await,
         Command::DeleteAccount(args) => admin::delete_account(args).await,
