@@ -108,8 +108,9 @@ pub use wa_store_native as native;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use wa_store_postgres as postgres;
 
-/// README.md and docs/*.md as doc comments, so that `cargo test` compiles (and runs) every Rust
-/// block in them: the docs cannot drift from the code.
+/// README.md, docs/*.md and the crates' README.md as doc comments, so that `cargo test`
+/// compiles (and runs) every Rust block in them: the docs cannot drift from the code. Pages
+/// about an optional feature are checked when it is on (`--all-features`, as CI runs).
 #[cfg(doctest)]
 pub mod docs {
     #[doc = include_str!("../../../README.md")]
@@ -122,6 +123,7 @@ pub mod docs {
     pub struct Migration;
     #[doc = include_str!("../../../docs/operations.md")]
     pub struct Operations;
+    #[cfg(feature = "postgres")]
     #[doc = include_str!("../../../docs/postgres.md")]
     pub struct Postgres;
     #[doc = include_str!("../../../docs/node.md")]
@@ -140,10 +142,12 @@ pub mod docs {
     pub struct StoreNativeReadme;
     #[doc = include_str!("../../wa-store-compat/README.md")]
     pub struct StoreCompatReadme;
+    #[cfg(feature = "postgres")]
     #[doc = include_str!("../../wa-store-postgres/README.md")]
     pub struct StorePostgresReadme;
     #[doc = include_str!("../../wa-migrate/README.md")]
     pub struct MigrateReadme;
+    #[cfg(feature = "backup")]
     #[doc = include_str!("../../wa-backup/README.md")]
     pub struct BackupReadme;
 }
