@@ -1,13 +1,15 @@
-//! `cargo xtask`: the project command line. Each subcommand lives in its own module and takes
-//! the arguments after its name.
+//! `cargo xtask`: developer tasks (bench, interop, packaging). The user-facing commands
+//! (`migrate`, `inspect`, `verify`, `backup`, `restore`, `accounts`, `delete-account`,
+//! `release-lease`) are those of `wa-auth-state` (crate `wa-cli`): `cargo xtask migrate ...`
+//! runs the same code as `wa-auth-state migrate ...`.
 
 use std::process::ExitCode;
 
 mod bench;
+mod bench_folder;
 mod interop;
 mod node_package;
 mod node_test;
-mod state;
 
 /// A subcommand: its name, a one-line summary, and its entry point.
 type Command = (
@@ -18,24 +20,14 @@ type Command = (
 
 const COMMANDS: &[Command] = &[
     (
-        "migrate",
-        "copy auth state between backends (staged, verified, atomic); --help for options",
-        state::migrate,
-    ),
-    (
-        "inspect",
-        "show what an auth folder or account holds (public keys only)",
-        state::inspect,
-    ),
-    (
-        "verify",
-        "check stored auth state for consistency; non-zero exit on problems",
-        state::verify,
-    ),
-    (
         "bench",
         "run the criterion benchmarks (all, or one target)",
         bench::main,
+    ),
+    (
+        "bench-folder",
+        "write the synthetic 10k-session Baileys folder of the migrate benchmark (for timing the CLI)",
+        bench_folder::main,
     ),
     (
         "interop",
@@ -54,11 +46,27 @@ const COMMANDS: &[Command] = &[
     ),
 ];
 
+/// The commands of `wa-auth-state`, which `cargo xtask` passes on to it.
+const CLI_COMMANDS: &[&str] = &[
+    "migrate",
+    "inspect",
+    "verify",
+    "backup",
+    "restore",
+    "accounts",
+    "delete-account",
+    "release-lease",
+];
+
 fn usage() -> String {
     let mut text = String::from("usage: cargo xtask <command> [args]\n\ncommands:\n");
     for (name, summary, _) in COMMANDS {
         text.push_str(&format!("  {name:<13} {summary}\n"));
     }
+    text.push_str(&format!(
+        "\nand the commands of wa-auth-state (cargo xtask <command> --help): {}\n",
+        CLI_COMMANDS.join(", ")
+    ));
     text
 }
 
@@ -68,6 +76,9 @@ fn main() -> ExitCode {
         eprint!("{}", usage());
         return ExitCode::from(2);
     };
+    if CLI_COMMANDS.contains(&name.as_str()) {
+        return wa_cli::run(std::iter::once("wa-auth-state".to_owned()).chain(args));
+    }
     match COMMANDS.iter().find(|(n, _, _)| n == name) {
         Some((_, _, run)) => match run(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,

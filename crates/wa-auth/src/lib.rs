@@ -41,6 +41,8 @@
 //!   so one test file can run it for several configurations.
 //! - `fault-injection`: test support for the file stores (I/O fault injection); not API.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod batch;
 pub mod codec;
 pub mod creds;
@@ -61,6 +63,7 @@ pub mod signed_pre_key;
 pub mod state;
 
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod sample;

@@ -93,7 +93,8 @@ impl Capabilities {
 
 /// The backend seam: where creds and keys live.
 ///
-/// Rules every implementation keeps. The [`conformance`](crate#conformance) suite checks each
+/// Rules every implementation keeps. The conformance suite (`wa_auth::conformance`, feature
+/// `conformance`) checks each
 /// of them (the tests checking a rule are named with it), and checks nothing else; the rules
 /// it cannot check from outside a store say which tests check them instead:
 ///

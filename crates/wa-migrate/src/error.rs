@@ -86,6 +86,13 @@ pub enum MigrateError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// A Baileys folder changed while it was being read (its owner committed meanwhile): the
+    /// copy would mix two states. Nothing was written; retry.
+    #[error("{location} changed while it was being read (its owner is writing); retry")]
+    ChangedWhileReading {
+        /// The folder.
+        location: String,
+    },
     /// A location or format could not be understood.
     #[error("{0}")]
     Usage(String),

@@ -33,12 +33,14 @@
 //! [`verify`](verify()) (a consistency check), which `cargo xtask inspect|verify` print.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 pub mod inspect;
 pub mod location;
 mod migrate;
 mod options;
+mod pipeline;
 mod redact;
 pub mod staging;
 mod summary;
@@ -49,6 +51,7 @@ pub use inspect::{Inspection, inspect};
 pub use location::{Format, Location, OpenStore, PostgresLocation, Role, detect};
 pub use migrate::{
     migrate, migrate_between, migrate_compat_json_to_native, migrate_native_to_compat_json,
+    read_location, write_snapshot,
 };
 #[cfg(feature = "fault-injection")]
 pub use options::FaultPoint;
@@ -56,3 +59,5 @@ pub use options::{MigrateOptions, Progress, Stage};
 pub use staging::recover_interrupted;
 pub use summary::{Endpoint, Entry, Summary};
 pub use verify::{VerifyReport, verify, verify_store};
+/// The Baileys flavour of a compat folder (re-exported from `wa-store-compat`).
+pub use wa_store_compat::Flavour;

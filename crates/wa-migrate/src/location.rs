@@ -179,7 +179,7 @@ impl Location {
                     return Err(MigrateError::Usage(if path.exists() {
                         format!(
                             "cannot tell what {} holds (no creds.json, no native snapshot or log); \
-                             pass --from-format compat|native",
+                             give its format (compat or native)",
                             redact_connection(text)
                         )
                     } else {
@@ -272,9 +272,11 @@ pub enum OpenStore {
     NativeReader(NativeReader),
     /// A PostgreSQL account, open for writing (with its lease).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(wa_store_postgres::PostgresStore),
     /// A PostgreSQL account, read as a snapshot (no lease).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     PostgresSnapshot(wa_store_postgres::PostgresReader),
 }
 
@@ -393,10 +395,9 @@ pub(crate) async fn open_at(
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(pg: &PostgresLocation, mode: OpenMode) -> wa_auth::Result<OpenStore> {
-    use wa_store_postgres::{
-        PostgresReader, PostgresStore, PostgresStoreOptions, SchemaName, connect_pool,
-    };
-    let pool = connect_pool(&pg.connection, 4)?;
+    use wa_store_postgres::{PostgresReader, PostgresStore, PostgresStoreOptions, SchemaName};
+    // libpq's environment, password file and sslmode (TLS through rustls).
+    let pool = wa_store_postgres::connect::pool(&pg.connection, 4)?;
     let schema = match &pg.schema {
         Some(name) => SchemaName::new(name)?,
         None => SchemaName::default(),

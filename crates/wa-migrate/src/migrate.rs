@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use wa_auth::{AuthError, Persistence, PersistenceExt, Snapshot, WriteBatch};
+use wa_auth::{AuthError, Persistence, Snapshot};
 use wa_store_compat::Flavour;
 
 use crate::error::{MigrateError, Result};
 use crate::location::{Location, OpenMode, OpenStore, dir_size, is_entry_error, open_at};
-use crate::options::{FaultPoint, MigrateOptions, Stage};
+use crate::options::{MigrateOptions, Stage};
+use crate::pipeline::{self, DatabaseTarget, FolderTarget, OpenTarget, Published};
 use crate::staging::DirTarget;
 use crate::summary::{Endpoint, Entry, Summary};
 
@@ -24,6 +25,8 @@ pub(crate) struct SourceRead {
     pub snapshot: Snapshot,
     pub skipped: Vec<Entry>,
     pub warnings: Vec<String>,
+    /// The Baileys flavour of a compat source.
+    pub flavour: Option<Flavour>,
 }
 
 /// Reads the creds and every key of `source`. Strict: the first unreadable key fails, naming
@@ -88,44 +91,8 @@ pub(crate) async fn read_source(
         snapshot: Snapshot { creds, keys },
         skipped,
         warnings,
+        flavour: None,
     })
-}
-
-/// The first difference between what should have been written and what was read back.
-pub(crate) fn compare(expected: &Snapshot, got: &Snapshot) -> Option<(String, String)> {
-    if expected.creds != got.creds {
-        let detail = match (&expected.creds, &got.creds) {
-            (Some(_), None) => "are missing",
-            (None, Some(_)) => "are present but the source has none",
-            _ => "differ",
-        };
-        return Some(("creds".into(), detail.into()));
-    }
-    let empty = BTreeMap::new();
-    for (kind, want) in &expected.keys {
-        let have = got.keys.get(kind).unwrap_or(&empty);
-        for (id, value) in want {
-            match have.get(id) {
-                None => return Some((format!("{kind} {id}"), "is missing".into())),
-                Some(found) if found != value => {
-                    return Some((format!("{kind} {id}"), "differs".into()));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(extra) = have.keys().find(|id| !want.contains_key(*id)) {
-            return Some((format!("{kind} {extra}"), "is not in the source".into()));
-        }
-    }
-    if let Some((kind, ids)) = got
-        .keys
-        .iter()
-        .find(|(kind, ids)| !ids.is_empty() && !expected.keys.contains_key(*kind))
-    {
-        let id = ids.keys().next().expect("not empty");
-        return Some((format!("{kind} {id}"), "is not in the source".into()));
-    }
-    None
 }
 
 /// The flavour to write to a compat target: the option, else the source folder's own, else
@@ -161,120 +128,6 @@ fn fill_counts(summary: &mut Summary, read: &SourceRead) {
     summary.warnings.extend(read.warnings.iter().cloned());
 }
 
-/// Bytes of the canonical encoding of a snapshot (what a database stores).
-fn encoded_size(snapshot: &Snapshot) -> u64 {
-    let creds = snapshot
-        .creds
-        .as_ref()
-        .map_or(0, |c| serde_json::to_vec(c).map_or(0, |v| v.len()));
-    let keys: usize = snapshot
-        .keys
-        .values()
-        .flat_map(BTreeMap::values)
-        .map(|v| wa_auth::codec::encode_binary(v).len())
-        .sum();
-    (creds + keys) as u64
-}
-
-/// Writes `snapshot` into `target` in one atomic commit, replacing what it held (deleting
-/// keys the source does not have). Returns what it held before, to restore on failure.
-async fn write_all(
-    target: &dyn Persistence,
-    location: &str,
-    snapshot: &Snapshot,
-    overwrite: bool,
-) -> Result<Option<Snapshot>> {
-    let failed = |source: AuthError| MigrateError::Target {
-        location: location.to_owned(),
-        source,
-    };
-    let existing = if target.is_empty().await.map_err(failed)? {
-        None
-    } else if overwrite {
-        Some(target.load_all().await.map_err(failed)?)
-    } else {
-        return Err(MigrateError::DestinationNotEmpty {
-            location: location.to_owned(),
-        });
-    };
-    let mut batch = snapshot.to_batch();
-    if let Some(old) = &existing {
-        add_deletes(&mut batch, old, snapshot);
-    }
-    if !batch.is_empty() {
-        target.commit(batch).await.map_err(failed)?;
-    }
-    target.flush().await.map_err(failed)?;
-    Ok(existing)
-}
-
-/// Adds to `batch` the deletion of every key of `old` that `new` does not have.
-fn add_deletes(batch: &mut WriteBatch, old: &Snapshot, new: &Snapshot) {
-    for (kind, ids) in &old.keys {
-        for id in ids.keys() {
-            if !new.keys.get(kind).is_some_and(|n| n.contains_key(id)) {
-                batch.delete(kind.clone(), id.clone());
-            }
-        }
-    }
-}
-
-/// Re-reads `reader` and compares it with `expected`.
-async fn verify(
-    reader: &dyn Persistence,
-    location: &str,
-    expected: &Snapshot,
-    options: &MigrateOptions,
-) -> Result<()> {
-    options.stage(Stage::Verify, expected.key_count() as u64);
-    let got = reader
-        .load_all()
-        .await
-        .map_err(|source| MigrateError::Target {
-            location: location.to_owned(),
-            source,
-        })?;
-    options.advance(expected.key_count() as u64);
-    match compare(expected, &got) {
-        None => Ok(()),
-        Some((what, detail)) => Err(MigrateError::Verification {
-            location: location.to_owned(),
-            what,
-            detail,
-        }),
-    }
-}
-
-/// Puts `target` back as `backup` (or empties its keys when there was none) after a failed
-/// verification; `failure` is returned, with the restore's own failure appended if any.
-async fn restore(
-    target: &dyn Persistence,
-    location: &str,
-    backup: Option<&Snapshot>,
-    written: &Snapshot,
-    failure: MigrateError,
-) -> MigrateError {
-    let empty = Snapshot::default();
-    let old = backup.unwrap_or(&empty);
-    let mut batch = old.to_batch();
-    add_deletes(&mut batch, written, old);
-    let restored = async {
-        target.commit(batch).await?;
-        target.flush().await
-    }
-    .await;
-    match restored {
-        Ok(()) if backup.is_none() && written.creds.is_some() => MigrateError::Usage(format!(
-            "{failure}; the keys written to {location} were removed, the creds written remain \
-             (this backend cannot delete creds): remove them before retrying"
-        )),
-        Ok(()) => failure,
-        Err(e) => MigrateError::Usage(format!(
-            "{failure}; restoring the previous state of {location} also failed: {e}"
-        )),
-    }
-}
-
 /// Migrates everything in `source` into `target`, both already open.
 ///
 /// The source is read completely first (strict: the first unreadable key fails; lenient:
@@ -299,56 +152,31 @@ pub async fn migrate(
     );
     let read = read_source(source, "source", options).await?;
     fill_counts(&mut summary, &read);
-    summary.bytes_read = encoded_size(&read.snapshot);
+    summary.bytes_read = pipeline::encoded_size(&read.snapshot);
     if !target.capabilities().atomic_commit {
         summary.warnings.push(format!(
             "the {target_name} backend does not commit atomically: an interrupted migration may leave part of the state"
         ));
     }
     if options.dry_run {
-        check_empty(target, "target", options.overwrite, &mut summary).await?;
-        summary.duration_ms = elapsed_ms(started);
-        return Ok(summary);
+        summary.replaced_existing =
+            !pipeline::check_empty(target, "target", options.overwrite).await?;
+    } else {
+        let mut open = OpenTarget::new(target, "target");
+        let published = pipeline::run(&mut open, &read.snapshot, options).await?;
+        record(&mut summary, published);
+        summary.bytes_written = summary.bytes_read;
     }
-    options.stage(Stage::Write, read.snapshot.key_count() as u64);
-    let backup = write_all(target, "target", &read.snapshot, options.overwrite).await?;
-    options.advance(read.snapshot.key_count() as u64);
-    let checked = async {
-        options.check_fault(FaultPoint::AfterWrite)?;
-        verify(target, "target", &read.snapshot, options).await?;
-        options.check_fault(FaultPoint::AfterVerify)
-    }
-    .await;
-    if let Err(failure) = checked {
-        return Err(restore(target, "target", backup.as_ref(), &read.snapshot, failure).await);
-    }
-    summary.replaced_existing = backup.is_some();
-    summary.published = true;
-    summary.bytes_written = summary.bytes_read;
     summary.duration_ms = elapsed_ms(started);
     Ok(summary)
 }
 
-async fn check_empty(
-    target: &dyn Persistence,
-    location: &str,
-    overwrite: bool,
-    summary: &mut Summary,
-) -> Result<()> {
-    let empty = target
-        .is_empty()
-        .await
-        .map_err(|source| MigrateError::Target {
-            location: location.to_owned(),
-            source,
-        })?;
-    if !empty && !overwrite {
-        return Err(MigrateError::DestinationNotEmpty {
-            location: location.to_owned(),
-        });
-    }
-    summary.replaced_existing = !empty;
-    Ok(())
+/// Records a publication in `summary`.
+fn record(summary: &mut Summary, published: Published) {
+    summary.replaced_existing = published.replaced;
+    summary.published = true;
+    summary.bytes_written = published.bytes;
+    summary.warnings.extend(published.warnings);
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -373,48 +201,161 @@ pub async fn migrate_between(
     check_apart(from, to)?;
     // Folder targets: lock and clean up first, so a busy or non-empty destination is reported
     // before the (possibly long) read.
-    let dir_target = match to.path() {
-        Some(dest) => {
-            let target = DirTarget::prepare(dest, !options.dry_run)?;
-            if target.existing && !options.overwrite {
-                return Err(MigrateError::DestinationNotEmpty {
-                    location: to.to_string(),
-                });
-            }
-            Some(target)
-        }
-        None => None,
-    };
+    let dir_target = prepare_folder(to, options)?;
     let source = open_at(from, None, OpenMode::source(options.lenient))
         .await
         .map_err(|source| MigrateError::Source {
             location: from.to_string(),
             source,
         })?;
-    let result = migrate_from_open(&source, from, to, dir_target, options).await;
+    let read = read_open(&source, from, options).await;
     let closed = source.close().await;
-    let mut summary = result?;
+    let (read, mut summary) = read?;
     if let Err(e) = closed {
         summary
             .warnings
             .push(format!("closing the source {from} failed: {e}"));
     }
+    let flavour = flavour_for(options, read.flavour, &read.snapshot);
+    write_prepared(
+        &read.snapshot,
+        to,
+        dir_target,
+        flavour,
+        options,
+        &mut summary,
+    )
+    .await?;
     summary.duration_ms = elapsed_ms(started);
     Ok(summary)
 }
 
-async fn migrate_from_open(
-    source: &OpenStore,
-    from: &Location,
+/// Writes `snapshot` (e.g. decoded from a backup) to `to` through the same staged, verified
+/// path as [`migrate_between`]: a folder is staged, re-read and renamed into place, a
+/// database written in one commit and re-read; a non-empty destination is refused unless
+/// [`overwrite`](MigrateOptions::overwrite). `source` names where the state came from in the
+/// summary.
+pub async fn write_snapshot(
+    snapshot: &Snapshot,
+    source: Endpoint,
     to: &Location,
-    dir_target: Option<DirTarget>,
     options: &MigrateOptions,
 ) -> Result<Summary> {
+    let started = Instant::now();
+    let dir_target = prepare_folder(to, options)?;
+    let mut summary = Summary::new(source, Endpoint::at(to), options.dry_run);
+    let read = SourceRead {
+        snapshot: snapshot.clone(),
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+        flavour: None,
+    };
+    fill_counts(&mut summary, &read);
+    summary.bytes_read = pipeline::encoded_size(snapshot);
+    let flavour = flavour_for(options, None, snapshot);
+    write_prepared(snapshot, to, dir_target, flavour, options, &mut summary).await?;
+    summary.duration_ms = elapsed_ms(started);
+    Ok(summary)
+}
+
+/// Reads the whole state at `from` (opened read-only, never modified, no lock or lease taken)
+/// as one consistent snapshot: a native store's view of a prefix of its commits, a PostgreSQL
+/// account's snapshot transaction, a Baileys folder whose files did not change while it was
+/// read ([`MigrateError::ChangedWhileReading`] otherwise: retry). Strict unless
+/// [`lenient`](MigrateOptions::lenient). What backups read.
+pub async fn read_location(
+    from: &Location,
+    options: &MigrateOptions,
+) -> Result<(Snapshot, Summary)> {
+    read_location_once(from, options)
+        .await
+        .map_err(|e| match e {
+            // The store's own detection of a concurrent writer, said once for every backend.
+            MigrateError::Source {
+                source: AuthError::ChangedWhileReading { .. },
+                ..
+            } => MigrateError::ChangedWhileReading {
+                location: from.to_string(),
+            },
+            other => other,
+        })
+}
+
+async fn read_location_once(
+    from: &Location,
+    options: &MigrateOptions,
+) -> Result<(Snapshot, Summary)> {
+    let fingerprint = from.path().map(folder_fingerprint).transpose()?;
+    let source = open_at(from, None, OpenMode::source(options.lenient))
+        .await
+        .map_err(|source| MigrateError::Source {
+            location: from.to_string(),
+            source,
+        })?;
+    let read = read_open(&source, from, options).await;
+    let closed = source.close().await;
+    let (read, mut summary) = read?;
+    if let Err(e) = closed {
+        summary
+            .warnings
+            .push(format!("closing the source {from} failed: {e}"));
+    }
+    if let (Some(before), Some(dir)) = (fingerprint, from.path())
+        && before != folder_fingerprint(dir)?
+    {
+        return Err(MigrateError::ChangedWhileReading {
+            location: from.to_string(),
+        });
+    }
+    Ok((read.snapshot, summary))
+}
+
+/// Names, sizes and modification times of the files of `dir`: equal before and after a read
+/// means no commit landed in between.
+fn folder_fingerprint(
+    dir: &Path,
+) -> Result<Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| MigrateError::io(dir, e))?;
+        // A file removed between listing and stat is a change too: record it as absent.
+        let meta = entry.metadata().ok();
+        files.push((
+            entry.file_name(),
+            meta.as_ref().map_or(u64::MAX, |m| m.len()),
+            meta.and_then(|m| m.modified().ok()),
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Locks and cleans up a folder destination; a non-empty one is refused unless `overwrite`.
+fn prepare_folder(to: &Location, options: &MigrateOptions) -> Result<Option<DirTarget>> {
+    let Some(dest) = to.path() else {
+        return Ok(None);
+    };
+    let target = DirTarget::prepare(dest, !options.dry_run)?;
+    if target.existing && !options.overwrite {
+        return Err(MigrateError::DestinationNotEmpty {
+            location: to.to_string(),
+        });
+    }
+    Ok(Some(target))
+}
+
+/// Reads the open source completely, with the summary of what was read.
+async fn read_open(
+    source: &OpenStore,
+    from: &Location,
+    options: &MigrateOptions,
+) -> Result<(SourceRead, Summary)> {
     let mut source_end = Endpoint::at(from);
-    let mut source_flavour = None;
     let mut unrecognised = Vec::new();
+    let mut flavour = None;
     if let Some(report) = source.folder_report() {
-        source_flavour = Some(report.flavour);
+        flavour = Some(report.flavour);
         source_end.flavour = Some(report.flavour.to_string());
         unrecognised = report
             .unrecognised
@@ -425,133 +366,76 @@ async fn migrate_from_open(
             })
             .collect();
     }
-    tracing::info!(from = %from, to = %to, dry_run = options.dry_run, "migration: reading the source");
-    let read = read_source(source.persistence(), &from.to_string(), options).await?;
+    tracing::info!(from = %from, dry_run = options.dry_run, "migration: reading the source");
+    let mut read = read_source(source.persistence(), &from.to_string(), options).await?;
+    read.flavour = flavour;
     tracing::info!(
         keys = read.snapshot.key_count(),
         skipped = read.skipped.len(),
         creds = read.snapshot.creds.is_some(),
         "migration: source read"
     );
-    let mut target_end = Endpoint::at(to);
-    let flavour = flavour_for(options, source_flavour, &read.snapshot);
-    if to.format() == crate::Format::Compat {
-        target_end.flavour = Some(flavour.to_string());
-    }
-    let mut summary = Summary::new(source_end, target_end, options.dry_run);
+    let mut summary = Summary::new(source_end, Endpoint::at(from), options.dry_run);
     fill_counts(&mut summary, &read);
     // Lenient compat reads skip unreadable files inside the store; list them too.
-    let skipped_files = source
-        .folder_report()
-        .map(|report| report.skipped)
-        .unwrap_or_default();
-    summary
-        .skipped
-        .extend(skipped_files.into_iter().map(|s| Entry {
-            what: s.file,
-            reason: s.reason,
-        }));
+    if let Some(report) = source.folder_report() {
+        summary
+            .skipped
+            .extend(report.skipped.into_iter().map(|s| Entry {
+                what: s.file,
+                reason: s.reason,
+            }));
+    }
     summary.unrecognised = unrecognised;
     summary.bytes_read = match from.path() {
         Some(dir) => dir_size(dir),
-        None => encoded_size(&read.snapshot),
+        None => pipeline::encoded_size(&read.snapshot),
     };
-    match dir_target {
-        Some(target) => {
-            migrate_into_folder(&target, to, &read.snapshot, flavour, options, &mut summary)
-                .await?;
-            Ok(summary)
-        }
-        None => {
-            migrate_into_database(to, &read.snapshot, options, &mut summary).await?;
-            Ok(summary)
-        }
-    }
+    Ok((read, summary))
 }
 
-/// The folder half of [`migrate_between`]: stage, verify and publish (unless a dry run),
-/// recording the outcome in `summary`.
-async fn migrate_into_folder(
-    target: &DirTarget,
-    to: &Location,
+/// Runs the pipeline into a prepared destination (or, for a dry run, only checks it).
+async fn write_prepared(
     snapshot: &Snapshot,
+    to: &Location,
+    dir_target: Option<DirTarget>,
     flavour: Flavour,
     options: &MigrateOptions,
     summary: &mut Summary,
 ) -> Result<()> {
-    summary.warnings.extend(target.warnings.iter().cloned());
-    summary.replaced_existing = target.existing;
-    if options.dry_run {
-        return Ok(());
+    summary.target = Endpoint::at(to);
+    if to.format() == crate::Format::Compat {
+        summary.target.flavour = Some(flavour.to_string());
     }
-    match stage_and_publish(target, to, snapshot, flavour, options).await {
-        Ok((bytes, warnings)) => {
-            summary.bytes_written = bytes;
-            summary.warnings.extend(warnings);
-            summary.published = true;
-            Ok(())
-        }
-        Err(e) => {
-            // A simulated crash leaves everything as a crash would.
-            if !MigrateOptions::is_simulated_crash(&e) {
-                target.discard_staging();
+    match &dir_target {
+        Some(dir) => {
+            summary.warnings.extend(dir.warnings.iter().cloned());
+            summary.replaced_existing = dir.existing;
+            if !options.dry_run {
+                let mut target = FolderTarget { dir, to, flavour };
+                record(
+                    summary,
+                    pipeline::run(&mut target, snapshot, options).await?,
+                );
             }
-            Err(e)
+        }
+        None if options.dry_run => check_database(to, options, summary).await?,
+        None => {
+            let mut target = DatabaseTarget::new(to);
+            record(
+                summary,
+                pipeline::run(&mut target, snapshot, options).await?,
+            );
+            summary.bytes_written = pipeline::encoded_size(snapshot);
         }
     }
+    Ok(())
 }
 
-/// Writes the staging folder, verifies it through a fresh store, publishes it.
-async fn stage_and_publish(
-    target: &DirTarget,
+/// A dry run's look at a database target, as a source is looked at (a snapshot): no lease
+/// taken, no schema migrated.
+async fn check_database(
     to: &Location,
-    snapshot: &Snapshot,
-    flavour: Flavour,
-    options: &MigrateOptions,
-) -> Result<(u64, Vec<String>)> {
-    let staging_name = target.staging.display().to_string();
-    let failed = |source: AuthError| MigrateError::Target {
-        location: staging_name.clone(),
-        source,
-    };
-    // A fresh staging folder (any leftover was removed by `prepare`).
-    options.stage(Stage::Write, snapshot.key_count() as u64);
-    let store = open_at(to, Some(&target.staging), OpenMode::target(Some(flavour)))
-        .await
-        .map_err(failed)?;
-    let committed = async {
-        if snapshot.creds.is_some() || snapshot.key_count() > 0 {
-            store.persistence().commit(snapshot.to_batch()).await?;
-        }
-        store.persistence().flush().await
-    }
-    .await;
-    let closed = store.close().await;
-    committed.and(closed).map_err(failed)?;
-    options.advance(snapshot.key_count() as u64);
-    tracing::info!(staging = %staging_name, "migration: staging copy written; verifying");
-    options.check_fault(FaultPoint::AfterWrite)?;
-
-    // Re-read through a new store: what is on disk, not what a cache remembers.
-    let reader = open_at(to, Some(&target.staging), OpenMode::source(false))
-        .await
-        .map_err(failed)?;
-    let verified = verify(reader.persistence(), &staging_name, snapshot, options).await;
-    let closed = reader.close().await;
-    verified?;
-    closed.map_err(failed)?;
-    options.check_fault(FaultPoint::AfterVerify)?;
-
-    let bytes = dir_size(&target.staging);
-    options.stage(Stage::Publish, 0);
-    let warnings = target.publish(options)?;
-    tracing::info!(dest = %target.dest.display(), replaced = target.existing, "migration: published");
-    Ok((bytes, warnings))
-}
-
-async fn migrate_into_database(
-    to: &Location,
-    snapshot: &Snapshot,
     options: &MigrateOptions,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -560,64 +444,22 @@ async fn migrate_into_database(
         location: location.clone(),
         source,
     };
-    if options.dry_run {
-        // Looked at as a source is (a snapshot): no lease taken, no schema migrated.
-        return match open_at(to, None, OpenMode::source(false)).await {
-            Ok(reader) => {
-                let checked =
-                    check_empty(reader.persistence(), &location, options.overwrite, summary).await;
-                reader.close().await.map_err(failed)?;
-                checked
-            }
-            Err(AuthError::UnsupportedVersion { what, version, .. }) if version == "0" => {
-                summary.warnings.push(format!(
-                    "{what} does not exist yet; the migration would create it"
-                ));
-                Ok(())
-            }
-            Err(e) => Err(failed(e)),
-        };
+    match open_at(to, None, OpenMode::source(false)).await {
+        Ok(reader) => {
+            let checked =
+                pipeline::check_empty(reader.persistence(), &location, options.overwrite).await;
+            reader.close().await.map_err(failed)?;
+            summary.replaced_existing = !checked?;
+            Ok(())
+        }
+        Err(AuthError::UnsupportedVersion { what, version, .. }) if version == "0" => {
+            summary.warnings.push(format!(
+                "{what} does not exist yet; the migration would create it"
+            ));
+            Ok(())
+        }
+        Err(e) => Err(failed(e)),
     }
-    let writer = open_at(to, None, OpenMode::target(None))
-        .await
-        .map_err(failed)?;
-    options.stage(Stage::Write, snapshot.key_count() as u64);
-    let written = write_all(writer.persistence(), &location, snapshot, options.overwrite).await;
-    let closed = writer.close().await;
-    let backup = written?;
-    closed.map_err(failed)?;
-    options.advance(snapshot.key_count() as u64);
-    tracing::info!(target = %location, "migration: written; verifying through a new connection");
-
-    // Re-read through a new store (and new connections): what the database holds.
-    let reader = open_at(to, None, OpenMode::target(None))
-        .await
-        .map_err(failed)?;
-    let checked = async {
-        options.check_fault(FaultPoint::AfterWrite)?;
-        verify(reader.persistence(), &location, snapshot, options).await?;
-        options.check_fault(FaultPoint::AfterVerify)
-    }
-    .await;
-    let outcome = match checked {
-        Ok(()) => Ok(()),
-        Err(failure) => Err(restore(
-            reader.persistence(),
-            &location,
-            backup.as_ref(),
-            snapshot,
-            failure,
-        )
-        .await),
-    };
-    let closed = reader.close().await;
-    outcome?;
-    closed.map_err(failed)?;
-    tracing::info!(target = %location, replaced = backup.is_some(), "migration: verified");
-    summary.replaced_existing = backup.is_some();
-    summary.published = true;
-    summary.bytes_written = encoded_size(snapshot);
-    Ok(())
 }
 
 /// Source and destination must be different places, and folders must not nest (the staging

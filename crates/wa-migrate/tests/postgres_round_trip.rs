@@ -32,6 +32,9 @@ fn file_names(dir: &Path) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_folders_go_to_postgres_and_back_intact() {
+    if !wa_testkit::postgres::can_start_clusters("wa-migrate postgres_round_trip") {
+        return;
+    }
     let cluster = Cluster::start();
     let folders = baileys_auth_folders();
     for (i, (name, auth)) in folders.iter().enumerate() {
@@ -66,6 +69,9 @@ async fn baileys_folders_go_to_postgres_and_back_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_account_is_replaced_only_when_asked_and_restored_on_failure() {
+    if !wa_testkit::postgres::can_start_clusters("wa-migrate postgres_round_trip") {
+        return;
+    }
     let cluster = Cluster::start();
     let folders: Vec<_> = baileys_auth_folders()
         .into_iter()

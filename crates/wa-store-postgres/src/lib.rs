@@ -60,8 +60,13 @@
 //!   any pool built with deadpool-postgres and a TLS connector of your choice works too.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+pub mod admin;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod connect;
 mod error;
 mod flusher;
 mod health;
@@ -85,6 +90,7 @@ pub use metrics::StoreMetrics;
 pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use pool::connect_pool_tls;
 pub use reader::PostgresReader;
 pub use schema::{LATEST_VERSION, MigrationReport, SchemaName};
@@ -95,6 +101,7 @@ pub use deadpool_postgres;
 /// The pool type the store takes (re-exported so callers need not match versions).
 pub use deadpool_postgres::Pool;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 /// The TLS library behind the `tls` feature.
 pub use rustls;
 /// The PostgreSQL client the store uses (re-exported for building pools and admin queries).

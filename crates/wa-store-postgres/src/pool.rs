@@ -34,22 +34,46 @@ pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// tokio-postgres' keepalive idle time when nothing sets it.
 const TOKIO_POSTGRES_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
-fn config(connection_string: &str) -> Result<Config> {
-    // The connection string may hold a password: never echo it.
-    let mut config = Config::from_str(connection_string).map_err(|e| {
+/// Parses a connection string without echoing it (it may hold a password).
+pub(crate) fn parse_config(connection_string: &str) -> Result<Config> {
+    Config::from_str(connection_string).map_err(|e| {
         AuthError::invalid(
             "PostgreSQL connection string",
             format!("cannot be parsed ({e})"),
         )
-    })?;
+    })
+}
+
+/// A pool over `tls` with this crate's pool settings.
+#[cfg(feature = "tls")]
+pub(crate) fn pool_with<T>(config: Config, tls: T, max_size: usize) -> Result<Pool>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    build(
+        Manager::from_config(config, tls, manager_config()),
+        max_size,
+    )
+}
+
+fn config(connection_string: &str) -> Result<Config> {
+    let mut config = parse_config(connection_string)?;
+    tune(&mut config);
+    Ok(config)
+}
+
+/// This crate's defaults for what `config` leaves unset.
+pub(crate) fn tune(config: &mut Config) {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("wa-store-postgres");
     }
-    bound_tcp(&mut config);
-    Ok(config)
+    bound_tcp(config);
 }
 
 /// Keepalives and a TCP user timeout, where the connection string leaves them at

@@ -14,6 +14,12 @@
 //!
 //! Binaries are found in `$WA_PG_BINDIR`, else the highest `/usr/lib/postgresql/<v>/bin`,
 //! else through `pg_config --bindir`.
+//!
+//! # Which tests run where
+//! Tests that need a database ask [`database`] (any database: `$WA_TEST_DATABASE_URL` when
+//! set, else a throwaway cluster) or [`cluster`] (a throwaway cluster the test controls).
+//! When neither is possible they get `None` and print one line saying how to enable them;
+//! with `WA_REQUIRE_POSTGRES=1` (set by `.ci/run`) that skip is a failure instead.
 
 use std::fmt;
 use std::io::Write;
@@ -405,10 +411,85 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
+/// A database for a test.
+#[derive(Debug)]
+pub enum Database {
+    /// `$WA_TEST_DATABASE_URL`: a server the test does not control.
+    External(String),
+    /// The throwaway cluster shared by the test binary.
+    Cluster(&'static Cluster),
+}
+
+impl Database {
+    /// A connection string for it.
+    pub fn connection_string(&self) -> String {
+        match self {
+            Database::External(url) => url.clone(),
+            Database::Cluster(cluster) => cluster.connection_string(),
+        }
+    }
+}
+
+/// The variable that turns a skipped PostgreSQL test into a failure.
+pub const REQUIRE_VAR: &str = "WA_REQUIRE_POSTGRES";
+
+/// The variable naming a database for tests that need any database.
+pub const URL_VAR: &str = "WA_TEST_DATABASE_URL";
+
+/// A database for `test`: `$WA_TEST_DATABASE_URL`, else the shared throwaway cluster when
+/// the server binaries are found, else `None` after one line on stderr (a panic instead under
+/// `WA_REQUIRE_POSTGRES=1`).
+pub fn database(test: &str) -> Option<Database> {
+    if let Some(url) = std::env::var(URL_VAR).ok().filter(|u| !u.is_empty()) {
+        return Some(Database::External(url));
+    }
+    cluster(test).map(Database::Cluster)
+}
+
+/// The shared throwaway cluster for `test` (which needs to control the server), or `None`
+/// after one line on stderr when the server binaries are not found (a panic instead under
+/// `WA_REQUIRE_POSTGRES=1`).
+pub fn cluster(test: &str) -> Option<&'static Cluster> {
+    if find_bin_dir().is_some() {
+        return Some(Cluster::shared());
+    }
+    skip(test);
+    None
+}
+
+/// Whether a test that starts its own cluster ([`Cluster::start`]) can run; prints the skip
+/// line (or panics under `WA_REQUIRE_POSTGRES=1`) when not.
+pub fn can_start_clusters(test: &str) -> bool {
+    if find_bin_dir().is_some() {
+        return true;
+    }
+    skip(test);
+    false
+}
+
+fn skip(test: &str) {
+    let required = std::env::var(REQUIRE_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
+    let line = format!(
+        "skipped {test}: no PostgreSQL (install its server binaries, e.g. Debian's postgresql, \
+         or set WA_PG_BINDIR; or set {URL_VAR} for tests that need only a database)"
+    );
+    assert!(!required, "{line}, and {REQUIRE_VAR} is set");
+    eprintln!("{line}");
+}
+
 /// Where the PostgreSQL server binaries are.
 pub fn bin_dir() -> PathBuf {
+    find_bin_dir().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL server binaries not found: install them (Debian: postgresql) or set WA_PG_BINDIR"
+        )
+    })
+}
+
+/// Where the PostgreSQL server binaries are, if found.
+pub fn find_bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WA_PG_BINDIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+        return Some(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -422,14 +503,9 @@ pub fn bin_dir() -> PathBuf {
         .collect();
     versions.sort();
     if let Some((_, bin)) = versions.pop() {
-        return bin;
+        return Some(bin);
     }
-    if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
-        && output.status.success()
-    {
-        return PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    }
-    panic!(
-        "PostgreSQL server binaries not found: install them (Debian: postgresql) or set WA_PG_BINDIR"
-    );
+    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
+    let bin = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    (output.status.success() && bin.join("initdb").exists()).then_some(bin)
 }

@@ -1,9 +1,11 @@
-//! Writing your own backend: implement the methods of `Persistence` and prove it with the
-//! shared conformance suite (the same tests every built-in store passes).
+//! Writing your own backend: implement the seven required methods of `Persistence`
+//! (`capabilities`, `load_creds`, `get`, `list`, `kinds`, `commit`, `close`; `flush` has a
+//! default for stores durable on commit) and prove it with the shared conformance suite (the
+//! same tests every built-in store passes).
 //!
 //! ```sh
-//! cargo run -p wa --example custom_persistence   # runs the suite once
-//! cargo test -p wa --example custom_persistence  # one test per rule
+//! cargo run -p wa --features conformance --example custom_persistence   # runs the suite once
+//! cargo test -p wa --features conformance --example custom_persistence  # one test per rule
 //! ```
 //!
 //! This toy backend keeps everything in a map behind a mutex and counts commits; a real one

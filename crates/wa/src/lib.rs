@@ -12,6 +12,7 @@
 //! | `compat` | `wa-store-compat` | Baileys-compatible JSON folders (feature `compat`, default) |
 //! | `migrate` | `wa-migrate` | staged, verified migration (feature `migrate`, default) |
 //! | `postgres` | `wa-store-postgres` | PostgreSQL store for fleets (feature `postgres`) |
+//! | `backup` | `wa-backup` | online, age-encrypted backups and verified restores (feature `backup`) |
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa::auth::Result<()> {
@@ -36,10 +37,11 @@
 //! client) can leave it out.
 //!
 //! The `migrate` feature (default) adds the `migrate` module (`wa-migrate`: `migrate_between`,
-//! `inspect`, `verify`), the library behind `cargo xtask migrate`. With
+//! `inspect`, `verify`), the library behind `wa-auth-state migrate`. With
 //! `default-features = false` only the memory store is left. The facade's `postgres` feature
-//! does not switch on PostgreSQL support inside `wa-migrate`: to migrate to or from PostgreSQL
-//! in your own program, depend on `wa-migrate` with its `postgres` feature.
+//! also switches on PostgreSQL support inside `wa-migrate` (and `wa-backup`): with both
+//! `migrate` and `postgres`, `migrate::Location::Postgres` accounts can be migrated to and
+//! from. The `backup` feature adds the `backup` module (`wa-backup`).
 //!
 //! # A native auth state
 //!
@@ -87,13 +89,65 @@ pub use wa_auth as auth;
 pub use wa_proto as proto;
 pub use wa_signal as signal;
 
+#[cfg(feature = "backup")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backup")))]
+pub use wa_backup as backup;
 #[cfg(feature = "link")]
+#[cfg_attr(docsrs, doc(cfg(feature = "link")))]
 pub use wa_link as link;
 #[cfg(feature = "migrate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub use wa_migrate as migrate;
 #[cfg(feature = "compat")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compat")))]
 pub use wa_store_compat as compat;
 #[cfg(feature = "native")]
+#[cfg_attr(docsrs, doc(cfg(feature = "native")))]
 pub use wa_store_native as native;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use wa_store_postgres as postgres;
+
+/// README.md, docs/*.md and the crates' README.md as doc comments, so that `cargo test`
+/// compiles (and runs) every Rust block in them: the docs cannot drift from the code. Pages
+/// about an optional feature are checked when it is on (`--all-features`, as CI runs).
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../../docs/quickstart.md")]
+    pub struct Quickstart;
+    #[doc = include_str!("../../../docs/persistence.md")]
+    pub struct Persistence;
+    #[doc = include_str!("../../../docs/migration.md")]
+    pub struct Migration;
+    #[doc = include_str!("../../../docs/operations.md")]
+    pub struct Operations;
+    #[cfg(feature = "postgres")]
+    #[doc = include_str!("../../../docs/postgres.md")]
+    pub struct Postgres;
+    #[doc = include_str!("../../../docs/node.md")]
+    pub struct Node;
+    #[doc = include_str!("../../../docs/format-native.md")]
+    pub struct FormatNative;
+    #[doc = include_str!("../../../docs/format-compat.md")]
+    pub struct FormatCompat;
+    #[doc = include_str!("../../../docs/format-backup.md")]
+    pub struct FormatBackup;
+    #[doc = include_str!("../../../docs/benchmarks.md")]
+    pub struct Benchmarks;
+    #[doc = include_str!("../../wa-auth/README.md")]
+    pub struct AuthReadme;
+    #[doc = include_str!("../../wa-store-native/README.md")]
+    pub struct StoreNativeReadme;
+    #[doc = include_str!("../../wa-store-compat/README.md")]
+    pub struct StoreCompatReadme;
+    #[cfg(feature = "postgres")]
+    #[doc = include_str!("../../wa-store-postgres/README.md")]
+    pub struct StorePostgresReadme;
+    #[doc = include_str!("../../wa-migrate/README.md")]
+    pub struct MigrateReadme;
+    #[cfg(feature = "backup")]
+    #[doc = include_str!("../../wa-backup/README.md")]
+    pub struct BackupReadme;
+}

@@ -54,6 +54,12 @@ impl Default for AuthStateOptions {
 }
 
 impl AuthStateOptions {
+    /// Sets [`AuthStateOptions::event_capacity`].
+    pub fn event_capacity(mut self, events: usize) -> Self {
+        self.event_capacity = events;
+        self
+    }
+
     /// Sets [`AuthStateOptions::auto_persist_creds`].
     pub fn auto_persist_creds(mut self, yes: bool) -> Self {
         self.auto_persist_creds = yes;
