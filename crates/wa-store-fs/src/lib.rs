@@ -1,0 +1,27 @@
+//! File plumbing shared by the file-based auth stores (`wa-store-native`, `wa-store-compat`)
+//! and by `wa-migrate`, written once:
+//!
+//! - [`group`]: leader/follower group commit on the committers' own threads ([`GroupCommit`]);
+//! - [`atomic`]: replacing a file atomically (temp file, sync, rename, folder sync);
+//! - [`blocking`]: running blocking file work from async code without stalling a tokio worker;
+//! - the folder lock and durable folder operations, re-exported from `wa-auth`
+//!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`]).
+//!
+//! Every operation a disk can fail goes through `wa_auth::fault::check`, so the stores' fault
+//! injection tests reach this code unchanged.
+
+#![forbid(unsafe_code)]
+
+pub mod atomic;
+pub mod blocking;
+pub mod group;
+
+pub use atomic::{publish_file, replace_file};
+pub use group::{GroupCommit, GroupWriter};
+pub use wa_auth::dir_lock::DirLock;
+pub use wa_auth::folder::{create_dir_durably, sync_dir};
+
+/// An I/O error on `path`, as [`wa_auth::AuthError::Io`] (the one mapping every store uses).
+pub fn io_error(path: impl AsRef<std::path::Path>, error: std::io::Error) -> wa_auth::AuthError {
+    wa_auth::AuthError::io(path.as_ref(), error)
+}
