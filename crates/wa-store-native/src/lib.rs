@@ -72,16 +72,17 @@
 
 #![forbid(unsafe_code)]
 
+mod commit;
+mod compaction;
 mod format;
 pub mod inspect;
-mod lock;
+pub mod layout;
 mod log;
 mod options;
 mod recovery;
 mod snapshot;
 mod state;
 mod store;
-mod writer;
 
 use std::path::Path;
 use std::sync::Arc;

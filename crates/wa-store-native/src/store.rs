@@ -5,8 +5,6 @@ use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -18,17 +16,18 @@ use wa_auth::codec::decode_binary;
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
+use wa_store_fs::blocking::offload;
+use wa_store_fs::{DirLock, GroupCommit, publish_file};
 
+use crate::commit::{self, Committer, Log, LogWriter, Shared};
+use crate::compaction::Compactions;
 use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
-use wa_auth::dir_lock::DirLock;
-
-use crate::lock::LOCK_FILE;
+use crate::layout::{LOCK_FILE, Paths, is_own_file};
 use crate::log::log_header;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::recovery::{Names, Recovered, recover};
 use crate::snapshot::{SnapshotData, read_snapshot};
 use crate::state::{EncodedBatch, State};
-use crate::writer::{Msg, Paths, Writer, publish_file};
 
 /// Batches with more keys than this are encoded on a blocking thread, not on the async task.
 const OFFLOAD_ENCODE_KEYS: usize = 256;
@@ -39,23 +38,18 @@ const READ_ONLY_ATTEMPTS: usize = 8;
 /// A crash-safe store of one linked device's auth state in one directory.
 ///
 /// Everything lives in memory (each value in its canonical binary encoding, decoded on
-/// [`get`](Persistence::get)), so reads never touch the disk. Commits go to a dedicated writer
-/// thread that appends them to the log and syncs, in groups (see the [crate docs](crate)).
+/// [`get`](Persistence::get)), so reads never touch the disk. Commits are appended to the
+/// log and synced in groups, by the committers themselves (see the [crate docs](crate)).
 /// The directory is locked while the store is open for writing.
 ///
-/// Dropping the store stops the writer thread after the commits already queued and releases
-/// the lock before `drop` returns (it waits for an in-flight sync); [`NativeStore::close`]
-/// does the same without blocking the async runtime.
+/// Dropping the store writes the commits already queued, stops a compaction in progress and
+/// releases the lock before `drop` returns (it waits for an in-flight sync);
+/// [`NativeStore::close`] does the same without blocking the async runtime.
 pub struct NativeStore {
     paths: Arc<Paths>,
     options: NativeStoreOptions,
     state: Arc<RwLock<State>>,
-    writer: Option<WriterHandle>,
-}
-
-struct WriterHandle {
-    tx: mpsc::Sender<Msg>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    committer: Option<Arc<Committer>>,
 }
 
 impl std::fmt::Debug for NativeStore {
@@ -68,22 +62,6 @@ impl std::fmt::Debug for NativeStore {
             .field("has_creds", &state.creds.is_some())
             .field("keys", &state.key_count())
             .finish()
-    }
-}
-
-/// Runs blocking work on tokio's blocking pool when inside a runtime, else inline.
-async fn offload<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(work)
-            .await
-            .map_err(|e| AuthError::Backend {
-                backend: "native",
-                source: Box::new(e),
-            })?,
-        Err(_) => work(),
     }
 }
 
@@ -111,15 +89,6 @@ fn read_log_file(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AuthError::io(path, e)),
     }
-}
-
-/// Files a store directory may hold besides the store's own; anything else means the
-/// directory is something else (a Baileys folder, say) and must not be turned into a store.
-fn is_own_file(name: &str) -> bool {
-    matches!(
-        name,
-        LOCK_FILE | "snapshot" | "log" | "snapshot.tmp" | "log.tmp"
-    ) || name.starts_with('.')
 }
 
 /// Makes sure `path` is a directory with mode 0700 (creating it when allowed).
@@ -177,7 +146,7 @@ impl NativeStore {
     /// Opens the store in directory `path`. The file work runs on tokio's blocking pool.
     pub async fn open_with(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        offload(move || Self::open_blocking(path, options)).await
+        offload("native", move || Self::open_blocking(path, options)).await
     }
 
     /// Opens the store in directory `path`, blocking the calling thread (for synchronous code
@@ -204,40 +173,24 @@ impl NativeStore {
             return Self::open_read_only(paths, options, started);
         }
         let lock = DirLock::acquire(&paths.dir, LOCK_FILE)?;
-        for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
-            match fs::remove_file(tmp) {
-                Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(AuthError::io(tmp, e)),
-            }
-        }
+        Self::remove_temp_files(&paths)?;
         for file in [&paths.snapshot, &paths.log] {
             tighten_file(file)?;
         }
         let snapshot = read_snapshot_file(&paths.snapshot)?;
-        let log = read_log_file(&paths.log)?;
-        let fresh = snapshot.is_none() && log.is_none();
+        let log_bytes = read_log_file(&paths.log)?;
+        let fresh = snapshot.is_none() && log_bytes.is_none();
         if fresh {
             Self::check_empty_dir(&paths, &options)?;
         }
-        let recovered = recover(snapshot, log.as_deref(), &names(&paths))?;
-        if fresh {
-            publish_file(
-                &paths.dir,
-                &paths.snapshot_tmp,
-                &paths.snapshot,
-                &[&crate::snapshot::empty_snapshot()],
-            )
-            .map_err(|e| AuthError::io(&paths.snapshot, e))?;
-            info!(dir = %paths.dir.display(), "created a new native store");
-        }
-        let (log_file, log_len) = Self::prepare_log(&paths, &recovered, log.as_deref())?;
-        drop(log);
+        let recovered = recover(snapshot, log_bytes.as_deref(), &names(&paths))?;
         let snapshot_len = if fresh {
-            crate::snapshot::empty_snapshot().len() as u64
+            Self::create_snapshot(&paths)?
         } else {
             recovered.snapshot_len
         };
+        let (file, len) = Self::prepare_log(&paths, &recovered, log_bytes.as_deref())?;
+        drop(log_bytes);
         info!(
             dir = %paths.dir.display(),
             seq = recovered.state.seq,
@@ -245,36 +198,67 @@ impl NativeStore {
             has_creds = recovered.state.creds.is_some(),
             frames = recovered.frames_applied,
             snapshot_bytes = snapshot_len,
-            log_bytes = log_len,
+            log_bytes = len,
             millis = started.elapsed().as_millis() as u64,
             "opened native store"
         );
-        let state = Arc::new(RwLock::new(recovered.state));
-        let channel = mpsc::channel();
-        let tx = channel.0.clone();
-        let writer = Writer::new(
-            paths.clone(),
-            options.clone(),
-            state.clone(),
-            channel,
-            log_file,
-            log_len,
+        let log = Log {
+            file,
+            len,
             snapshot_len,
-            lock,
-        );
-        let thread = std::thread::Builder::new()
-            .name("wa-native-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| AuthError::io(&paths.dir, e))?;
-        Ok(Self {
+            next_seq: recovered.state.seq + 1,
+            unsynced: false,
+            failed: None,
+        };
+        Ok(Self::start(paths, options, recovered.state, log, lock))
+    }
+
+    /// The store over recovered `state` and its `log`, ready for commits.
+    fn start(
+        paths: Arc<Paths>,
+        options: NativeStoreOptions,
+        state: State,
+        log: Log,
+        lock: DirLock,
+    ) -> Self {
+        let state = Arc::new(RwLock::new(state));
+        let shared = Arc::new(Shared {
+            paths: paths.clone(),
+            options: options.clone(),
+            state: state.clone(),
+            log: Mutex::new(log),
+            compactions: Compactions::default(),
+            lock: Mutex::new(Some(lock)),
+        });
+        // A log left over its threshold (by a failed compaction) is compacted now.
+        crate::compaction::maybe_start(&shared, &mut shared.log.lock());
+        Self {
             paths,
             options,
             state,
-            writer: Some(WriterHandle {
-                tx,
-                thread: Mutex::new(Some(thread)),
-            }),
-        })
+            committer: Some(Arc::new(GroupCommit::new(LogWriter(shared)))),
+        }
+    }
+
+    /// Removes the temp files a crash may have left.
+    fn remove_temp_files(paths: &Paths) -> Result<()> {
+        for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
+            match fs::remove_file(tmp) {
+                Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AuthError::io(tmp, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the empty snapshot of a new store; returns its length.
+    fn create_snapshot(paths: &Paths) -> Result<u64> {
+        let empty = crate::snapshot::empty_snapshot();
+        publish_file(&paths.dir, &paths.snapshot_tmp, &paths.snapshot, &[&empty])
+            .map_err(|e| AuthError::io(&paths.snapshot, e))?;
+        info!(dir = %paths.dir.display(), "created a new native store");
+        Ok(empty.len() as u64)
     }
 
     /// Refuses to create a store in a directory that holds other files.
@@ -411,7 +395,7 @@ impl NativeStore {
             paths,
             options,
             state: Arc::new(RwLock::new(recovered.state)),
-            writer: None,
+            committer: None,
         })
     }
 
@@ -431,8 +415,8 @@ impl NativeStore {
         self.state.read().seq
     }
 
-    fn writer(&self) -> Result<&WriterHandle> {
-        self.writer.as_ref().ok_or_else(|| {
+    fn committer(&self) -> Result<&Arc<Committer>> {
+        self.committer.as_ref().ok_or_else(|| {
             AuthError::invalid(
                 format!("commit to {}", self.paths.dir.display()),
                 "the native store was opened read-only",
@@ -440,49 +424,37 @@ impl NativeStore {
         })
     }
 
-    async fn ask(&self, msg: impl FnOnce(oneshot::Sender<Result<()>>) -> Msg) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.writer()?
-            .tx
-            .send(msg(reply))
-            .map_err(|_| AuthError::Closed)?;
-        rx.await.map_err(|_| AuthError::Closed)?
-    }
-
     /// Compacts now: writes a snapshot of the current state and starts a new log. Returns once
     /// the snapshot is published. Compaction also runs by itself (see [`NativeStoreOptions`]).
     pub async fn compact(&self) -> Result<()> {
-        self.ask(|reply| Msg::Compact { reply }).await
+        let committer = self.committer()?;
+        if committer.is_closed() {
+            return Err(AuthError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        crate::compaction::request(&committer.writer().0, reply);
+        rx.await.map_err(|_| AuthError::Closed)?
     }
 
-    /// Stops the writer after the commits already queued and releases the directory lock.
-    /// Later commits fail with [`AuthError::Closed`]; reads still work.
+    /// Writes the commits already queued, stops a compaction in progress and releases the
+    /// directory lock. Later commits fail with [`AuthError::Closed`]; reads still work.
     pub async fn close(&self) -> Result<()> {
-        let Some(writer) = &self.writer else {
+        let Some(committer) = &self.committer else {
             return Ok(());
         };
-        let _ = writer.tx.send(Msg::Shutdown);
-        let thread = writer.thread.lock().take();
-        if let Some(thread) = thread {
-            offload(move || {
-                thread.join().map_err(|_| AuthError::Backend {
-                    backend: "native",
-                    source: "the writer thread panicked".into(),
-                })
-            })
-            .await?;
-        }
-        Ok(())
+        let committer = committer.clone();
+        offload("native", move || {
+            commit::close(&committer);
+            Ok(())
+        })
+        .await
     }
 }
 
 impl Drop for NativeStore {
     fn drop(&mut self) {
-        if let Some(writer) = &self.writer {
-            let _ = writer.tx.send(Msg::Shutdown);
-            if let Some(thread) = writer.thread.lock().take() {
-                let _ = thread.join();
-            }
+        if let Some(committer) = &self.committer {
+            commit::close(committer);
         }
     }
 }
@@ -551,22 +523,30 @@ impl Persistence for NativeStore {
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
         batch.validate()?;
-        self.writer()?;
+        let committer = self.committer()?;
         if batch.is_empty() {
             return Ok(());
         }
+        // Encoded before joining a group, so the group's leader only writes.
         let batch = if batch.key_count() > OFFLOAD_ENCODE_KEYS {
-            offload(move || EncodedBatch::encode(batch)).await?
+            offload("native", move || EncodedBatch::encode(batch)).await?
         } else {
             EncodedBatch::encode(batch)?
         };
-        self.ask(|reply| Msg::Commit { batch, reply }).await
+        committer.commit(batch).await
     }
 
     async fn flush(&self) -> Result<()> {
-        if self.options.durability == Durability::Full || self.writer.is_none() {
+        let Some(committer) = &self.committer else {
+            return Ok(());
+        };
+        if self.options.durability == Durability::Full {
             return Ok(());
         }
-        self.ask(|reply| Msg::Flush { reply }).await
+        if committer.is_closed() {
+            return Err(AuthError::Closed);
+        }
+        let shared = committer.writer().0.clone();
+        wa_store_fs::blocking::run("native", move || commit::flush(&shared)).await?
     }
 }
