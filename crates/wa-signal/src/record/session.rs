@@ -630,7 +630,7 @@ mod tests {
                     })
                     .collect();
             }
-            let archived = (0..variant).map(|v| state(v)).collect();
+            let archived = (0..variant).map(state).collect();
             records.push(SessionRecord::from_parts(Some(s.clone()), archived));
             records.push(SessionRecord::from_parts(None, vec![s]));
         }
