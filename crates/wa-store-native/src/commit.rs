@@ -109,7 +109,7 @@ impl GroupWriter for LogWriter {
     const MAX_WEIGHT: usize = 64 << 20;
 
     fn weight(batch: &EncodedBatch) -> usize {
-        batch.bytes.len()
+        batch.len
     }
 
     fn write_group(&self, batches: Vec<EncodedBatch>) -> std::result::Result<(), Failure> {
@@ -120,23 +120,27 @@ impl GroupWriter for LogWriter {
         }
         let started = Instant::now();
         let first_seq = log.next_seq;
-        let payload_len: usize = batches.iter().map(|b| b.bytes.len()).sum();
+        let payload_len: usize = batches.iter().map(|b| b.len).sum();
         if let Err(e) = write_frame(shared, &mut log, &batches, first_seq) {
             return Err(fail_group(shared, &mut log, e));
         }
         log.unsynced = shared.options.durability != Durability::Full;
         log.len += (FRAME_HEADER_LEN + payload_len) as u64;
         log.next_seq += batches.len() as u64;
+        let (count, keys) = (
+            batches.len(),
+            batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
+        );
         {
             let mut state = shared.state.write();
-            for (i, batch) in batches.iter().enumerate() {
-                state.apply(batch, first_seq + i as u64);
+            for (seq, batch) in (first_seq..).zip(batches) {
+                state.apply(batch, seq);
             }
         }
         debug!(
             first_seq,
-            batches = batches.len(),
-            keys = batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
+            batches = count,
+            keys,
             bytes = payload_len,
             micros = started.elapsed().as_micros() as u64,
             "group committed"
@@ -162,18 +166,18 @@ impl GroupWriter for LogWriter {
 }
 
 /// Appends `batches` to the log as ONE frame with one `write` and, with [`Durability::Full`],
-/// one `fdatasync`. The batches' bytes go to the kernel straight from where they were encoded.
+/// one `fdatasync`. The batches' bytes go to the kernel from where they were encoded (their
+/// checksums were computed then too: here they are only combined).
 fn write_frame(
     shared: &Shared,
     log: &mut Log,
     batches: &[EncodedBatch],
     first_seq: u64,
 ) -> io::Result<()> {
-    let mut payload_crc = 0;
-    let mut payload_len = 0usize;
+    let (mut payload_crc, mut payload_len) = (0, 0usize);
     for batch in batches {
-        payload_crc = crc32c::crc32c_append(payload_crc, &batch.bytes);
-        payload_len += batch.bytes.len();
+        payload_crc = crc32c::crc32c_combine(payload_crc, batch.crc, batch.len);
+        payload_len += batch.len;
     }
     let header = FrameHeader {
         payload_len: payload_len as u32,
@@ -182,27 +186,19 @@ fn write_frame(
         payload_crc,
     }
     .encode();
+    let mut slices = Vec::with_capacity(1 + 4 * batches.len());
+    slices.push(IoSlice::new(&header));
+    for batch in batches {
+        batch.for_each_piece(|piece| slices.push(IoSlice::new(piece)));
+    }
     let path = &shared.paths.log;
     if let Err(e) = fault::check(Op::Write, path) {
         // As a disk that fills up mid-write: part of the frame reaches the file.
-        let mut frame = header.to_vec();
-        batches
-            .iter()
-            .for_each(|b| frame.extend_from_slice(&b.bytes));
+        let frame: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
         let _ = log.file.write_all(&frame[..frame.len() / 2]);
         return Err(e);
     }
-    if let [batch] = batches {
-        write_all_vectored(
-            &mut log.file,
-            &mut [IoSlice::new(&header), IoSlice::new(&batch.bytes)],
-        )?;
-    } else {
-        let mut slices = Vec::with_capacity(batches.len() + 1);
-        slices.push(IoSlice::new(&header));
-        slices.extend(batches.iter().map(|b| IoSlice::new(&b.bytes)));
-        write_all_vectored(&mut log.file, &mut slices)?;
-    }
+    write_all_vectored(&mut log.file, &mut slices)?;
     if shared.options.durability == Durability::Full {
         fault::check(Op::SyncFile, path)?;
         log.file.sync_data()?;
