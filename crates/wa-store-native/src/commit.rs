@@ -26,7 +26,7 @@ use crate::format::{FRAME_HEADER_LEN, FrameHeader};
 use crate::layout::Paths;
 use crate::log::write_all_vectored;
 use crate::options::{Durability, NativeStoreOptions};
-use crate::state::{EncodedBatch, State};
+use crate::state::{EncodedBatch, State, extend_crc};
 
 /// The log file and what goes with it; guarded by [`Shared::log`], held by the leader of a
 /// group while it writes, and by compaction while it starts or publishes.
@@ -176,7 +176,12 @@ fn write_frame(
 ) -> io::Result<()> {
     let (mut payload_crc, mut payload_len) = (0, 0usize);
     for batch in batches {
-        payload_crc = crc32c::crc32c_combine(payload_crc, batch.crc, batch.len);
+        payload_crc = match payload_len {
+            0 => batch.crc,
+            _ => extend_crc(payload_crc, batch.crc, batch.len, |f| {
+                batch.for_each_piece(f)
+            }),
+        };
         payload_len += batch.len;
     }
     let header = FrameHeader {

@@ -2,7 +2,7 @@
 //! disk. Also the encoded form of a batch on its way to the log.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use wa_auth::codec::encode_binary;
@@ -80,7 +80,12 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn encode(kind: KeyKind, entries: Vec<(KeyId, Option<KeyValue>)>) -> Self {
+    /// Encodes `entries`, handing each decoded value to `spent` once encoded.
+    fn encode(
+        kind: KeyKind,
+        entries: Vec<(KeyId, Option<KeyValue>)>,
+        mut spent: impl FnMut(KeyValue),
+    ) -> Self {
         let bound: usize = entries
             .iter()
             .map(|(id, _)| format::entry_prefix_bound(&kind, id))
@@ -94,7 +99,11 @@ impl Run {
             kind,
         };
         for (id, value) in entries {
-            let value = value.map(|v| Bytes::from(encode_binary(&v)));
+            let value = value.map(|v| {
+                let encoded = Bytes::from(encode_binary(&v));
+                spent(v);
+                encoded
+            });
             match &value {
                 Some(v) => format::encode_put_prefix(&mut run.prefixes, &run.kind, &id, v.len()),
                 None => format::encode_delete(&mut run.prefixes, &run.kind, &id),
@@ -179,7 +188,7 @@ impl EncodedBatch {
         }
         head[..4].copy_from_slice(&((len - 4) as u32).to_le_bytes());
         let crc = runs.iter().fold(crc32c::crc32c(&head), |crc, run| {
-            crc32c::crc32c_combine(crc, run.crc, run.len)
+            extend_crc(crc, run.crc, run.len, |f| run.for_each_piece(f))
         });
         Ok(Self {
             head,
@@ -204,6 +213,26 @@ impl EncodedBatch {
     }
 }
 
+/// Below this many bytes, extending a checksum over bytes costs less than combining it with
+/// their checksum (`crc32c_combine` takes about 15 µs whatever the length).
+const COMBINE_MIN_LEN: usize = 1 << 20;
+
+/// The crc32c of bytes with checksum `crc` followed by `len` bytes with checksum `next_crc`,
+/// which `pieces` calls its argument with: computed over the bytes when they are few.
+pub(crate) fn extend_crc<'a>(
+    crc: u32,
+    next_crc: u32,
+    len: usize,
+    pieces: impl FnOnce(&mut dyn FnMut(&'a [u8])),
+) -> u32 {
+    if len >= COMBINE_MIN_LEN {
+        return crc32c::crc32c_combine(crc, next_crc, len);
+    }
+    let mut crc = crc;
+    pieces(&mut |piece| crc = crc32c::crc32c_append(crc, piece));
+    crc
+}
+
 /// Keys above which a batch's encoding is spread over the machine's cores.
 const PARALLEL_ENCODE: usize = 2048;
 
@@ -212,14 +241,19 @@ const PARALLEL_ENCODE: usize = 2048;
 fn encode_runs(kinds: impl Iterator<Item = (KeyKind, Vec<(KeyId, Option<KeyValue>)>)>) -> Vec<Run> {
     let kinds: Vec<_> = kinds.collect();
     let total: usize = kinds.iter().map(|(_, e)| e.len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if total < PARALLEL_ENCODE || threads < 2 {
+    // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
+    // a small batch.
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    let threads = || {
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+    };
+    if total < PARALLEL_ENCODE || threads() < 2 {
         return kinds
             .into_iter()
-            .map(|(kind, entries)| Run::encode(kind, entries))
+            .map(|(kind, entries)| Run::encode(kind, entries, drop))
             .collect();
     }
-    let chunk = total.div_ceil(threads);
+    let chunk = total.div_ceil(threads());
     let mut jobs = Vec::new();
     for (kind, mut rest) in kinds {
         while rest.len() > chunk {
@@ -229,19 +263,34 @@ fn encode_runs(kinds: impl Iterator<Item = (KeyKind, Vec<(KeyId, Option<KeyValue
         }
         jobs.push((kind, rest));
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|(kind, entries)| scope.spawn(move || Run::encode(kind, entries)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    // Each job keeps its decoded values instead of freeing them one by one: freeing 10,000
+    // decoded sessions takes about as long as encoding them, and nobody waits for it.
+    let encode = |(kind, entries): (KeyKind, Vec<_>)| {
+        let mut spent = Vec::with_capacity(entries.len());
+        let run = Run::encode(kind, entries, |v| spent.push(v));
+        (run, spent)
+    };
+    // The calling thread encodes the first job while helpers encode the others.
+    let mut jobs = jobs.into_iter();
+    let first = jobs.next();
+    let (runs, spent): (Vec<Run>, Vec<Vec<KeyValue>>) = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(move || encode(job))).collect();
+        let rest = handles.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        first.map(encode).into_iter().chain(rest).unzip()
+    });
+    free_later(spent);
+    runs
+}
+
+/// Frees `values` on a background thread (here, when no thread can be started: the refused
+/// closure is dropped with them).
+fn free_later(values: Vec<Vec<KeyValue>>) {
+    let _ = std::thread::Builder::new()
+        .name("wa-native-free".into())
+        .spawn(move || drop(values));
 }
 
 fn too_large() -> AuthError {
