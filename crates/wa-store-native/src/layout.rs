@@ -13,13 +13,20 @@ const SNAPSHOT_TMP_FILE: &str = "snapshot.tmp";
 /// The log being rewritten after a compaction.
 const LOG_TMP_FILE: &str = "log.tmp";
 
-/// The file names a store directory may hold (hidden files aside); anything else means the
-/// directory is something else (a Baileys folder, say) and must not be turned into a store.
-pub fn is_own_file(name: &str) -> bool {
+/// Whether `name` is one of the files the store writes in its directory (its data, its lock,
+/// its temp files).
+pub fn is_store_file(name: &str) -> bool {
     matches!(
         name,
         LOCK_FILE | SNAPSHOT_FILE | LOG_FILE | SNAPSHOT_TMP_FILE | LOG_TMP_FILE
-    ) || name.starts_with('.')
+    )
+}
+
+/// Whether a store directory may hold `name`: the store's files and hidden files. Anything
+/// else means the directory is something else (a Baileys folder, say) and must not be turned
+/// into a store.
+pub fn is_own_file(name: &str) -> bool {
+    is_store_file(name) || name.starts_with('.')
 }
 
 /// Whether directory `dir` holds a native store (its snapshot or its log).
