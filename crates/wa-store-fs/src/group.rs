@@ -166,7 +166,9 @@ impl<W: GroupWriter> GroupCommit<W> {
             match group {
                 Some(group) => {
                     let lead = Lead::new(self, group);
-                    crate::blocking::run(W::BACKEND, move || lead.run()).await?;
+                    // A group whose blocking task panicked or was cancelled is marked
+                    // abandoned (by `Lead`'s drop); this commit's own outcome is read above.
+                    let _ = crate::blocking::run(W::BACKEND, move || lead.run()).await;
                 }
                 None => notified.await,
             }

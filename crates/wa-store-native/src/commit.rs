@@ -118,35 +118,16 @@ impl GroupWriter for LogWriter {
         if let Some(reason) = &log.failed {
             return Err(Failure::Unhealthy(reason.clone()));
         }
-        let started = Instant::now();
-        let first_seq = log.next_seq;
-        let payload_len: usize = batches.iter().map(|b| b.len).sum();
-        if let Err(e) = write_frame(shared, &mut log, &batches, first_seq) {
-            return Err(fail_group(shared, &mut log, e));
-        }
-        log.unsynced = shared.options.durability != Durability::Full;
-        log.len += (FRAME_HEADER_LEN + payload_len) as u64;
-        log.next_seq += batches.len() as u64;
-        let (count, keys) = (
-            batches.len(),
-            batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
-        );
-        {
-            let mut state = shared.state.write();
-            for (seq, batch) in (first_seq..).zip(batches) {
-                state.apply(batch, seq);
-            }
-        }
-        debug!(
-            first_seq,
-            batches = count,
-            keys,
-            bytes = payload_len,
-            micros = started.elapsed().as_micros() as u64,
-            "group committed"
-        );
-        crate::compaction::maybe_start(shared, &mut log);
-        Ok(())
+        // A panic half-way (the log lock does not poison) would leave the log and the state
+        // in doubt: the store then refuses writes, as after a failed cut-off.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_and_apply(shared, &mut log, batches)
+        }));
+        written.unwrap_or_else(|_| {
+            let reason = "a commit panicked while writing the log".to_owned();
+            shared.fail(&mut log, reason.clone());
+            Err(Failure::Unknown(reason))
+        })
     }
 
     fn error(&self, failure: &Failure) -> AuthError {
@@ -163,6 +144,43 @@ impl GroupWriter for LogWriter {
             },
         }
     }
+}
+
+/// Writes the group's frame, then applies its batches to the state in order.
+fn write_and_apply(
+    shared: &Arc<Shared>,
+    log: &mut Log,
+    batches: Vec<EncodedBatch>,
+) -> std::result::Result<(), Failure> {
+    let started = Instant::now();
+    let first_seq = log.next_seq;
+    let payload_len: usize = batches.iter().map(|b| b.len).sum();
+    if let Err(e) = write_frame(shared, log, &batches, first_seq) {
+        return Err(fail_group(shared, log, e));
+    }
+    log.unsynced = shared.options.durability != Durability::Full;
+    log.len += (FRAME_HEADER_LEN + payload_len) as u64;
+    log.next_seq += batches.len() as u64;
+    let (count, keys) = (
+        batches.len(),
+        batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
+    );
+    {
+        let mut state = shared.state.write();
+        for (seq, batch) in (first_seq..).zip(batches) {
+            state.apply(batch, seq);
+        }
+    }
+    debug!(
+        first_seq,
+        batches = count,
+        keys,
+        bytes = payload_len,
+        micros = started.elapsed().as_micros() as u64,
+        "group committed"
+    );
+    crate::compaction::maybe_start(shared, log);
+    Ok(())
 }
 
 /// Appends `batches` to the log as ONE frame with one `write` and, with [`Durability::Full`],
