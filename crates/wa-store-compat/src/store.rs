@@ -115,12 +115,7 @@ pub struct CompatStore {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AuthError::Backend {
-            backend: "compat",
-            source: Box::new(e),
-        })?
+    wa_store_fs::blocking::offload("compat", f).await
 }
 
 impl CompatStore {
