@@ -134,7 +134,7 @@ pub fn migrate(args: &[String]) -> Result<(), String> {
     let result = runtime()?.block_on(wa_migrate::migrate_between(&from, &to, &options));
     bar.bar.finish_and_clear();
     let summary = result.map_err(|e| match e.hint() {
-        Some(hint) => format!("{e}; {hint}"),
+        Some(hint) => format!("{e}; {}", cli_hint(hint)),
         None => e.to_string(),
     })?;
     if args.json {
@@ -197,5 +197,17 @@ pub fn verify(args: &[String]) -> Result<(), String> {
             "{} problem(s) found in {location}",
             report.problems.len()
         ))
+    }
+}
+
+/// A migration error's hint in this tool's terms: its flags.
+fn cli_hint(hint: wa_migrate::Hint) -> String {
+    use wa_migrate::Hint;
+    match hint {
+        Hint::RestoreCreds => "unreadable creds are never skipped: restore creds.json from a backup (the keys alone cannot log in)".into(),
+        Hint::SkipUnreadableKeys => "pass --lenient to skip unreadable keys, which the summary then lists".into(),
+        Hint::CopyKeysAlone => "pass --lenient to copy the keys alone".into(),
+        Hint::Overwrite => "pass --overwrite to replace it (the old state is kept as a backup until the new one is verified)".into(),
+        other => other.to_string(),
     }
 }

@@ -22,7 +22,7 @@ use crate::error::{AuthError, BoxError, Result};
 use crate::key::{KeyId, KeyKind, KeyValue};
 
 fn corrupt(kind: &KeyKind, id: &KeyId, source: impl Into<BoxError>) -> AuthError {
-    AuthError::corrupt(format!("{kind} key {id}"), source)
+    AuthError::corrupt_key(kind, id, "", source)
 }
 
 fn pre_key_id(kind: &KeyKind, id: &KeyId) -> Result<PreKeyId> {

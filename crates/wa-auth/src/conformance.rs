@@ -1,15 +1,22 @@
-//! The backend conformance suite (feature `conformance`): public async test functions every
-//! [`Persistence`] must pass. Each takes a [`Harness`] that opens the store under test.
+//! The backend conformance suite (feature `conformance`): public async test functions, one per
+//! rule of [`Persistence`] (each test is named in the rule it checks), that every backend
+//! passes. Each takes a [`Harness`] that opens the store under test.
 //!
-//! Third-party backends run the whole suite with one macro in a test file:
+//! Tests adapt to what the store declares in its [`Capabilities`] (as OpenDAL's behaviour
+//! tests do): the durability test checks the declared [`Durability`], and tests of a feature
+//! the store does not have (a read-only view, persistence) pass without checking anything,
+//! saying so on stderr.
+//!
+//! A backend runs the whole suite with one macro in a test file; each use names a module, so
+//! one file can run it for several configurations:
 //!
 //! ```text
 //! // tests/conformance.rs of a store crate (dev-dependency: wa-auth with feature "conformance")
-//! wa_auth::conformance_tests!(my_store::testing::Harness::new());
+//! wa_auth::conformance_tests!(default_options, my_store::testing::Harness::new());
+//! wa_auth::conformance_tests!(without_sync, my_store::testing::Harness::without_sync());
 //! ```
 //!
-//! and each test also runs through `Box<dyn Persistence>`, since the harness hands out trait
-//! objects. Tests panic with a message naming the broken rule.
+//! Tests panic with a message naming the broken rule.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,22 +26,33 @@ use serde_json::json;
 
 use crate::batch::WriteBatch;
 use crate::creds::{AuthCreds, Contact};
+use crate::error::AuthError;
 use crate::key::{KeyId, KeyKind, KeyValue};
-use crate::persistence::{Persistence, PersistenceExt};
+use crate::persistence::{Capabilities, Durability, Persistence, PersistenceExt, Snapshot};
 use crate::sample;
 
-/// Opens the store under test. One harness per test; every call to [`Harness::open`] after the
-/// previous handle was dropped must open the same data (for the reopen test).
+/// Opens the store under test: the factory the reopen, durability and read-only tests use.
+/// One harness per test; a new harness starts from an empty store, and every later
+/// [`open`](Harness::open) opens the same data again.
 #[async_trait]
 pub trait Harness: Send + Sync {
-    /// Opens (or reopens) the store. A new harness starts from an empty store.
+    /// Opens (or reopens) the store for writing. Called again after the previous handle was
+    /// closed or dropped.
     async fn open(&self) -> Arc<dyn Persistence>;
 
-    /// Makes what was committed durable before a reopen (write-behind backends flush); the
-    /// default calls [`Persistence::flush`].
-    async fn settle(&self, store: &dyn Persistence) {
-        store.flush().await.expect("flush must succeed");
+    /// Opens a read-only view of the same data, for backends that offer one (the default:
+    /// none, and the read-only test checks nothing).
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        None
     }
+}
+
+/// Says on stderr that `test` checked nothing for a store without `feature`.
+fn skipped(test: &str, capabilities: &Capabilities, feature: &str) {
+    eprintln!(
+        "conformance {test}: skipped for the {} backend ({feature})",
+        capabilities.backend
+    );
 }
 
 fn creds_with_unknown_fields() -> AuthCreds {
@@ -95,10 +113,33 @@ pub async fn creds_round_trip(harness: &dyn Harness) {
     );
 }
 
-/// A value of every known kind and of an unknown kind round-trips; `list` and `kinds` see them.
+/// Kinds no build of this crate knows, with values of every JSON shape.
+fn unknown_kind_samples() -> Vec<(KeyKind, KeyId, KeyValue)> {
+    let kind = |name: &str| KeyKind::from_name(name).expect("a valid kind name");
+    vec![
+        (
+            kind("kind-from-the-future"),
+            KeyId::new("nested"),
+            KeyValue::Other(json!({"a": [1, 2.5, "three", null], "b": {"c": true}})),
+        ),
+        (
+            kind("kind-from-the-future"),
+            KeyId::new("scalar"),
+            KeyValue::Other(json!("just a string")),
+        ),
+        (
+            kind("another-unknown-kind"),
+            KeyId::new("1"),
+            KeyValue::Other(json!([{"deep": [[[]]]}])),
+        ),
+    ]
+}
+
+/// A value of every known kind and of unknown kinds round-trips; `list` and `kinds` see them.
 pub async fn round_trip_every_kind(harness: &dyn Harness) {
     let store = harness.open().await;
-    let samples = sample::one_of_every_kind();
+    let mut samples = sample::one_of_every_kind();
+    samples.extend(unknown_kind_samples());
     let mut batch = WriteBatch::new();
     for (kind, id, value) in &samples {
         batch.put(kind.clone(), id.clone(), value.clone());
@@ -197,43 +238,91 @@ pub async fn batch_is_atomic(harness: &dyn Harness) {
     );
 }
 
-/// Deletes remove keys; deleting a missing key is fine; within a batch the last change wins;
-/// `get` returns only existing ids, once each.
-pub async fn delete_and_get_semantics(harness: &dyn Harness) {
-    let store = harness.open().await;
-    let kind = KeyKind::LidMapping;
+fn lid(value: &str) -> KeyValue {
+    KeyValue::LidMapping(value.into())
+}
+
+/// Commits ten `LidMapping` keys `{prefix}-0` .. `{prefix}-9` with values `v0` .. `v9`.
+async fn put_ten(store: &dyn Persistence, prefix: &str) {
     let mut batch = WriteBatch::new();
     for i in 0..10 {
         batch.put(
-            kind.clone(),
-            format!("del-{i}"),
-            KeyValue::LidMapping(format!("v{i}")),
+            KeyKind::LidMapping,
+            format!("{prefix}-{i}"),
+            lid(&format!("v{i}")),
         );
     }
     store.commit(batch).await.expect("puts");
+}
+
+/// Deletes remove keys; deleting a missing key is not an error; within a batch the last change
+/// to a key wins; an empty batch commits.
+pub async fn delete_semantics(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let kind = KeyKind::LidMapping;
+    put_ten(&*store, "del").await;
 
     let mut batch = WriteBatch::new();
     batch.delete(kind.clone(), "del-0");
     batch.delete(kind.clone(), "never-existed");
-    batch.put(kind.clone(), "del-1", KeyValue::LidMapping("x".into()));
+    batch.put(kind.clone(), "del-1", lid("x"));
     batch.delete(kind.clone(), "del-1");
     batch.delete(kind.clone(), "del-2");
-    batch.put(kind.clone(), "del-2", KeyValue::LidMapping("back".into()));
-    batch.put(
-        kind.clone(),
-        "del-3",
-        KeyValue::LidMapping("overwritten".into()),
-    );
+    batch.put(kind.clone(), "del-2", lid("back"));
+    batch.put(kind.clone(), "del-3", lid("overwritten"));
     store.commit(batch).await.expect("mixed batch");
 
+    let ids: Vec<KeyId> = (0..4).map(|i| KeyId::new(format!("del-{i}"))).collect();
+    let mut got = store.get(&kind, &ids).await.expect("get");
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("del-2".into(), lid("back")),
+            ("del-3".into(), lid("overwritten")),
+        ],
+        "deleted keys must be gone and the last change in a batch must win"
+    );
+    let listed: BTreeSet<KeyId> = store.list(&kind).await.expect("list").into_iter().collect();
+    for gone in ["del-0", "del-1", "never-existed"] {
+        assert!(
+            !listed.contains(&KeyId::from(gone)),
+            "list must not return the deleted {gone}"
+        );
+    }
+    assert!(listed.contains(&KeyId::from("del-9")));
+
+    let mut missing_only = WriteBatch::new();
+    missing_only.delete(KeyKind::Session, "never-existed");
+    store
+        .commit(missing_only)
+        .await
+        .expect("deleting only missing keys is not an error");
+    store
+        .commit(WriteBatch::new())
+        .await
+        .expect("an empty batch commits");
+    assert_eq!(
+        store.get_one(&kind, &"del-4".into()).await.expect("get"),
+        Some(lid("v4")),
+        "keys not touched must be unchanged"
+    );
+}
+
+/// `get` returns exactly the ids that exist, each once, whatever duplicates and missing ids
+/// it is asked for, and nothing for an empty list or an empty kind.
+pub async fn get_duplicates_and_missing(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let kind = KeyKind::LidMapping;
+    put_ten(&*store, "get").await;
     let ids: Vec<KeyId> = [
-        "del-0",
-        "del-1",
-        "del-2",
-        "del-3",
-        "del-4",
-        "never-existed",
-        "del-4",
+        "get-4",
+        "missing",
+        "get-1",
+        "get-4",
+        "get-4",
+        "also-missing",
+        "get-1",
     ]
     .into_iter()
     .map(KeyId::from)
@@ -242,27 +331,89 @@ pub async fn delete_and_get_semantics(harness: &dyn Harness) {
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         got,
-        vec![
-            ("del-2".into(), KeyValue::LidMapping("back".into())),
-            ("del-3".into(), KeyValue::LidMapping("overwritten".into())),
-            ("del-4".into(), KeyValue::LidMapping("v4".into())),
-        ],
-        "get must return exactly the existing ids, once each, with the last value written"
+        vec![("get-1".into(), lid("v1")), ("get-4".into(), lid("v4"))],
+        "get must return the existing ids once each, and nothing for missing ones"
     );
-    let listed: BTreeSet<KeyId> = store.list(&kind).await.expect("list").into_iter().collect();
-    assert!(!listed.contains(&KeyId::from("del-0")) && !listed.contains(&KeyId::from("del-1")));
-    assert!(listed.contains(&KeyId::from("del-9")));
+    assert!(
+        store.get(&kind, &[]).await.expect("get nothing").is_empty(),
+        "get of no ids returns nothing"
+    );
     assert!(
         store
-            .get(&KeyKind::Session, &[])
+            .get(&KeyKind::SenderKey, &ids)
             .await
-            .expect("get nothing")
+            .expect("get from an empty kind")
+            .is_empty(),
+        "get from a kind without keys returns nothing"
+    );
+    assert!(
+        store
+            .get(&KeyKind::Session, &["get-1".into()])
+            .await
+            .expect("get under another kind")
+            .is_empty(),
+        "ids are per kind: an id stored under one kind is absent under another"
+    );
+}
+
+/// `list` returns every id of a kind once; `kinds` returns every kind holding a key, and not
+/// a kind whose keys were all deleted.
+pub async fn list_and_kinds(harness: &dyn Harness) {
+    let store = harness.open().await;
+    assert!(
+        store.kinds().await.expect("kinds").is_empty(),
+        "a fresh store has no kinds"
+    );
+    assert!(
+        store
+            .list(&KeyKind::Session)
+            .await
+            .expect("list")
             .is_empty()
     );
-    store
-        .commit(WriteBatch::new())
-        .await
-        .expect("an empty batch commits");
+    put_ten(&*store, "list").await;
+    let mut batch = WriteBatch::new();
+    batch.put(
+        KeyKind::DeviceList,
+        "dl",
+        KeyValue::DeviceList(vec!["0".into()]),
+    );
+    let (other_kind, other_id, other_value) = unknown_kind_samples().remove(0);
+    batch.put(other_kind.clone(), other_id.clone(), other_value);
+    store.commit(batch).await.expect("commit");
+
+    let listed = store.list(&KeyKind::LidMapping).await.expect("list");
+    let unique: BTreeSet<KeyId> = listed.iter().cloned().collect();
+    assert_eq!(
+        listed.len(),
+        unique.len(),
+        "list returned an id twice: {listed:?}"
+    );
+    let expected: BTreeSet<KeyId> = (0..10).map(|i| KeyId::new(format!("list-{i}"))).collect();
+    assert_eq!(unique, expected, "list must return exactly the stored ids");
+    assert_eq!(
+        store.list(&other_kind).await.expect("list"),
+        vec![other_id.clone()]
+    );
+
+    let kinds: BTreeSet<KeyKind> = store.kinds().await.expect("kinds").into_iter().collect();
+    let expected: BTreeSet<KeyKind> =
+        [KeyKind::LidMapping, KeyKind::DeviceList, other_kind.clone()].into();
+    assert_eq!(
+        kinds, expected,
+        "kinds must return exactly the kinds holding keys"
+    );
+
+    let mut emptied = WriteBatch::new();
+    emptied.delete(KeyKind::DeviceList, "dl");
+    emptied.delete(other_kind.clone(), other_id);
+    store.commit(emptied).await.expect("delete");
+    let kinds: BTreeSet<KeyKind> = store.kinds().await.expect("kinds").into_iter().collect();
+    assert_eq!(
+        kinds,
+        [KeyKind::LidMapping].into(),
+        "a kind whose keys were all deleted must not be listed"
+    );
 }
 
 /// Many keys in one batch, and unusual but valid ids, are stored and listed exactly.
@@ -323,30 +474,38 @@ pub async fn many_keys_and_unusual_ids(harness: &dyn Harness) {
     );
 }
 
-/// What was committed is there after the store is dropped and reopened.
-pub async fn reopen_after_drop(harness: &dyn Harness) {
-    let expected = {
-        let store = harness.open().await;
-        let mut batch = WriteBatch::new();
-        batch.set_creds(creds_with_unknown_fields());
-        for (kind, id, value) in sample::one_of_every_kind() {
-            batch.put(kind, id, value);
-        }
-        store.commit(batch).await.expect("commit");
-        let mut second = WriteBatch::new();
-        second.delete(KeyKind::LidMapping, "15550100001");
-        second.put(
-            KeyKind::PreKey,
-            "18",
-            KeyValue::PreKey(wa_signal::PreKeyRecord {
-                id: wa_signal::PreKeyId(18),
-                key_pair: wa_signal::KeyPair::generate(&mut crate::SystemProvider::new()),
-            }),
-        );
-        store.commit(second).await.expect("second commit");
-        harness.settle(&*store).await;
-        store.load_all().await.expect("load_all before reopen")
-    };
+/// Commits creds, one value of every kind and a second batch changing some; returns what
+/// the store then holds.
+async fn commit_everything(store: &dyn Persistence) -> Snapshot {
+    let mut batch = WriteBatch::new();
+    batch.set_creds(creds_with_unknown_fields());
+    for (kind, id, value) in sample::one_of_every_kind()
+        .into_iter()
+        .chain(unknown_kind_samples())
+    {
+        batch.put(kind, id, value);
+    }
+    store.commit(batch).await.expect("commit");
+    let mut second = WriteBatch::new();
+    second.delete(KeyKind::LidMapping, "15550100001");
+    second.put(
+        KeyKind::PreKey,
+        "18",
+        KeyValue::PreKey(wa_signal::PreKeyRecord {
+            id: wa_signal::PreKeyId(18),
+            key_pair: wa_signal::KeyPair::generate(&mut crate::SystemProvider::new()),
+        }),
+    );
+    store.commit(second).await.expect("second commit");
+    store.load_all().await.expect("load_all")
+}
+
+/// What was committed is there when the store is closed and opened again.
+pub async fn reopen_after_close(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let expected = commit_everything(&*store).await;
+    store.close().await.expect("close");
+    drop(store);
     let reopened = harness.open().await;
     let after = reopened.load_all().await.expect("load_all after reopen");
     assert_eq!(
@@ -359,6 +518,121 @@ pub async fn reopen_after_drop(harness: &dyn Harness) {
             .get(&KeyKind::LidMapping)
             .is_none_or(|m| !m.contains_key(&KeyId::from("15550100001")))
     );
+    reopened.close().await.expect("close");
+}
+
+/// Durability as declared in [`Capabilities::durability`]: `flush` succeeds; a store durable
+/// on commit holds every batch when reopened after being dropped without `flush` or `close`;
+/// one durable on flush holds every batch flushed before it was dropped.
+pub async fn durability_as_declared(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let capabilities = store.capabilities();
+    if !capabilities.persistent {
+        store.flush().await.expect("flush must succeed");
+        return skipped("durability_as_declared", &capabilities, "not persistent");
+    }
+    let expected = commit_everything(&*store).await;
+    match capabilities.durability {
+        Durability::OnCommit => {}
+        Durability::OnFlush => store.flush().await.expect("flush must succeed"),
+        // Nothing promised beyond the process: close is the only way to be sure.
+        _ => store.close().await.expect("close"),
+    }
+    drop(store);
+    let reopened = harness.open().await;
+    assert_eq!(
+        reopened.load_all().await.expect("load_all after reopen"),
+        expected,
+        "a store durable {:?} lost committed batches when dropped and reopened",
+        capabilities.durability
+    );
+    reopened.flush().await.expect("flush of a fresh handle");
+    reopened.close().await.expect("close");
+}
+
+/// A read-only view reads what was committed, says it is read-only, refuses every commit with
+/// [`AuthError::ReadOnly`] and changes nothing.
+pub async fn read_only_refuses_writes(harness: &dyn Harness) {
+    let writer = harness.open().await;
+    assert!(
+        !writer.capabilities().read_only,
+        "a store opened for writing must not declare itself read-only"
+    );
+    let expected = commit_everything(&*writer).await;
+    writer.close().await.expect("close");
+    drop(writer);
+    let Some(view) = harness.open_read_only().await else {
+        let capabilities = harness.open().await.capabilities();
+        return skipped(
+            "read_only_refuses_writes",
+            &capabilities,
+            "no read-only view",
+        );
+    };
+    assert!(
+        view.capabilities().read_only,
+        "a read-only view must say so"
+    );
+    assert_eq!(view.load_all().await.expect("read"), expected);
+    let mut batch = WriteBatch::new();
+    batch.put(KeyKind::LidMapping, "read-only", lid("1"));
+    let mut creds_only = WriteBatch::new();
+    creds_only.set_creds(AuthCreds::generate());
+    for batch in [batch, creds_only, WriteBatch::new()] {
+        match view.commit(batch).await {
+            Err(AuthError::ReadOnly { .. }) => {}
+            other => panic!("a read-only view must refuse commits with ReadOnly, got {other:?}"),
+        }
+    }
+    view.close().await.expect("close the view");
+    drop(view);
+    let reopened = harness.open().await;
+    assert_eq!(
+        reopened.load_all().await.expect("read"),
+        expected,
+        "a read-only view changed the store"
+    );
+    reopened.close().await.expect("close");
+}
+
+/// `close` is idempotent, releases the store at once, and every operation after it fails with
+/// [`AuthError::Closed`].
+pub async fn close_semantics(harness: &dyn Harness) {
+    let store = harness.open().await;
+    let mut batch = WriteBatch::new();
+    batch.set_creds(creds_with_unknown_fields());
+    batch.put(KeyKind::LidMapping, "closed", lid("1"));
+    store.commit(batch).await.expect("commit");
+    let expected = store.load_all().await.expect("load_all");
+    store.close().await.expect("close");
+    store.close().await.expect("a second close is Ok");
+    let closed = |result: Result<(), AuthError>, what: &str| match result {
+        Err(AuthError::Closed) => {}
+        other => panic!("{what} after close must fail with Closed, got {other:?}"),
+    };
+    closed(store.load_creds().await.map(drop), "load_creds");
+    closed(
+        store
+            .get(&KeyKind::LidMapping, &["closed".into()])
+            .await
+            .map(drop),
+        "get",
+    );
+    closed(store.list(&KeyKind::LidMapping).await.map(drop), "list");
+    closed(store.kinds().await.map(drop), "kinds");
+    let mut batch = WriteBatch::new();
+    batch.put(KeyKind::LidMapping, "after-close", lid("2"));
+    closed(store.commit(batch).await, "commit");
+    closed(store.flush().await, "flush");
+    // The closed handle is still alive: the store must be released all the same.
+    let reopened = harness.open().await;
+    assert_eq!(
+        reopened.load_all().await.expect("load_all"),
+        expected,
+        "close must keep everything committed"
+    );
+    drop(store);
+    reopened.close().await.expect("close");
 }
 
 /// Concurrent commits from many tasks all land; concurrent creds saves leave one of them.
@@ -392,7 +666,7 @@ pub async fn concurrent_commits(harness: &dyn Harness) {
     for task in tasks {
         task.await.expect("committer task");
     }
-    harness.settle(&*store).await;
+    store.flush().await.expect("flush");
     for task in 0..16 {
         let ids: Vec<KeyId> = (0..10)
             .map(|i| KeyId::new(format!("c-{task}-{i}")))
@@ -428,29 +702,42 @@ pub async fn run_all<H: Harness>(new_harness: impl Fn() -> H) {
     creds_round_trip(&new_harness()).await;
     round_trip_every_kind(&new_harness()).await;
     batch_is_atomic(&new_harness()).await;
-    delete_and_get_semantics(&new_harness()).await;
+    delete_semantics(&new_harness()).await;
+    get_duplicates_and_missing(&new_harness()).await;
+    list_and_kinds(&new_harness()).await;
     many_keys_and_unusual_ids(&new_harness()).await;
-    reopen_after_drop(&new_harness()).await;
     concurrent_commits(&new_harness()).await;
+    reopen_after_close(&new_harness()).await;
+    durability_as_declared(&new_harness()).await;
+    read_only_refuses_writes(&new_harness()).await;
+    close_semantics(&new_harness()).await;
 }
 
-/// Expands to one `#[tokio::test]` per conformance test, each with a fresh harness from
-/// `$harness` (an expression evaluated per test). Needs `tokio` (macros, rt-multi-thread) as a
+/// Expands to a module `$module` holding one `#[tokio::test]` per conformance test, each with
+/// a fresh harness from `$harness` (an expression evaluated per test, in a child module of the
+/// caller: the caller's items and imports are in scope). Use it once per configuration; the
+/// module names keep the tests apart. Needs `tokio` (macros, rt-multi-thread) as a
 /// dev-dependency of the calling crate.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($harness:expr) => {
-        $crate::conformance_tests!(@tests $harness;
-            creds_round_trip, round_trip_every_kind, batch_is_atomic, delete_and_get_semantics,
-            many_keys_and_unusual_ids, reopen_after_drop, concurrent_commits);
+    ($module:ident, $harness:expr) => {
+        $crate::conformance_tests!(@module $module, $harness;
+            creds_round_trip, round_trip_every_kind, batch_is_atomic, delete_semantics,
+            get_duplicates_and_missing, list_and_kinds, many_keys_and_unusual_ids,
+            concurrent_commits, reopen_after_close, durability_as_declared,
+            read_only_refuses_writes, close_semantics);
     };
-    (@tests $harness:expr; $($name:ident),+) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let harness = $harness;
-                $crate::conformance::$name(&harness).await;
-            }
-        )+
+    (@module $module:ident, $harness:expr; $($name:ident),+) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let harness = $harness;
+                    $crate::conformance::$name(&harness).await;
+                }
+            )+
+        }
     };
 }

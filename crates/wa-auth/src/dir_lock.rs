@@ -5,18 +5,77 @@
 //!
 //! The lock file is opened without following a symbolic link, and must be a regular file with
 //! no other hard link: a link planted under its name never gets its target overwritten.
+//!
+//! A store dropped inside an async runtime must not wait there for its writer thread, so its
+//! lock may outlive the handle by the time the writer needs to finish. The store then calls
+//! [`DirLock::notice`]'s [`ReleaseNotice::releasing`], and an opener in this process that finds
+//! the lock held waits (on its blocking thread) for that release instead of failing.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::error::{AuthError, Result};
+
+/// How long an opener waits for a lock this process is releasing.
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// The state of a lock held in this process, shared with its [`ReleaseNotice`]s.
+#[derive(Debug, Default)]
+struct Held {
+    /// (releasing, released)
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+/// A lock file's (device, inode).
+type FileKey = (u64, u64);
+
+/// Locks held in this process, by their lock file.
+static HELD: Mutex<Option<HashMap<FileKey, Arc<Held>>>> = Mutex::new(None);
+
+fn held_entry(key: (u64, u64)) -> Option<Arc<Held>> {
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|map| map.get(&key).cloned())
+}
 
 /// Held while a store is open for writing; dropping it releases the lock.
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
+    key: (u64, u64),
+    held: Arc<Held>,
+}
+
+/// Lets a store say that its lock is about to be released (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct ReleaseNotice(Arc<Held>);
+
+impl ReleaseNotice {
+    /// Says the lock will be released shortly without anyone having to ask (its holder is
+    /// finishing queued work): openers in this process wait for it instead of failing.
+    pub fn releasing(&self) {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).0 = true;
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Unlocked before waiters are told, so the one woken finds the lock free.
+        let _ = self.file.unlock();
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(|map| map.remove(&self.key));
+        self.held.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.held.changed.notify_all();
+    }
 }
 
 impl DirLock {
@@ -24,10 +83,24 @@ impl DirLock {
     /// [`AuthError::AlreadyOwned`] naming the holder's pid when another handle (in this process
     /// or another) holds it. A lock file that is a symbolic link, not a regular file, or has
     /// other hard links is refused with [`AuthError::Io`] naming it, and left untouched.
+    ///
+    /// When the holder is a store of this process that is being released (see
+    /// [`ReleaseNotice::releasing`]), waits for the release first (blocking the calling thread:
+    /// call it from a blocking one).
     pub fn acquire(dir: &Path, file_name: &str) -> Result<Self> {
         let path = dir.join(file_name);
         let mut file = open_lock_file(&path)?;
-        match file.try_lock() {
+        let meta = file.metadata().map_err(|e| AuthError::io(&path, e))?;
+        let key = (meta.dev(), meta.ino());
+        let mut locked = file.try_lock();
+        if matches!(locked, Err(std::fs::TryLockError::WouldBlock)) {
+            // No entry: the holder is another process, or released the lock just now.
+            let retry = held_entry(key).is_none_or(|held| wait_for_release(&held));
+            if retry {
+                locked = file.try_lock();
+            }
+        }
+        match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
@@ -47,7 +120,39 @@ impl DirLock {
         file.set_len(0)
             .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
             .map_err(|e| AuthError::io(&path, e))?;
-        Ok(Self { _file: file })
+        let held = Arc::new(Held::default());
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .insert(key, held.clone());
+        Ok(Self { file, key, held })
+    }
+
+    /// A handle for saying the lock is being released.
+    pub fn notice(&self) -> ReleaseNotice {
+        ReleaseNotice(self.held.clone())
+    }
+}
+
+/// Waits (up to [`RELEASE_WAIT`]) for a lock this process is releasing; false at once when its
+/// holder is not releasing it.
+fn wait_for_release(held: &Held) -> bool {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    let mut state = held.state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let (releasing, released) = *state;
+        if released {
+            return true;
+        }
+        let now = Instant::now();
+        if !releasing || now >= deadline {
+            return false;
+        }
+        state = held
+            .changed
+            .wait_timeout(state, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -101,6 +206,23 @@ mod tests {
         }
         drop(first);
         DirLock::acquire(dir.path(), "lock").unwrap();
+    }
+
+    #[test]
+    fn an_opener_waits_for_a_lock_this_process_is_releasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path(), "lock").unwrap();
+        first.notice().releasing();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(first);
+        });
+        let started = Instant::now();
+        let second = DirLock::acquire(dir.path(), "lock").expect("waits for the release");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        holder.join().unwrap();
+        drop(second);
+        DirLock::acquire(dir.path(), "lock").expect("released again");
     }
 
     /// Taking the lock of `dir` fails with an error saying `what`, and `target` keeps its bytes.

@@ -5,15 +5,19 @@
 //! - [`AuthCreds`]: the device's credentials, every field Baileys keeps plus unknown ones.
 //! - Keys: [`KeyKind`] (Baileys' ten kinds and any other), [`KeyId`], typed [`KeyValue`].
 //! - [`WriteBatch`]: creds + puts + deletes, committed all or nothing.
-//! - [`Persistence`]: the backend seam (object safe, minimal) and [`PersistenceExt`], its
-//!   conveniences. [`MemoryStore`] is the in-memory backend.
+//! - [`Persistence`]: the backend seam (object safe, minimal; its rustdoc states every rule a
+//!   backend keeps, including [`Persistence::close`]), [`Capabilities`] with one [`Durability`],
+//!   and [`PersistenceExt`], its conveniences. [`MemoryStore`] is the in-memory backend. A
+//!   backend author needs only this, [`WriteBatch`], the key and creds types, [`AuthError`]
+//!   and the [`conformance`] suite.
 //! - [`AuthState`]: the runtime side: creds with [`AuthEvent`]s, a read cache, and
 //!   [`AuthState::transaction`], whose [`Transaction`] handle implements wa-signal's store traits;
 //!   [`protocol`]: Signal operations (decrypt, encrypt, sessions, groups) as one transaction each.
 //! - [`SystemProvider`]: the OS random source and system clock that wa-signal's operations take
 //!   from their caller.
 //! - [`codec`]: the canonical binary and JSON encodings of key values that backends share.
-//! - [`AuthError`]: storage and state failures, for every backend.
+//! - [`AuthError`]: storage and state failures, for every backend; `Clone`, with a structured
+//!   [`AuthError::Corrupt`] ([`CorruptItem`]: creds, a key, or the store's own data).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,7 +36,10 @@
 //! ```
 //!
 //! # Features
-//! - `conformance`: the [`conformance`] suite every `Persistence` implementation runs.
+//! - `conformance`: the [`conformance`] suite every `Persistence` implementation runs: one test
+//!   per rule of the trait, selected by the store's capabilities, as a macro that names a module
+//!   so one test file can run it for several configurations.
+//! - `fault-injection`: test support for the file stores (I/O fault injection); not API.
 
 pub mod batch;
 pub mod codec;
@@ -40,8 +47,10 @@ pub mod creds;
 pub mod dir_lock;
 pub mod encoding;
 pub mod error;
-#[doc(hidden)]
+#[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 pub mod folder;
 pub mod key;
 pub mod memory;
@@ -58,9 +67,9 @@ pub mod sample;
 
 pub use batch::WriteBatch;
 pub use creds::AuthCreds;
-pub use error::{AuthError, Result};
+pub use error::{AuthError, CorruptItem, ErrorSource, Result};
 pub use key::{KeyId, KeyKind, KeyValue};
 pub use memory::MemoryStore;
-pub use persistence::{Capabilities, Persistence, PersistenceExt, Snapshot};
+pub use persistence::{Capabilities, Durability, Persistence, PersistenceExt, Snapshot};
 pub use provider::SystemProvider;
 pub use state::{AuthEvent, AuthState, AuthStateOptions, LockKey, Transaction};

@@ -3,20 +3,32 @@
 //! handles to model a reopen).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
 use crate::batch::WriteBatch;
 use crate::creds::AuthCreds;
-use crate::error::Result;
+use crate::error::{AuthError, Result};
 use crate::key::{KeyId, KeyKind, KeyValue};
 use crate::persistence::{Capabilities, Persistence, Snapshot};
 
-/// An in-memory store. Cloning gives another handle to the same data.
-#[derive(Clone, Default)]
+/// An in-memory store. Cloning gives another (open) handle to the same data, as reopening
+/// a file would: [`Persistence::close`] closes one handle, and the data lives on in the others.
+#[derive(Default)]
 pub struct MemoryStore {
     data: Arc<RwLock<Snapshot>>,
+    closed: AtomicBool,
+}
+
+impl Clone for MemoryStore {
+    fn clone(&self) -> Self {
+        Self {
+            data: self.data.clone(),
+            closed: AtomicBool::new(false),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -29,12 +41,20 @@ impl MemoryStore {
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
         Self {
             data: Arc::new(RwLock::new(snapshot)),
+            closed: AtomicBool::new(false),
         }
     }
 
     /// A copy of everything stored.
     pub fn snapshot(&self) -> Snapshot {
         self.data.read().clone()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
     }
 }
 
@@ -55,10 +75,12 @@ impl Persistence for MemoryStore {
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         Ok(self.data.read().creds.clone())
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         let data = self.data.read();
         let Some(entries) = data.keys.get(kind) else {
             return Ok(Vec::new());
@@ -73,6 +95,7 @@ impl Persistence for MemoryStore {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self
             .data
             .read()
@@ -83,10 +106,12 @@ impl Persistence for MemoryStore {
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         Ok(self.data.read().keys.keys().cloned().collect())
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.check_open()?;
         batch.validate()?;
         let (creds, changes) = batch.into_parts();
         let mut data = self.data.write();
@@ -109,6 +134,15 @@ impl Persistence for MemoryStore {
                 data.keys.remove(&kind);
             }
         }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
         Ok(())
     }
 }

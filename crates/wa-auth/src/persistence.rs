@@ -13,7 +13,25 @@ use crate::creds::AuthCreds;
 use crate::error::Result;
 use crate::key::{KeyId, KeyKind, KeyValue};
 
-/// What a backend guarantees. Callers (AuthState, migrations) adapt to it.
+/// When a committed batch survives an operating-system crash or a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Once [`Persistence::commit`] returns, the batch is on stable storage.
+    OnCommit,
+    /// `commit` returns once the batch is accepted (queued, or written without syncing);
+    /// [`Persistence::flush`] is the barrier: once it returns, every batch committed before the
+    /// call is on stable storage. What was committed is readable at once, and (for a
+    /// persistent store) survives a crash of the process only once flushed or once the store
+    /// says so in its own documentation.
+    OnFlush,
+    /// Nothing is made durable beyond the process (an in-memory store, or a store whose
+    /// durability lies outside this contract); `flush` is a no-op.
+    None,
+}
+
+/// What a backend guarantees. Callers (AuthState, migrations) and the
+/// [`conformance`](crate#conformance) suite adapt to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -21,24 +39,24 @@ pub struct Capabilities {
     pub backend: &'static str,
     /// A committed batch lands entirely or not at all, across crashes.
     pub atomic_commit: bool,
-    /// A batch is durable (on disk / in the database) when `commit` returns.
-    pub durable_on_commit: bool,
-    /// `commit` only queues the batch; [`Persistence::flush`] is the durability barrier.
-    pub write_behind: bool,
+    /// When a committed batch is durable.
+    pub durability: Durability,
     /// The store survives the process (false for the in-memory store).
     pub persistent: bool,
+    /// A read-only view: every `commit` fails with [`AuthError::ReadOnly`](crate::AuthError::ReadOnly).
+    pub read_only: bool,
 }
 
 impl Capabilities {
-    /// Capabilities of a backend named `backend`, with every guarantee off; switch on what the
-    /// backend provides with the builder methods.
+    /// Capabilities of a backend named `backend`, with every guarantee off (durability
+    /// [`Durability::None`]); switch on what the backend provides with the builder methods.
     pub const fn new(backend: &'static str) -> Self {
         Self {
             backend,
             atomic_commit: false,
-            durable_on_commit: false,
-            write_behind: false,
+            durability: Durability::None,
             persistent: false,
+            read_only: false,
         }
     }
 
@@ -48,15 +66,9 @@ impl Capabilities {
         self
     }
 
-    /// Sets [`Capabilities::durable_on_commit`].
-    pub const fn durable_on_commit(mut self, yes: bool) -> Self {
-        self.durable_on_commit = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::write_behind`].
-    pub const fn write_behind(mut self, yes: bool) -> Self {
-        self.write_behind = yes;
+    /// Sets [`Capabilities::durability`].
+    pub const fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 
@@ -65,16 +77,71 @@ impl Capabilities {
         self.persistent = yes;
         self
     }
+
+    /// Sets [`Capabilities::read_only`].
+    pub const fn read_only(mut self, yes: bool) -> Self {
+        self.read_only = yes;
+        self
+    }
+
+    /// Whether `commit` only queues or writes without syncing, and [`Persistence::flush`] is
+    /// needed before a batch counts as durable.
+    pub const fn needs_flush(&self) -> bool {
+        matches!(self.durability, Durability::OnFlush)
+    }
 }
 
 /// The backend seam: where creds and keys live.
 ///
-/// Rules every implementation keeps (the [`conformance`](crate#conformance) suite checks them):
-/// - Unreadable is not absent: a value or creds that cannot be decoded is
-///   [`AuthError::Corrupt`](crate::AuthError::Corrupt) naming the file/key, never `None`.
-/// - `commit` calls [`WriteBatch::validate`] and then applies the batch all or nothing.
-/// - `get` returns only the ids that exist, each at most once, in any order.
-/// - Unknown kinds ([`KeyKind::Other`]) and unknown creds fields are stored and returned intact.
+/// Rules every implementation keeps. The [`conformance`](crate#conformance) suite checks each
+/// of them (the tests checking a rule are named with it), and checks nothing else; the rules
+/// it cannot check from outside a store say which tests check them instead:
+///
+/// - **Round trip** (`creds_round_trip`, `round_trip_every_kind`, `many_keys_and_unusual_ids`):
+///   creds, with unknown fields ([`AuthCreds::extra`]), are returned exactly as committed and
+///   replaced as a whole; a fresh store holds nothing; a value of every [`KeyKind`], including
+///   unknown ones ([`KeyKind::Other`]), under any valid id (any characters, `.` and `..`,
+///   hundreds of them; thousands of keys in one batch) is returned exactly as committed.
+/// - **Unreadable is not absent**: a value or creds that cannot be decoded is
+///   [`AuthError::Corrupt`](crate::AuthError::Corrupt) naming the item and where it lies,
+///   never `None`. Only a read-only view may offer to report such a key as absent (a store
+///   that writes must not: [`AuthState`](crate::AuthState) would re-create state over it).
+///   (Checked by each backend's own corruption tests: the suite cannot damage a store.)
+/// - **All or nothing** (`batch_is_atomic`): `commit` calls [`WriteBatch::validate`] (which
+///   rejects, e.g., an empty id or a value of another kind) and then applies the batch entirely
+///   or not at all; a rejected batch changes nothing, creds included.
+/// - **Deletes** (`delete_semantics`): a delete removes the key; deleting a missing key is
+///   not an error; within one batch the last change to a key wins; an empty batch commits;
+///   keys a batch does not name are unchanged.
+/// - **`get`** (`get_duplicates_and_missing`): returns only the ids that exist under the kind
+///   asked for, each at most once, in any order, whatever duplicates and missing ids were
+///   asked for (nothing for no ids).
+/// - **`list` and `kinds`** (`list_and_kinds`, `many_keys_and_unusual_ids`): `list` returns
+///   every stored id of a kind exactly once; `kinds` every kind with at least one key, and no
+///   kind whose keys were all deleted.
+/// - **Concurrency** (`concurrent_commits`): commits from many tasks at once all land, each
+///   whole; concurrent creds saves leave one of them, not a mix.
+/// - **Reopen** (`reopen_after_close`): what was committed is there when the store is closed
+///   and opened again.
+/// - **Durability** (`durability_as_declared`): as [`Capabilities::durability`] says: `flush`
+///   succeeds on a healthy store; a persistent store durable [`OnCommit`](Durability::OnCommit)
+///   dropped without `flush` or `close` holds every committed batch when reopened, and one
+///   durable [`OnFlush`](Durability::OnFlush) every batch committed before a `flush`. (What
+///   survives an operating-system crash is checked by each backend's crash tests.)
+/// - **Read-only** (`read_only_refuses_writes`): a store opened for writing does not say
+///   [`read_only`](Capabilities::read_only); a read-only view says so, reads what was
+///   committed, refuses every commit with [`AuthError::ReadOnly`](crate::AuthError::ReadOnly)
+///   and changes nothing.
+/// - **Close** (`close_semantics`): [`close`](Persistence::close) makes everything committed
+///   durable, releases the store (a new handle can open it at once) and is idempotent; after
+///   it every other operation fails with [`AuthError::Closed`](crate::AuthError::Closed).
+///   Dropping a store without closing it never blocks an async runtime's worker thread
+///   (a rule the suite cannot observe; the built-in stores only signal their writer in `Drop`
+///   and a reopen in the same process waits for the release).
+/// - A backend that cannot tell whether a failed commit was applied says so with
+///   [`AuthError::CommitUnknown`](crate::AuthError::CommitUnknown) (then the batch is found
+///   whole or not at all once the store is reopened); any other commit error means "not
+///   applied". (Checked by each backend's fault-injection tests.)
 #[async_trait]
 pub trait Persistence: Send + Sync + Debug {
     /// What this backend guarantees.
@@ -98,11 +165,17 @@ pub trait Persistence: Send + Sync + Debug {
     /// errors can mean "not applied".
     async fn commit(&self, batch: WriteBatch) -> Result<()>;
 
-    /// Durability barrier for write-behind backends: returns once every batch committed before
-    /// the call is durable. A no-op for backends that are durable on commit.
+    /// Durability barrier for [`Durability::OnFlush`] backends: returns once every batch
+    /// committed before the call is durable. A no-op for the others.
     async fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Ends the store: makes every committed batch durable (as `flush`), stops its background
+    /// work and releases what it owns (a folder lock, a database lease) before returning, so
+    /// that the store can be opened again at once. Idempotent: a second call returns `Ok`.
+    /// Afterwards every other operation fails with [`AuthError::Closed`](crate::AuthError::Closed).
+    async fn close(&self) -> Result<()>;
 }
 
 /// Forwards `Persistence` through a smart pointer, so `Arc<dyn Persistence>` and
@@ -131,6 +204,9 @@ macro_rules! forward_persistence {
             }
             async fn flush(&self) -> Result<()> {
                 (**self).flush().await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
             }
         }
     )+};

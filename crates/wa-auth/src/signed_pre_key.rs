@@ -47,13 +47,14 @@ impl RetiredSignedPreKey {
     /// Reads the value stored under `id`; anything else is [`AuthError::Corrupt`] naming it.
     pub fn from_value(id: &KeyId, value: &KeyValue) -> Result<Self> {
         let KeyValue::Other(json) = value else {
-            return Err(AuthError::corrupt(
-                format!("{RETIRED_KIND} key {id}"),
+            return Err(AuthError::corrupt_key(
+                &retired_kind(),
+                id,
+                "",
                 "not a retired signed pre-key",
             ));
         };
-        Self::deserialize(json)
-            .map_err(|e| AuthError::corrupt(format!("{RETIRED_KIND} key {id}"), e))
+        Self::deserialize(json).map_err(|e| AuthError::corrupt_key(&retired_kind(), id, "", e))
     }
 }
 
@@ -98,7 +99,11 @@ mod tests {
         let err =
             RetiredSignedPreKey::from_value(&id, &KeyValue::LidMapping("1".into())).unwrap_err();
         assert!(
-            matches!(err, AuthError::Corrupt { ref what, .. } if what.contains("signed-pre-key key 7")),
+            matches!(
+                err,
+                AuthError::Corrupt { item: crate::error::CorruptItem::Key { ref kind, ref id }, .. }
+                    if *kind == retired_kind() && id.as_str() == "7"
+            ) && err.to_string().contains("signed-pre-key key 7"),
             "{err}"
         );
     }

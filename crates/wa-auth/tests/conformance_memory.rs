@@ -33,7 +33,8 @@ impl Harness for BoxedHarness {
     }
 }
 
-wa_auth::conformance_tests!(MemoryHarness::new());
+wa_auth::conformance_tests!(direct, MemoryHarness::new());
+wa_auth::conformance_tests!(through_box_dyn, BoxedHarness(MemoryStore::new()));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_suite_through_box_dyn() {

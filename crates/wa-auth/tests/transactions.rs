@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use wa_auth::{
-    AuthCreds, AuthError, AuthEvent, AuthState, AuthStateOptions, Capabilities, KeyId, KeyKind,
-    KeyValue, LockKey, MemoryStore, Persistence, PersistenceExt, Transaction, WriteBatch,
+    AuthCreds, AuthError, AuthEvent, AuthState, AuthStateOptions, Capabilities, CorruptItem,
+    Durability, KeyId, KeyKind, KeyValue, LockKey, MemoryStore, Persistence, PersistenceExt,
+    Transaction, WriteBatch,
 };
 use wa_signal::SignalAddress;
 
@@ -35,11 +36,19 @@ impl Persistence for Instrumented {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new("instrumented")
             .atomic_commit(true)
-            .write_behind(self.write_behind)
+            .durability(if self.write_behind {
+                Durability::OnFlush
+            } else {
+                Durability::OnCommit
+            })
     }
     async fn load_creds(&self) -> wa_auth::Result<Option<AuthCreds>> {
         if self.corrupt_creds.load(Ordering::SeqCst) {
-            return Err(AuthError::corrupt("creds.json", "truncated"));
+            return Err(AuthError::corrupt(
+                CorruptItem::Creds,
+                "creds.json",
+                "truncated",
+            ));
         }
         self.inner.load_creds().await
     }
@@ -55,10 +64,7 @@ impl Persistence for Instrumented {
     }
     async fn commit(&self, batch: WriteBatch) -> wa_auth::Result<()> {
         if self.fail_commits.load(Ordering::SeqCst) {
-            return Err(AuthError::Backend {
-                backend: "instrumented",
-                source: "injected failure".into(),
-            });
+            return Err(AuthError::backend("instrumented", "injected failure"));
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(batch).await?;
@@ -71,6 +77,9 @@ impl Persistence for Instrumented {
     async fn flush(&self) -> wa_auth::Result<()> {
         self.flushes.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+    async fn close(&self) -> wa_auth::Result<()> {
+        self.inner.close().await
     }
 }
 
@@ -643,4 +652,78 @@ async fn commits_that_return_out_of_order_never_leave_the_older_value_cached() {
         want,
         "the cache serves what the store holds"
     );
+}
+
+#[tokio::test]
+async fn close_flushes_closes_the_store_and_refuses_what_follows() {
+    let (store, state) = setup().await;
+    state
+        .transaction("a", async |tx: &mut Transaction<'_>| {
+            tx.put(KeyKind::LidMapping, "1", KeyValue::LidMapping("2".into()));
+            Ok::<_, AuthError>(())
+        })
+        .await
+        .unwrap();
+    let flushes = store.flushes.load(Ordering::SeqCst);
+    state.close().await.expect("close");
+    assert_eq!(
+        store.flushes.load(Ordering::SeqCst),
+        flushes + 1,
+        "close flushes first"
+    );
+    assert!(
+        matches!(store.inner.load_creds().await, Err(AuthError::Closed)),
+        "close closes the store"
+    );
+    state.close().await.expect("a second close is Ok");
+    assert!(matches!(
+        state.get(&KeyKind::LidMapping, &["1".into()]).await,
+        Err(AuthError::Closed)
+    ));
+    let tx = state
+        .transaction("a", async |_: &mut Transaction<'_>| Ok::<_, AuthError>(()))
+        .await;
+    assert!(matches!(tx, Err(AuthError::Closed)), "{tx:?}");
+    assert!(matches!(state.flush().await, Err(AuthError::Closed)));
+}
+
+/// Commits creds whose `account_sync_counter` is `counter`, outside any transaction.
+async fn set_counter(state: &AuthState, counter: u32) -> wa_auth::Result<()> {
+    let mut creds = (*state.creds()).clone();
+    creds.account_sync_counter = counter;
+    let mut batch = WriteBatch::new();
+    batch.set_creds(creds);
+    state.set(batch).await
+}
+
+#[tokio::test]
+async fn creds_commits_that_race_leave_the_creds_the_store_holds() {
+    let (store, state) = setup().await;
+    let older = state.creds().account_sync_counter + 1;
+    let newer = older + 1;
+
+    // The first creds commit lands in the store, then is slow to return...
+    store.hold_next.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let state = state.clone();
+        async move { set_counter(&state, older).await }
+    });
+    store.landed.notified().await;
+    // ...while a second one, outside any transaction, is started meanwhile.
+    let second = tokio::spawn({
+        let state = state.clone();
+        async move { set_counter(&state, newer).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.release.notify_one();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+
+    let stored = store.inner.load_creds().await.unwrap().unwrap();
+    assert_eq!(
+        state.creds().account_sync_counter,
+        stored.account_sync_counter,
+        "the creds in memory are the creds in the store"
+    );
+    assert_eq!(stored.account_sync_counter, newer, "the later commit wins");
 }

@@ -126,8 +126,10 @@ async fn unacknowledged(tx: &mut Transaction<'_>, count: u32) -> Result<(Vec<Pre
         {
             Some(KeyValue::PreKey(record)) => keys.push(record),
             Some(_) => {
-                return Err(AuthError::corrupt(
-                    format!("pre-key key {}", id.0),
+                return Err(AuthError::corrupt_key(
+                    &KeyKind::PreKey,
+                    &KeyId::new(id.0.to_string()),
+                    "",
                     "not a pre-key value",
                 ));
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wa_auth::protocol::MessageKind;
 use wa_auth::signed_pre_key::{RetiredSignedPreKey, retired_kind};
-use wa_auth::{AuthError, AuthState, KeyKind, KeyValue, MemoryStore, Persistence};
+use wa_auth::{AuthState, KeyKind, KeyValue, MemoryStore, Persistence};
 use wa_link::signed_pre_key;
 use wa_signal::provider::TestProvider;
 use wa_signal::session::{PreKeyBundle, process_bundle};
@@ -127,10 +127,7 @@ async fn in_flight_messages_decrypt_until_the_grace_period_ends() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            AuthError::Signal(SignalError::InvalidSignedPreKeyId(1))
-        ),
+        matches!(err.as_signal(), Some(SignalError::InvalidSignedPreKeyId(1))),
         "{err}"
     );
     assert!(

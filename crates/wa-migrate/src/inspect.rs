@@ -179,8 +179,8 @@ async fn inspect_open(store: &OpenStore, location: &Location) -> Result<Inspecti
             keys.insert(kind.to_string(), count);
         }
     }
-    if let OpenStore::Compat(compat) = store {
-        let report = compat.scan().await.map_err(failed)?;
+    if let Some(scanned) = store.folder_scan().await {
+        let report = scanned.map_err(failed)?;
         warnings.extend(
             report
                 .unrecognised

@@ -44,13 +44,15 @@ pub mod staging;
 mod summary;
 pub mod verify;
 
-pub use error::{MigrateError, Result};
+pub use error::{Hint, MigrateError, Result};
 pub use inspect::{Inspection, inspect};
 pub use location::{Format, Location, OpenStore, PostgresLocation, Role, detect};
 pub use migrate::{
     migrate, migrate_between, migrate_compat_json_to_native, migrate_native_to_compat_json,
 };
-pub use options::{FaultPoint, MigrateOptions, Progress, Stage};
+#[cfg(feature = "fault-injection")]
+pub use options::FaultPoint;
+pub use options::{MigrateOptions, Progress, Stage};
 pub use staging::recover_interrupted;
 pub use summary::{Endpoint, Entry, Summary};
 pub use verify::{VerifyReport, verify, verify_store};

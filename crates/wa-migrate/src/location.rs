@@ -9,9 +9,11 @@ use std::str::FromStr;
 use serde::Serialize;
 use wa_auth::{AuthError, Persistence};
 use wa_store_compat::layout as compat_layout;
-use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour, ReadMode};
+use wa_store_compat::{
+    CompatReader, CompatStore, CompatStoreOptions, Flavour, FolderReport, ReadMode,
+};
 use wa_store_native::layout as native_layout;
-use wa_store_native::{NativeStore, NativeStoreOptions};
+use wa_store_native::{NativeReader, NativeStore, NativeStoreOptions};
 
 use crate::error::{MigrateError, Result};
 pub use crate::redact::redact_connection;
@@ -264,10 +266,14 @@ pub fn detect(path: &Path) -> Result<Option<Format>> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum OpenStore {
-    /// A Baileys folder.
+    /// A Baileys folder, open for writing (with its lock).
     Compat(CompatStore),
-    /// A native store.
+    /// A Baileys folder, read through its read-only view.
+    CompatReader(CompatReader),
+    /// A native store, open for writing (with its lock).
     Native(NativeStore),
+    /// A native store, read through its read-only view.
+    NativeReader(NativeReader),
     /// A PostgreSQL account, open for writing (with its lease).
     #[cfg(feature = "postgres")]
     Postgres(wa_store_postgres::PostgresStore),
@@ -281,7 +287,9 @@ impl OpenStore {
     pub fn persistence(&self) -> &dyn Persistence {
         match self {
             OpenStore::Compat(store) => store,
+            OpenStore::CompatReader(reader) => reader,
             OpenStore::Native(store) => store,
+            OpenStore::NativeReader(reader) => reader,
             #[cfg(feature = "postgres")]
             OpenStore::Postgres(store) => store,
             #[cfg(feature = "postgres")]
@@ -291,13 +299,26 @@ impl OpenStore {
 
     /// Flushes, releases the lock or lease, and closes.
     pub async fn close(&self) -> wa_auth::Result<()> {
+        self.persistence().close().await
+    }
+
+    /// For a Baileys folder: what the store found in it so far (see
+    /// [`CompatStore::report`]).
+    pub fn folder_report(&self) -> Option<FolderReport> {
         match self {
-            OpenStore::Compat(store) => store.close().await,
-            OpenStore::Native(store) => store.close().await,
-            #[cfg(feature = "postgres")]
-            OpenStore::Postgres(store) => store.close().await,
-            #[cfg(feature = "postgres")]
-            OpenStore::PostgresSnapshot(_) => Ok(()),
+            OpenStore::Compat(store) => Some(store.report()),
+            OpenStore::CompatReader(reader) => Some(reader.report()),
+            _ => None,
+        }
+    }
+
+    /// For a Baileys folder: reads every file and reports every problem (see
+    /// [`CompatStore::scan`]).
+    pub async fn folder_scan(&self) -> Option<wa_auth::Result<FolderReport>> {
+        match self {
+            OpenStore::Compat(store) => Some(store.scan().await),
+            OpenStore::CompatReader(reader) => Some(reader.scan().await),
+            _ => None,
         }
     }
 }
@@ -343,26 +364,32 @@ pub(crate) async fn open_at(
 ) -> wa_auth::Result<OpenStore> {
     match location {
         Location::Compat(dir) => {
-            let mut options = CompatStoreOptions::default()
-                .read_only(mode.read_only)
-                .create(mode.create)
-                .mode(if mode.lenient {
-                    ReadMode::Lenient
-                } else {
-                    ReadMode::Strict
-                });
+            let dir = path.unwrap_or(dir);
+            let mut options =
+                CompatStoreOptions::default()
+                    .create(mode.create)
+                    .mode(if mode.lenient {
+                        ReadMode::Lenient
+                    } else {
+                        ReadMode::Strict
+                    });
             if let Some(flavour) = mode.flavour {
                 options = options.flavour(flavour);
             }
-            let store = CompatStore::open_with(path.unwrap_or(dir), options).await?;
-            Ok(OpenStore::Compat(store))
+            Ok(if mode.read_only {
+                OpenStore::CompatReader(CompatReader::open_with(dir, options).await?)
+            } else {
+                OpenStore::Compat(CompatStore::open_with(dir, options).await?)
+            })
         }
         Location::Native(dir) => {
-            let options = NativeStoreOptions::default()
-                .read_only(mode.read_only)
-                .create(mode.create);
-            let store = NativeStore::open_with(path.unwrap_or(dir), options).await?;
-            Ok(OpenStore::Native(store))
+            let dir = path.unwrap_or(dir);
+            Ok(if mode.read_only {
+                OpenStore::NativeReader(NativeReader::open(dir).await?)
+            } else {
+                let options = NativeStoreOptions::default().create(mode.create);
+                OpenStore::Native(NativeStore::open_with(dir, options).await?)
+            })
         }
         Location::Postgres(pg) => open_postgres(pg, mode).await,
     }

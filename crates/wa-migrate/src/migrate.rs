@@ -413,8 +413,7 @@ async fn migrate_from_open(
     let mut source_end = Endpoint::at(from);
     let mut source_flavour = None;
     let mut unrecognised = Vec::new();
-    if let OpenStore::Compat(store) = source {
-        let report = store.report();
+    if let Some(report) = source.folder_report() {
         source_flavour = Some(report.flavour);
         source_end.flavour = Some(report.flavour.to_string());
         unrecognised = report
@@ -442,10 +441,10 @@ async fn migrate_from_open(
     let mut summary = Summary::new(source_end, target_end, options.dry_run);
     fill_counts(&mut summary, &read);
     // Lenient compat reads skip unreadable files inside the store; list them too.
-    let skipped_files = match source {
-        OpenStore::Compat(store) => store.report().skipped,
-        _ => Vec::new(),
-    };
+    let skipped_files = source
+        .folder_report()
+        .map(|report| report.skipped)
+        .unwrap_or_default();
     summary
         .skipped
         .extend(skipped_files.into_iter().map(|s| Entry {
@@ -494,7 +493,7 @@ async fn migrate_into_folder(
         }
         Err(e) => {
             // A simulated crash leaves everything as a crash would.
-            if !matches!(e, MigrateError::Injected(FaultPoint::CrashAfterBackup)) {
+            if !MigrateOptions::is_simulated_crash(&e) {
                 target.discard_staging();
             }
             Err(e)

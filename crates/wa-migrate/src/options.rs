@@ -38,9 +38,10 @@ pub trait Progress: Send + Sync {
     fn advance(&self, done: u64);
 }
 
-/// Where a test makes a migration fail on purpose.
-#[doc(hidden)]
+/// Where a test makes a migration fail on purpose (feature `fault-injection`; without it the
+/// points are checked by nothing and the type is not exported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 pub enum FaultPoint {
     /// After the target (or staging copy) is written, before it is verified.
     AfterWrite,
@@ -75,8 +76,8 @@ pub struct MigrateOptions {
     pub compat_flavour: Option<Flavour>,
     /// Progress callback (default none).
     pub progress: Option<Arc<dyn Progress>>,
-    /// Testing only: fail on purpose at this point.
-    #[doc(hidden)]
+    /// Testing only (feature `fault-injection`): fail on purpose at this point.
+    #[cfg(feature = "fault-injection")]
     pub fault: Option<FaultPoint>,
 }
 
@@ -123,8 +124,8 @@ impl MigrateOptions {
         self
     }
 
-    /// Testing only: sets the fault point.
-    #[doc(hidden)]
+    /// Testing only (feature `fault-injection`): sets the fault point.
+    #[cfg(feature = "fault-injection")]
     pub fn inject_fault(mut self, point: FaultPoint) -> Self {
         self.fault = Some(point);
         self
@@ -142,10 +143,27 @@ impl MigrateOptions {
         }
     }
 
+    /// Fails at `point` when a test armed it (feature `fault-injection`; else never).
     pub(crate) fn check_fault(&self, point: FaultPoint) -> crate::Result<()> {
+        #[cfg(feature = "fault-injection")]
         if self.fault == Some(point) {
             return Err(crate::MigrateError::Injected(point));
         }
+        let _ = point;
         Ok(())
+    }
+
+    /// Whether `error` is the simulated crash of [`FaultPoint::CrashAfterBackup`], after which
+    /// nothing may be cleaned up (as after a real crash).
+    pub(crate) fn is_simulated_crash(error: &crate::MigrateError) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if matches!(
+            error,
+            crate::MigrateError::Injected(FaultPoint::CrashAfterBackup)
+        ) {
+            return true;
+        }
+        let _ = error;
+        false
     }
 }

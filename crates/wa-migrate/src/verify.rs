@@ -8,7 +8,7 @@ use wa_auth::{AuthCreds, AuthError, KeyKind, KeyValue, Persistence};
 use wa_signal::curve::KeyPair;
 
 use crate::error::{MigrateError, Result};
-use crate::location::{Location, OpenMode, OpenStore, is_entry_error, open_at};
+use crate::location::{Location, OpenMode, is_entry_error, open_at};
 use crate::summary::Entry;
 
 /// What [`verify`](verify()) checked and found.
@@ -76,10 +76,9 @@ pub async fn verify(location: &Location) -> Result<VerifyReport> {
         ..VerifyReport::default()
     };
     let result = verify_store(store.persistence(), &mut report).await;
-    if let OpenStore::Compat(compat) = &store {
+    if let Some(folder) = store.folder_report() {
         report.warnings.extend(
-            compat
-                .report()
+            folder
                 .unrecognised
                 .iter()
                 .map(|u| format!("{}: not auth state ({}); left alone", u.file, u.reason)),

@@ -11,7 +11,7 @@ use common::{native_snapshot, tree};
 use wa_auth::{AuthError, PersistenceExt, Snapshot};
 use wa_migrate::{MigrateError, MigrateOptions, Summary, migrate_compat_json_to_native};
 use wa_store_compat::layout::{FileClass, Names};
-use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode};
+use wa_store_compat::{CompatStoreOptions, ReadMode};
 use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
 
 async fn migrate(auth: &Path, dest: &Path, lenient: bool) -> Result<Summary, MigrateError> {
@@ -19,15 +19,15 @@ async fn migrate(auth: &Path, dest: &Path, lenient: bool) -> Result<Summary, Mig
 }
 
 fn names_file(err: &MigrateError, file: &str) -> bool {
-    matches!(err, MigrateError::Source { source: AuthError::Corrupt { what, .. }, .. } if what.ends_with(file))
+    matches!(err, MigrateError::Source { source: AuthError::Corrupt { location, .. }, .. } if location.ends_with(file))
 }
 
 /// What a Baileys folder holds, read leniently (unreadable keys left out).
 async fn lenient_snapshot(auth: &Path) -> Snapshot {
-    let options = CompatStoreOptions::default()
-        .read_only(true)
-        .mode(ReadMode::Lenient);
-    let store = CompatStore::open_with(auth, options).await.expect("open");
+    let options = CompatStoreOptions::default().mode(ReadMode::Lenient);
+    let store = wa_store_compat::CompatReader::open_with(auth, options)
+        .await
+        .expect("open");
     store.load_all().await.expect("lenient load")
 }
 
@@ -42,13 +42,22 @@ async fn unreadable(case: &CorruptCase, outcome: Result<Summary, MigrateError>, 
     if case.changed.iter().any(|f| is_creds(f)) {
         let err = outcome.expect_err("unreadable creds must fail");
         assert!(names_file(&err, "creds.json"), "{label}: {err}");
-        assert!(err.hint().is_some(), "{label}: no hint");
+        assert_eq!(
+            err.hint(),
+            Some(wa_migrate::Hint::RestoreCreds),
+            "{label}: {err}"
+        );
         return;
     }
     if !lenient {
         let err = outcome.expect_err("strict must fail");
         assert!(
             case.changed.iter().any(|file| names_file(&err, file)),
+            "{label}: {err}"
+        );
+        assert_eq!(
+            err.hint(),
+            Some(wa_migrate::Hint::SkipUnreadableKeys),
             "{label}: {err}"
         );
         return;

@@ -138,7 +138,9 @@ async fn non_empty_destinations_are_refused_and_dry_runs_write_nothing() {
         matches!(err, MigrateError::DestinationNotEmpty { .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("--overwrite"), "{err}");
+    // The library names no CLI flag; the hint says what can be done.
+    assert!(!err.to_string().contains("--"), "{err}");
+    assert_eq!(err.hint(), Some(wa_migrate::Hint::Overwrite));
     let dry = migrate_compat_json_to_native(
         &new_source,
         &dest,
@@ -411,6 +413,9 @@ impl Persistence for Lossy {
     }
     async fn commit(&self, batch: WriteBatch) -> wa_auth::Result<()> {
         self.inner.commit(batch).await
+    }
+    async fn close(&self) -> wa_auth::Result<()> {
+        self.inner.close().await
     }
 }
 

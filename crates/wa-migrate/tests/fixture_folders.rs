@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use common::{assert_same, compat_snapshot, decrypt_vectors, native_snapshot, tree};
 use wa_migrate::{MigrateOptions, migrate_compat_json_to_native, migrate_native_to_compat_json};
-use wa_store_compat::CompatStore;
 use wa_store_native::NativeStore;
 use wa_testkit::fixtures::{baileys_auth_folders, read_json};
 
@@ -89,13 +88,10 @@ async fn native_to_compat_to_native_is_lossless_and_keeps_the_flavour() {
             &native_snapshot(&second).await,
         );
 
-        let source_flavour = CompatStore::open_with(
-            &auth,
-            wa_store_compat::CompatStoreOptions::default().read_only(true),
-        )
-        .await
-        .unwrap()
-        .flavour();
+        let source_flavour = wa_store_compat::CompatReader::open(&auth)
+            .await
+            .unwrap()
+            .flavour();
         assert_eq!(
             summary.target.flavour.as_deref(),
             Some(source_flavour.as_str()),

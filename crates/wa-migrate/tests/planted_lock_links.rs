@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{copy_dir, migrate_ok, tree};
+use wa_auth::Persistence;
 use wa_migrate::{MigrateOptions, migrate_compat_json_to_native};
 use wa_store_compat::CompatStore;
 use wa_store_native::NativeStore;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{assert_same, compat_snapshot};
+use wa_auth::Persistence;
 use wa_migrate::{FaultPoint, Location, MigrateError, MigrateOptions, Role, migrate_between};
 use wa_testkit::fixtures::baileys_auth_folders;
 use wa_testkit::postgres::{Cluster, SUPERUSER};

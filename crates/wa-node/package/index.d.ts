@@ -94,6 +94,7 @@ export type ErrorCode =
 	| 'BACKEND'
 	| 'COMMIT_UNKNOWN'
 	| 'CHANGED_WHILE_READING'
+	| 'READ_ONLY'
 	| 'SIGNAL'
 	| 'ERROR'
 

@@ -17,6 +17,7 @@ pub const CODES: &[&str] = &[
     "BACKEND",
     "COMMIT_UNKNOWN",
     "CHANGED_WHILE_READING",
+    "READ_ONLY",
     "SIGNAL",
     "ERROR",
 ];
@@ -36,6 +37,7 @@ pub fn error_code(error: &AuthError) -> &'static str {
         AuthError::Backend { .. } => "BACKEND",
         AuthError::CommitUnknown { .. } => "COMMIT_UNKNOWN",
         AuthError::ChangedWhileReading { .. } => "CHANGED_WHILE_READING",
+        AuthError::ReadOnly { .. } => "READ_ONLY",
         AuthError::Signal(_) => "SIGNAL",
         _ => "ERROR",
     }
@@ -65,7 +67,10 @@ mod tests {
                 resource: "x".into(),
                 reason: "y".into(),
             },
-            AuthError::corrupt("session key 1.0", "bad"),
+            AuthError::corrupt_key(&wa_auth::KeyKind::Session, &"1.0".into(), "", "bad"),
+            AuthError::ReadOnly {
+                resource: "x".into(),
+            },
             AuthError::invalid("x", "y"),
             AuthError::Closed,
             AuthError::io("/tmp/x", std::io::Error::other("disk")),

@@ -37,11 +37,7 @@ impl Backend {
     }
 
     async fn close(&self) -> Result<()> {
-        match self {
-            Backend::Native(store) => store.close().await,
-            Backend::Folder(store) => store.close().await,
-            Backend::Postgres(store) => store.close().await,
-        }
+        self.store().close().await
     }
 
     /// The flavour the stored data shows, if any.

@@ -213,10 +213,8 @@ pub fn get_output(
         };
         out.insert(id.as_str().to_owned(), value);
     }
-    let json = serde_json::to_string(&Value::Object(out)).map_err(|e| AuthError::Backend {
-        backend: "node",
-        source: Box::new(e),
-    })?;
+    let json =
+        serde_json::to_string(&Value::Object(out)).map_err(|e| AuthError::backend("node", e))?;
     Ok(GetOutput { json, buffers })
 }
 

@@ -23,7 +23,7 @@ use wa_signal::record::{
     StoredMessageKey,
 };
 use wa_signal::{KeyPair, PrivateKey};
-use wa_store_compat::{CompatStore, CompatStoreOptions};
+use wa_store_compat::{CompatReader, CompatStore, CompatStoreOptions};
 
 const SESSIONS: usize = 10_000;
 
@@ -109,10 +109,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("open_index", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let store =
-                    CompatStore::open_with(&folder, CompatStoreOptions::default().read_only(true))
-                        .await
-                        .expect("open");
+                let store = CompatReader::open(&folder).await.expect("open");
                 assert_eq!(store.list(&KeyKind::Session).await.unwrap().len(), SESSIONS);
             })
         })
@@ -120,10 +117,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("open_and_load_all", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let store =
-                    CompatStore::open_with(&folder, CompatStoreOptions::default().read_only(true))
-                        .await
-                        .expect("open");
+                let store = CompatReader::open(&folder).await.expect("open");
                 let all = store.load_all().await.expect("load all");
                 assert_eq!(all.key_count(), SESSIONS);
             })

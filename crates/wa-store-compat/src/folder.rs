@@ -223,7 +223,8 @@ pub(crate) struct Scanned {
 }
 
 fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
-    AuthError::corrupt(dir.join(name).display().to_string(), source)
+    let item = crate::layout::corrupt_item(name);
+    AuthError::corrupt(item, dir.join(name).display().to_string(), source)
 }
 
 /// Opens the folder `dir` (which exists).

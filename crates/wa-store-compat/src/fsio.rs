@@ -49,6 +49,7 @@ pub(crate) fn entry_type(kind: FileType) -> &'static str {
 pub(crate) fn not_a_file(path: &Path, what: &str) -> AuthError {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     AuthError::corrupt(
+        crate::layout::corrupt_item(&name),
         path.display().to_string(),
         CompatError::NotAFile {
             entries: format!("{name} is {what}"),

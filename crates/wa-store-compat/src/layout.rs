@@ -58,6 +58,17 @@ pub(crate) const TEMP_PREFIX: &str = ".wa-store-compat.tmp-";
 /// Longest file name most file systems accept, in bytes.
 pub(crate) const MAX_FILE_NAME: usize = 255;
 
+/// What a damaged file named `name` holds, for [`AuthError::Corrupt`](wa_auth::AuthError::Corrupt):
+/// the creds for `creds.json`, the store's own data for anything else found where a file of the
+/// folder belongs (key files are named by the code that knows their kind and id).
+pub(crate) fn corrupt_item(name: &str) -> wa_auth::CorruptItem {
+    if name == CREDS_FILE {
+        wa_auth::CorruptItem::Creds
+    } else {
+        wa_auth::CorruptItem::Store
+    }
+}
+
 /// Baileys' `fixFileName`: `/` -> `__`, `:` -> `-`.
 pub(crate) fn fix_file_name(name: &str) -> String {
     name.replace('/', "__").replace(':', "-")

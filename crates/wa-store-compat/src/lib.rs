@@ -19,7 +19,8 @@
 //!   that ignores the journal (Baileys) never sees a torn file, but may see part of an
 //!   interrupted commit: see `docs/format-compat.md`.
 //! - **Bad input**: an unreadable key file is an error naming the file ([`ReadMode::Strict`],
-//!   the default) or skipped with a warning and reported ([`ReadMode::Lenient`]); unreadable
+//!   the default) or, on a read-only [`CompatReader`] only, skipped with a warning and
+//!   reported ([`ReadMode::Lenient`]); unreadable
 //!   creds are always an error, never a reason to start over. Nothing is deleted or rewritten
 //!   because it is bad. A symbolic link or directory named like a file of the layout, and a
 //!   directory holding another backend's store, are refused when opening.
@@ -27,7 +28,7 @@
 //!   folder is open for writing.
 //! - **Reads**: the folder is listed once when opened; values are read from their files when
 //!   asked for, on tokio's blocking pool; commits run on a dedicated writer thread. A
-//!   read-only open ([`CompatStoreOptions::read_only`]) beside a live owner returns only
+//!   read-only view ([`CompatReader`]) beside a live owner returns only
 //!   values of the state it indexed (the state after a prefix of the owner's commits), or
 //!   fails with [`AuthError::ChangedWhileReading`](wa_auth::AuthError::ChangedWhileReading):
 //!   open it again and retry.
@@ -65,8 +66,10 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
-#[doc(hidden)]
+#[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 mod folder;
 mod fsio;
 mod journal;
@@ -74,6 +77,7 @@ pub mod layout;
 mod options;
 mod parallel;
 mod plan;
+mod reader;
 mod recovery;
 mod report;
 mod store;
@@ -86,6 +90,7 @@ use wa_auth::{AuthState, Result};
 
 pub use codec::{CompatError, Flavour};
 pub use options::{CompatStoreOptions, ReadMode};
+pub use reader::CompatReader;
 pub use report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
 pub use store::CompatStore;
 

@@ -5,7 +5,9 @@ use wa_auth::key::OtherKind;
 use crate::codec::Flavour;
 
 /// What to do with a key file that cannot be read (invalid JSON, an empty file, a value of the
-/// wrong shape). Creds are never skipped: unreadable creds are always an error.
+/// wrong shape). Creds are never skipped: unreadable creds are always an error. Lenient reads
+/// are for a [`CompatReader`](crate::CompatReader) only: a [`CompatStore`](crate::CompatStore)
+/// (which writes) refuses them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadMode {
@@ -15,6 +17,7 @@ pub enum ReadMode {
     Strict,
     /// Treat the key as absent, log a warning and record the file in
     /// [`FolderReport::skipped`](crate::FolderReport::skipped). The file is left as it is.
+    /// Read-only views only.
     Lenient,
 }
 
@@ -25,8 +28,9 @@ pub enum ReadMode {
 ///
 /// let options = CompatStoreOptions::default()
 ///     .flavour(Flavour::Baileys6)
-///     .mode(ReadMode::Lenient)
 ///     .fsync(false);
+/// // For a CompatReader: skip unreadable keys.
+/// let lenient = CompatStoreOptions::default().mode(ReadMode::Lenient);
 /// assert!(options.create);
 /// ```
 #[derive(Clone)]
@@ -44,10 +48,8 @@ pub struct CompatStoreOptions {
     /// Create the folder when it does not exist (default `true`, as Baileys does). With
     /// `false`, a missing folder is [`AuthError::NotFound`](wa_auth::AuthError::NotFound).
     pub create: bool,
-    /// Open without the lock and without writing anything (default `false`): an interrupted
-    /// commit is applied in memory only, commits are rejected. For inspection and migration
-    /// while another process may own the folder.
-    pub read_only: bool,
+    /// Set by [`CompatReader`](crate::CompatReader), the read-only view.
+    pub(crate) read_only: bool,
     /// Kinds besides Baileys' ten to recognise in file names (default none). Kinds this store
     /// writes are recorded in the folder and recognised without this.
     pub other_kinds: Vec<OtherKind>,
@@ -108,12 +110,6 @@ impl CompatStoreOptions {
     /// Sets [`create`](Self::create).
     pub fn create(mut self, yes: bool) -> Self {
         self.create = yes;
-        self
-    }
-
-    /// Sets [`read_only`](Self::read_only).
-    pub fn read_only(mut self, yes: bool) -> Self {
-        self.read_only = yes;
         self
     }
 

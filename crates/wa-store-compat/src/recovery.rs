@@ -133,6 +133,7 @@ pub(crate) fn resolve(dir: &Path, journal: &Journal) -> Result<Resolution> {
             names_in(OpState::Applied).join(", ")
         );
         return Err(AuthError::corrupt(
+            wa_auth::CorruptItem::Store,
             dir.join(JOURNAL_FILE).display().to_string(),
             CompatError::Journal { reason },
         ));

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -12,14 +13,15 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
-use wa_auth::dir_lock::DirLock;
+use wa_auth::dir_lock::{DirLock, ReleaseNotice};
 use wa_auth::{
-    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+    AuthCreds, AuthError, Capabilities, CorruptItem, Durability, KeyId, KeyKind, KeyValue,
+    Persistence, Result, WriteBatch,
 };
 
 use crate::codec::{self, CompatError, Flavour};
 use crate::folder::{Token, View, current_token, open_folder, read_indexed, refuse_other_backends};
-use crate::fsio::{create_dir_durably, sync_parent};
+use crate::fsio::{create_dir_durably, sync_dir, sync_parent};
 use crate::journal::JournalId;
 use crate::layout::{CREDS_FILE, LOCK_FILE, key_file_name};
 use crate::options::{CompatStoreOptions, ReadMode};
@@ -56,6 +58,8 @@ pub(crate) struct Shared {
     pub failure: RwLock<Option<Failure>>,
     /// Files skipped in lenient mode, by name.
     pub skipped: Mutex<BTreeMap<String, SkippedFile>>,
+    /// Without fsync: the files renamed into place since the last flush, which syncs them.
+    pub unsynced: Mutex<BTreeSet<String>>,
 }
 
 impl Shared {
@@ -89,6 +93,8 @@ impl Shared {
 struct Writer {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The folder lock lives on the writer thread (released when it ends); this says so.
+    lock: ReleaseNotice,
 }
 
 impl Writer {
@@ -105,13 +111,14 @@ impl Writer {
 /// Opening lists the folder once into an index; values are read from their files when asked
 /// for (so opening a 10 000-session folder takes milliseconds) and not cached (an
 /// [`AuthState`](wa_auth::AuthState) over the store caches). Commits go to a dedicated writer
-/// thread; reads run on tokio's blocking pool. Dropping the store (or [`CompatStore::close`])
-/// stops the writer after the queued commits and releases the folder's lock.
+/// thread; reads run on tokio's blocking pool. [`Persistence::close`] stops the writer after
+/// the queued commits and releases the folder's lock before it returns; dropping the store
+/// asks the writer to stop but does not wait for it inside an async runtime (a store opened
+/// again meanwhile in this process waits for the lock's release).
 pub struct CompatStore {
     shared: Arc<Shared>,
     writer: Option<Writer>,
-    /// Released by [`CompatStore::close`] (or when dropped).
-    lock: Mutex<Option<DirLock>>,
+    closed: AtomicBool,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -135,6 +142,14 @@ impl CompatStore {
     }
 
     fn open_blocking(dir: PathBuf, options: CompatStoreOptions) -> Result<Self> {
+        if options.mode == ReadMode::Lenient && !options.read_only {
+            // A skipped key would look absent to an AuthState, which could write new state
+            // over the damaged one.
+            return Err(AuthError::invalid(
+                format!("options for {}", dir.display()),
+                "lenient reads are for read-only views; open a CompatReader to skip unreadable keys",
+            ));
+        }
         prepare_folder(&dir, &options)?;
         // Before anything is created in it (the lock file).
         refuse_other_backends(&dir)?;
@@ -173,25 +188,32 @@ impl CompatStore {
             token: opened.token,
             failure: RwLock::new(None),
             skipped: Mutex::new(BTreeMap::new()),
+            unsynced: Mutex::new(BTreeSet::new()),
         });
-        let writer = if read_only {
-            None
-        } else {
-            let (tx, rx) = mpsc::channel();
-            let for_thread = shared.clone();
-            let thread = std::thread::Builder::new()
-                .name("wa-store-compat-writer".into())
-                .spawn(move || writer::run(for_thread, rx))
-                .map_err(|e| AuthError::io(&shared.dir, e))?;
-            Some(Writer {
-                jobs: Mutex::new(Some(tx)),
-                thread: Mutex::new(Some(thread)),
-            })
+        let writer = match lock {
+            Some(lock) if !read_only => {
+                let (tx, rx) = mpsc::channel();
+                let for_thread = shared.clone();
+                let notice = lock.notice();
+                let thread = std::thread::Builder::new()
+                    .name("wa-store-compat-writer".into())
+                    .spawn(move || {
+                        writer::run(for_thread, rx);
+                        drop(lock);
+                    })
+                    .map_err(|e| AuthError::io(&shared.dir, e))?;
+                Some(Writer {
+                    jobs: Mutex::new(Some(tx)),
+                    thread: Mutex::new(Some(thread)),
+                    lock: notice,
+                })
+            }
+            _ => None,
         };
         Ok(Self {
             shared,
             writer,
-            lock: Mutex::new(lock),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -233,6 +255,7 @@ impl CompatStore {
     /// file, [`FolderReport::creds_error`] says why the creds cannot be read. Nothing is
     /// changed. For migration tools, before they copy a folder.
     pub async fn scan(&self) -> Result<FolderReport> {
+        self.check_open()?;
         let shared = self.shared.clone();
         let (creds_error, unreadable) = blocking(move || {
             let creds_error = match read_creds(&shared) {
@@ -257,32 +280,52 @@ impl CompatStore {
         Ok(report)
     }
 
-    /// Stops the writer after the commits already queued and releases the folder's lock.
-    /// Later commits fail with [`AuthError::Closed`]; reads still work.
-    pub async fn close(&self) -> Result<()> {
-        let Some(writer) = &self.writer else {
-            return Ok(());
-        };
-        if let Some(thread) = writer.stop() {
-            blocking(move || {
-                thread.join().map_err(|_| AuthError::Backend {
-                    backend: "compat",
-                    source: "the writer thread panicked".into(),
-                })
-            })
-            .await?;
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
         }
-        self.lock.lock().take();
         Ok(())
     }
 }
 
 impl Drop for CompatStore {
     fn drop(&mut self) {
-        if let Some(thread) = self.writer.as_ref().and_then(Writer::stop) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let thread = writer.stop();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Never block a runtime thread: the writer finishes on its own, and an opener in
+            // this process waits for the lock.
+            writer.lock.releasing();
+        } else if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
+}
+
+/// Syncs the files renamed into place since the last flush, then the folder (for a store
+/// without fsync, whose commits are not synced one by one).
+fn sync_unsynced(shared: &Shared) -> Result<()> {
+    let names = std::mem::take(&mut *shared.unsynced.lock());
+    if names.is_empty() {
+        return Ok(());
+    }
+    let synced = names.iter().try_for_each(|name| {
+        let path = shared.dir.join(name);
+        match std::fs::File::open(&path).and_then(|file| file.sync_all()) {
+            Ok(()) => Ok(()),
+            // Deleted by a later commit: the folder sync below makes that durable.
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AuthError::io(&path, e)),
+        }
+    });
+    let synced = synced.and_then(|()| sync_dir(&shared.dir));
+    if synced.is_err() {
+        // Synced again by the next flush.
+        shared.unsynced.lock().extend(names);
+    }
+    synced
 }
 
 impl std::fmt::Debug for CompatStore {
@@ -320,8 +363,8 @@ fn prepare_folder(dir: &Path, options: &CompatStoreOptions) -> Result<()> {
     }
 }
 
-fn corrupt(dir: &Path, name: &str, source: CompatError) -> AuthError {
-    AuthError::corrupt(dir.join(name).display().to_string(), source)
+fn corrupt(item: CorruptItem, dir: &Path, name: &str, source: CompatError) -> AuthError {
+    AuthError::corrupt(item, dir.join(name).display().to_string(), source)
 }
 
 /// Reads the creds: `None` when there are none. Always strict. A read-only view checks the
@@ -338,7 +381,7 @@ fn read_creds(shared: &Shared) -> Result<Option<AuthCreds>> {
     shared.check_unchanged()?;
     let creds = CompatError::parse(&bytes)
         .and_then(|value| codec::creds::from_json(&value))
-        .map_err(|e| corrupt(&shared.dir, CREDS_FILE, e))?;
+        .map_err(|e| corrupt(CorruptItem::Creds, &shared.dir, CREDS_FILE, e))?;
     Ok(Some(creds))
 }
 
@@ -356,12 +399,13 @@ fn read_key_in(
     };
     shared.check_not_in_doubt(&name)?;
     let bytes = read_indexed(&shared.dir, &name, entry.pending.as_ref())?;
+    let location = || shared.dir.join(&name).display().to_string();
     let value = CompatError::parse(&bytes)
         .and_then(|json| codec::key_value::from_json(kind, id, &json))
-        .map_err(|e| corrupt(&shared.dir, &name, e))?;
+        .map_err(|e| AuthError::corrupt_key(kind, id, location(), e))?;
     value
         .check_fits(kind, id)
-        .map_err(|e| AuthError::corrupt(shared.dir.join(&name).display().to_string(), e))?;
+        .map_err(|e| AuthError::corrupt_key(kind, id, location(), e))?;
     Ok(Some(value))
 }
 
@@ -402,16 +446,23 @@ impl Persistence for CompatStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new("compat")
             .atomic_commit(true)
-            .durable_on_commit(self.shared.options.fsync)
+            .durability(if self.shared.options.fsync {
+                Durability::OnCommit
+            } else {
+                Durability::OnFlush
+            })
             .persistent(true)
+            .read_only(self.shared.options.read_only)
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         let shared = self.shared.clone();
         blocking(move || read_creds(&shared)).await
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -436,10 +487,10 @@ impl Persistence for CompatStore {
                 match result {
                     Ok(Some(value)) => found.push((id, value)),
                     Ok(None) => {}
-                    Err(AuthError::Corrupt { what, source })
-                        if shared.options.mode == ReadMode::Lenient =>
-                    {
-                        warn!(file = %what, error = %source, "skipping an unreadable key file");
+                    Err(AuthError::Corrupt {
+                        location, source, ..
+                    }) if shared.options.mode == ReadMode::Lenient => {
+                        warn!(file = %location, error = %source, "skipping an unreadable key file");
                         let file = key_file_name(&kind, &id);
                         shared.skipped.lock().insert(
                             file.clone(),
@@ -460,6 +511,7 @@ impl Persistence for CompatStore {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self
             .shared
             .view
@@ -471,17 +523,18 @@ impl Persistence for CompatStore {
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         let mut kinds: Vec<KeyKind> = self.shared.view.read().by_kind.keys().cloned().collect();
         kinds.sort();
         Ok(kinds)
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.check_open()?;
         if self.shared.options.read_only {
-            return Err(AuthError::invalid(
-                format!("commit to {}", self.shared.dir.display()),
-                "the folder is open read-only",
-            ));
+            return Err(AuthError::ReadOnly {
+                resource: format!("Baileys folder {}", self.shared.dir.display()),
+            });
         }
         batch.validate()?;
         if batch.is_empty() {
@@ -498,5 +551,40 @@ impl Persistence for CompatStore {
             return Err(AuthError::Closed);
         }
         answer.await.map_err(|_| AuthError::Closed)?
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        if self.shared.options.fsync || self.shared.options.read_only {
+            return Ok(());
+        }
+        let shared = self.shared.clone();
+        blocking(move || sync_unsynced(&shared)).await
+    }
+
+    /// Stops the writer after the commits already queued, syncs what a store without fsync
+    /// left unsynced, and releases the folder's lock; the join runs on tokio's blocking pool.
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let thread = writer.stop();
+        let shared = self.shared.clone();
+        blocking(move || {
+            if let Some(thread) = thread {
+                thread
+                    .join()
+                    .map_err(|_| AuthError::backend("compat", "the writer thread panicked"))?;
+            }
+            if shared.options.fsync {
+                Ok(())
+            } else {
+                sync_unsynced(&shared)
+            }
+        })
+        .await
     }
 }

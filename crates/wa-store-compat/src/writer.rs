@@ -32,7 +32,7 @@ use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
 use crate::fault::{self, FaultPoint};
 use crate::fsio::{content_hash, read_regular, remove_if_exists, sync_dir, write_new};
 use crate::journal::{Journal, Op};
-use crate::layout::{CREDS_FILE, REGISTRY_FILE, TEMP_PREFIX};
+use crate::layout::{CREDS_FILE, JOURNAL_FILE, REGISTRY_FILE, TEMP_PREFIX};
 use crate::parallel;
 use crate::plan::{Change, Plan, prepare};
 use crate::recovery;
@@ -103,18 +103,7 @@ fn unhealthy(reason: &str) -> AuthError {
 fn reply_error(outcome: &Outcome) -> AuthError {
     match outcome {
         Outcome::InDoubt(reason) => unhealthy(reason),
-        Outcome::NotCommitted(AuthError::Io { path, source }) => AuthError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Outcome::NotCommitted(AuthError::Corrupt { what, source }) => AuthError::Corrupt {
-            what: what.clone(),
-            source: source.to_string().into(),
-        },
-        Outcome::NotCommitted(e) => AuthError::Backend {
-            backend: "compat",
-            source: e.to_string().into(),
-        },
+        Outcome::NotCommitted(e) => e.clone(),
     }
 }
 
@@ -216,6 +205,16 @@ fn execute(shared: &Shared, plan: Plan) -> std::result::Result<(), Outcome> {
     if let Some((_, json)) = plan.creds {
         view.creds = Some(None);
         *shared.creds_template.lock() = Some(json);
+    }
+    if !fsync {
+        // Synced by the next flush.
+        let renamed = journal.ops.iter().filter_map(|op| match op {
+            Op::Rename { target, .. } => Some(target.clone()),
+            Op::Delete { .. } => None,
+        });
+        let mut unsynced = shared.unsynced.lock();
+        unsynced.extend(renamed);
+        unsynced.insert(JOURNAL_FILE.to_owned());
     }
     debug!(ops = journal.ops.len(), "commit applied");
     Ok(())

@@ -1,12 +1,13 @@
 //! CompatStore passes the wa-auth backend conformance suite, directly and through
-//! `Box<dyn Persistence>`, in both flavours and without fsync.
+//! `Box<dyn Persistence>`, in both flavours and without fsync; its read-only view runs the
+//! read-only test.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use wa_auth::Persistence;
-use wa_auth::conformance::{self, Harness};
-use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour};
+use wa_auth::conformance::Harness;
+use wa_store_compat::{CompatReader, CompatStore, CompatStoreOptions, Flavour};
 
 /// A fresh temp folder per harness; every `open` opens the same folder.
 struct CompatHarness {
@@ -23,14 +24,8 @@ impl CompatHarness {
             boxed,
         }
     }
-}
 
-#[async_trait]
-impl Harness for CompatHarness {
-    async fn open(&self) -> Arc<dyn Persistence> {
-        let store = CompatStore::open_with(self.dir.path().join("auth"), self.options.clone())
-            .await
-            .expect("open the folder");
+    fn hand_out(&self, store: impl Persistence + 'static) -> Arc<dyn Persistence> {
         if self.boxed {
             let boxed: Box<dyn Persistence> = Box::new(store);
             Arc::new(boxed)
@@ -40,17 +35,37 @@ impl Harness for CompatHarness {
     }
 }
 
-wa_auth::conformance_tests!(CompatHarness::new(CompatStoreOptions::default(), false));
+#[async_trait]
+impl Harness for CompatHarness {
+    async fn open(&self) -> Arc<dyn Persistence> {
+        let store = CompatStore::open_with(self.dir.path().join("auth"), self.options.clone())
+            .await
+            .expect("open the folder");
+        self.hand_out(store)
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_through_box_dyn() {
-    conformance::run_all(|| CompatHarness::new(CompatStoreOptions::default(), true)).await;
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        let reader = CompatReader::open_with(self.dir.path().join("auth"), self.options.clone())
+            .await
+            .expect("open the read-only view");
+        Some(self.hand_out(reader))
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_in_the_baileys_6_layout_without_fsync() {
-    let options = CompatStoreOptions::default()
-        .flavour(Flavour::Baileys6)
-        .fsync(false);
-    conformance::run_all(|| CompatHarness::new(options.clone(), false)).await;
-}
+wa_auth::conformance_tests!(
+    default_options,
+    CompatHarness::new(CompatStoreOptions::default(), false)
+);
+wa_auth::conformance_tests!(
+    through_box_dyn,
+    CompatHarness::new(CompatStoreOptions::default(), true)
+);
+wa_auth::conformance_tests!(
+    baileys_6_layout_without_fsync,
+    CompatHarness::new(
+        CompatStoreOptions::default()
+            .flavour(Flavour::Baileys6)
+            .fsync(false),
+        false
+    )
+);

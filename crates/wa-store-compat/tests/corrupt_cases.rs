@@ -8,21 +8,64 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{temp_copy, tree};
-use wa_auth::{AuthError, Persistence, PersistenceExt};
+use wa_auth::{AuthError, CorruptItem, Persistence, PersistenceExt};
 use wa_store_compat::layout::{FileClass, Names, key_file_name};
-use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state};
+use wa_store_compat::{
+    CompatReader, CompatStore, CompatStoreOptions, FolderReport, ReadMode,
+    use_multi_file_auth_state,
+};
 use wa_testkit::fixtures::{CorruptCase, CorruptManifest, ReaderBehaviour, corrupt_manifests};
 
 fn names_file(err: &AuthError, file: &str) -> bool {
-    matches!(err, AuthError::Corrupt { what, .. } if what.ends_with(file))
+    matches!(err, AuthError::Corrupt { location, .. } if location.ends_with(file))
 }
 
-fn read_only() -> CompatStoreOptions {
-    CompatStoreOptions::default().read_only(true)
+/// The folder opened for writing (strict reads) or as a read-only view (lenient reads, which
+/// exist only there).
+enum Opened {
+    Store(CompatStore),
+    Reader(CompatReader),
+}
+
+impl Opened {
+    async fn open(auth: &std::path::Path, mode: ReadMode) -> wa_auth::Result<Self> {
+        Ok(match mode {
+            ReadMode::Lenient => {
+                let options = CompatStoreOptions::default().mode(mode);
+                Self::Reader(CompatReader::open_with(auth, options).await?)
+            }
+            _ => Self::Store(CompatStore::open(auth).await?),
+        })
+    }
+
+    fn report(&self) -> FolderReport {
+        match self {
+            Self::Store(store) => store.report(),
+            Self::Reader(reader) => reader.report(),
+        }
+    }
+
+    async fn scan(&self) -> wa_auth::Result<FolderReport> {
+        match self {
+            Self::Store(store) => store.scan().await,
+            Self::Reader(reader) => reader.scan().await,
+        }
+    }
+}
+
+impl std::ops::Deref for Opened {
+    type Target = dyn Persistence;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Store(store) => store,
+            Self::Reader(reader) => reader,
+        }
+    }
 }
 
 /// Every base file the case did not change reads in strict mode.
-async fn unchanged_files_load(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+async fn unchanged_files_load(manifest: &CorruptManifest, case: &CorruptCase, store: &Opened) {
     let label = &case.label;
     for file in manifest
         .base_files
@@ -50,13 +93,23 @@ async fn unchanged_files_load(manifest: &CorruptManifest, case: &CorruptCase, st
 
 /// The changed files cannot be read: an error naming each (creds: in every mode), or, for a
 /// key in lenient mode (the caller's explicit choice), skipped and reported.
-async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
+async fn unreadable(case: &CorruptCase, store: &Opened, mode: ReadMode) {
     let label = &case.label;
     for file in &case.changed {
         match Names::default().classify(file) {
             FileClass::Creds => {
                 let err = store.load_creds().await.expect_err("unreadable creds");
                 assert!(names_file(&err, file), "{label}: {err}");
+                assert!(
+                    matches!(
+                        err,
+                        AuthError::Corrupt {
+                            item: CorruptItem::Creds,
+                            ..
+                        }
+                    ),
+                    "{label}: {err:?}"
+                );
                 if case.mentions("byte offset") {
                     assert!(err.to_string().contains("at byte"), "{label}: {err}");
                 }
@@ -67,6 +120,10 @@ async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
             FileClass::Key { kind, id } if mode == ReadMode::Strict => {
                 let err = store.get_one(&kind, &id).await.expect_err("strict read");
                 assert!(names_file(&err, file), "{label}: {err}");
+                assert!(
+                    matches!(&err, AuthError::Corrupt { item: CorruptItem::Key { kind: k, id: i }, .. } if *k == kind && *i == id),
+                    "{label}: {err:?}"
+                );
                 if case.mentions("0 bytes") {
                     assert!(err.to_string().contains("empty"), "{label}: {err}");
                 }
@@ -97,13 +154,13 @@ async fn unreadable(case: &CorruptCase, store: &CompatStore, mode: ReadMode) {
 }
 
 /// The changed files read as the same values as unchanged copies of them.
-async fn accepted(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+async fn accepted(manifest: &CorruptManifest, case: &CorruptCase, store: &Opened) {
     let label = &case.label;
     for file in &case.changed {
         let copy = manifest
             .unchanged_copy(file)
             .unwrap_or_else(|| panic!("{label}: no unchanged copy of {file}"));
-        let other = CompatStore::open_with(copy.parent().expect("folder"), read_only())
+        let other = CompatReader::open(copy.parent().expect("folder"))
             .await
             .unwrap();
         match Names::default().classify(file) {
@@ -131,7 +188,7 @@ async fn accepted(manifest: &CorruptManifest, case: &CorruptCase, store: &Compat
 
 /// The changed entries are reported as unrecognised and shadow nothing: exactly the base keys
 /// are listed.
-async fn ignored(manifest: &CorruptManifest, case: &CorruptCase, store: &CompatStore) {
+async fn ignored(manifest: &CorruptManifest, case: &CorruptCase, store: &Opened) {
     let label = &case.label;
     let report = store.report();
     let unrecognised: Vec<String> = report.unrecognised.iter().map(|u| u.file.clone()).collect();
@@ -155,8 +212,7 @@ async fn run_case(manifest: &CorruptManifest, case: &CorruptCase) {
     let (_tmp, auth) = temp_copy(&case.auth);
     let before = tree(&auth);
     for mode in [ReadMode::Strict, ReadMode::Lenient] {
-        let options = CompatStoreOptions::default().mode(mode);
-        let store = CompatStore::open_with(&auth, options)
+        let store = Opened::open(&auth, mode)
             .await
             .unwrap_or_else(|e| panic!("{} {mode:?}: open: {e}", case.label));
         match case.behaviour {

@@ -122,7 +122,8 @@ async fn prepared() -> (tempfile::TempDir, PathBuf, WriteBatch, Snapshot, Snapsh
     for target in [&store as &dyn Persistence, &model] {
         target.commit(start.clone()).await.unwrap();
     }
-    drop(store);
+    // Closed, not dropped: a child process opens the folder next.
+    store.close().await.unwrap();
     let before = model.snapshot();
     let batch = under_test(&creds);
     model.commit(batch.clone()).await.unwrap();

@@ -11,7 +11,7 @@ use common::{all_auth_folders, read_json, temp_copy, tree, vector_scenarios};
 use serde_json::Value;
 use wa_auth::{KeyId, KeyKind, Persistence, PersistenceExt};
 use wa_store_compat::layout::{FileClass, Names};
-use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour, FlavourSource};
+use wa_store_compat::{CompatReader, CompatStore, Flavour, FlavourSource};
 use wa_testkit::vectors::b64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +170,7 @@ async fn every_folder_and_every_peer_folder_loads_read_only() {
     let mut folders = 0;
     for (name, version, auth) in all_auth_folders() {
         let before = tree(&auth);
-        let store = CompatStore::open_with(&auth, CompatStoreOptions::default().read_only(true))
+        let store = CompatReader::open(&auth)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let snapshot = store

@@ -12,7 +12,7 @@ use wa_auth::key::OtherKind;
 use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch};
 use wa_store_compat::layout::key_file_name;
 use wa_store_compat::{
-    CompatStore, CompatStoreOptions, Flavour, FlavourSource, ReadMode, Recovery,
+    CompatReader, CompatStore, CompatStoreOptions, Flavour, FlavourSource, ReadMode, Recovery,
 };
 
 fn lid(value: &str) -> KeyValue {
@@ -165,10 +165,8 @@ async fn unknown_kinds_round_trip_and_unknown_files_are_left_alone() {
     assert_eq!(store.report().unrecognised.len(), 2);
     // A kind given in the options makes such files readable.
     drop(store);
-    let options = CompatStoreOptions::default()
-        .read_only(true)
-        .other_kind(OtherKind::new("unknown-type").unwrap());
-    let store = CompatStore::open_with(&dir, options).await.unwrap();
+    let options = CompatStoreOptions::default().other_kind(OtherKind::new("unknown-type").unwrap());
+    let store = CompatReader::open_with(&dir, options).await.unwrap();
     let unknown = KeyKind::from_name("unknown-type").unwrap();
     assert_eq!(
         store.get_one(&unknown, &"123".into()).await.unwrap(),
@@ -187,9 +185,7 @@ async fn one_owner_at_a_time_and_read_only_opens_write_nothing() {
         other => panic!("a second owner must be refused: {other:?}"),
     }
     let before = common::tree(&dir);
-    let reader = CompatStore::open_with(&dir, CompatStoreOptions::default().read_only(true))
-        .await
-        .unwrap();
+    let reader = CompatReader::open(&dir).await.unwrap();
     assert!(reader.load_all().await.unwrap().key_count() > 0);
     assert!(
         reader
@@ -272,9 +268,7 @@ async fn interrupted_commits_roll_forward_or_back_as_a_whole() {
     let (_tmp, dir) = temp_copy(&fixture_paired());
     let commit = Interrupted::write(&dir, true, true);
     let before = common::tree(&dir);
-    let reader = CompatStore::open_with(&dir, CompatStoreOptions::default().read_only(true))
-        .await
-        .unwrap();
+    let reader = CompatReader::open(&dir).await.unwrap();
     assert_eq!(reader.report().recovery, Recovery::PendingReadOnly);
     let mapping = KeyId::from("interrupted");
     assert_eq!(
@@ -355,8 +349,12 @@ async fn a_commit_that_can_be_neither_completed_nor_undone_fails_the_open() {
     std::fs::remove_file(dir.join(&commit.deleted)).unwrap();
     let before = common::tree(&dir);
     for read_only in [false, true] {
-        let options = CompatStoreOptions::default().read_only(read_only);
-        let err = CompatStore::open_with(&dir, options).await.unwrap_err();
+        let err = if read_only {
+            CompatReader::open(&dir).await.map(drop)
+        } else {
+            CompatStore::open(&dir).await.map(drop)
+        }
+        .unwrap_err();
         assert!(matches!(err, AuthError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains(JOURNAL), "{err}");
         assert!(err.to_string().contains(&commit.target), "{err}");
@@ -382,7 +380,8 @@ async fn journals_are_refused_unless_exactly_of_the_format() {
         let err = CompatStore::open(&dir).await.unwrap_err();
         match err {
             AuthError::UnsupportedVersion { .. } if unsupported => {}
-            AuthError::Corrupt { ref what, .. } if !unsupported && what.ends_with(JOURNAL) => {}
+            AuthError::Corrupt { ref location, .. }
+                if !unsupported && location.ends_with(JOURNAL) => {}
             other => panic!("{text}: {other}"),
         }
     }
@@ -469,9 +468,16 @@ async fn lenient_mode_reports_an_unreadable_registry() {
         CompatStore::open(&dir).await,
         Err(AuthError::Corrupt { .. })
     ));
-    let store = CompatStore::open_with(&dir, CompatStoreOptions::default().mode(ReadMode::Lenient))
-        .await
-        .unwrap();
+    // Lenient reads are only for read-only views: a store that writes must not take a
+    // damaged key for an absent one.
+    assert!(matches!(
+        CompatStore::open_with(&dir, CompatStoreOptions::default().mode(ReadMode::Lenient)).await,
+        Err(AuthError::Invalid { .. })
+    ));
+    let store =
+        CompatReader::open_with(&dir, CompatStoreOptions::default().mode(ReadMode::Lenient))
+            .await
+            .unwrap();
     assert!(store.report().registry_error.is_some());
 }
 

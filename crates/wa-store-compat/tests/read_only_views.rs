@@ -13,7 +13,7 @@ use wa_auth::{
     WriteBatch,
 };
 use wa_store_compat::layout::{CREDS_FILE, key_file_name};
-use wa_store_compat::{CompatStore, CompatStoreOptions};
+use wa_store_compat::{CompatReader, CompatStore, CompatStoreOptions};
 
 const KEYS: u32 = 24;
 
@@ -21,8 +21,13 @@ fn lid(value: &str) -> KeyValue {
     KeyValue::LidMapping(value.to_owned())
 }
 
-fn read_only() -> CompatStoreOptions {
-    CompatStoreOptions::default().read_only(true)
+/// The folder opened read-only, or for writing.
+async fn open_either(dir: &Path, read_only: bool) -> wa_auth::Result<Box<dyn Persistence>> {
+    Ok(if read_only {
+        Box::new(CompatReader::open(dir).await?)
+    } else {
+        Box::new(CompatStore::open(dir).await?)
+    })
 }
 
 /// Commit `n`: every key holds `n`, the creds count `n`, and key `odd` exists only after odd
@@ -81,7 +86,7 @@ fn changed(err: &AuthError) -> bool {
 #[tokio::test]
 async fn a_view_fails_instead_of_reading_a_later_commit() {
     let (_tmp, dir, owner, creds) = owned_folder().await;
-    let view = CompatStore::open_with(&dir, read_only()).await.unwrap();
+    let view = CompatReader::open(&dir).await.unwrap();
     let k0 = KeyId::new("k0");
     assert_eq!(
         view.get_one(&KeyKind::LidMapping, &k0).await.unwrap(),
@@ -103,7 +108,7 @@ async fn a_view_fails_instead_of_reading_a_later_commit() {
     assert!(changed(&err), "{err}");
     println!("{err}");
     // A new view reads commit 2.
-    let view = CompatStore::open_with(&dir, read_only()).await.unwrap();
+    let view = CompatReader::open(&dir).await.unwrap();
     assert_eq!(which_commit(&view.load_all().await.unwrap()), 2);
 }
 
@@ -116,8 +121,7 @@ async fn a_file_that_vanishes_is_never_read_as_absent() {
         key_file_name(&KeyKind::LidMapping, &"k3".into()),
     ] {
         for read_only in [true, false] {
-            let options = CompatStoreOptions::default().read_only(read_only);
-            let store = CompatStore::open_with(&dir, options).await.unwrap();
+            let store = open_either(&dir, read_only).await.unwrap();
             let bytes = std::fs::read(dir.join(&name)).unwrap();
             std::fs::remove_file(dir.join(&name)).unwrap();
             let err = if name == CREDS_FILE {
@@ -142,7 +146,7 @@ fn reader(dir: &Path, stop: &AtomicBool) -> (usize, usize) {
     let mut last = 0;
     while !stop.load(Ordering::Relaxed) {
         let result = runtime.block_on(async {
-            let view = CompatStore::open_with(dir, read_only()).await?;
+            let view = CompatReader::open(dir).await?;
             view.load_all().await
         });
         match result {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use wa_auth::{AuthCreds, AuthError, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch};
 use wa_store_compat::layout::{CREDS_FILE, REGISTRY_FILE, key_file_name};
-use wa_store_compat::{CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state};
+use wa_store_compat::{
+    CompatReader, CompatStore, CompatStoreOptions, ReadMode, use_multi_file_auth_state,
+};
 
 fn lid(value: &str) -> KeyValue {
     KeyValue::LidMapping(value.to_owned())
@@ -54,15 +56,21 @@ fn entries(root: &Path) -> BTreeMap<PathBuf, String> {
 async fn refused_every_way(root: &Path, dir: &Path, name: &str) {
     let before = entries(root);
     let mut errors = Vec::new();
-    for mode in [ReadMode::Strict, ReadMode::Lenient] {
-        for read_only in [false, true] {
-            let options = CompatStoreOptions::default()
-                .mode(mode)
-                .read_only(read_only);
-            match CompatStore::open_with(dir, options).await {
-                Ok(_) => panic!("{name}: opened ({mode:?}, read-only {read_only})"),
-                Err(e) => errors.push(e),
-            }
+    // Lenient reads exist only on read-only views.
+    for (mode, read_only) in [
+        (ReadMode::Strict, false),
+        (ReadMode::Strict, true),
+        (ReadMode::Lenient, true),
+    ] {
+        let options = CompatStoreOptions::default().mode(mode);
+        let opened = if read_only {
+            CompatReader::open_with(dir, options).await.map(drop)
+        } else {
+            CompatStore::open_with(dir, options).await.map(drop)
+        };
+        match opened {
+            Ok(()) => panic!("{name}: opened ({mode:?}, read-only {read_only})"),
+            Err(e) => errors.push(e),
         }
     }
     match use_multi_file_auth_state(dir).await {
@@ -145,10 +153,8 @@ async fn a_directory_holding_another_backends_store_is_refused() {
         }
         let before = entries(tmp.path());
         let mut errors = Vec::new();
-        for read_only in [false, true] {
-            let options = CompatStoreOptions::default().read_only(read_only);
-            errors.push(CompatStore::open_with(&dir, options).await.unwrap_err());
-        }
+        errors.push(CompatStore::open(&dir).await.unwrap_err());
+        errors.push(CompatReader::open(&dir).await.unwrap_err());
         errors.push(use_multi_file_auth_state(&dir).await.unwrap_err());
         for err in errors {
             let text = err.to_string();

@@ -7,7 +7,7 @@ mod common;
 use common::{all_auth_folders, folder_files};
 use serde_json::Value;
 use wa_auth::{Persistence, PersistenceExt};
-use wa_store_compat::{CompatStore, CompatStoreOptions};
+use wa_store_compat::{CompatReader, CompatStore, CompatStoreOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_folder_is_written_back_as_baileys_wrote_it() {
@@ -15,7 +15,7 @@ async fn every_fixture_folder_is_written_back_as_baileys_wrote_it() {
     let mut files = 0;
     let mut identical = 0;
     for (name, _version, auth) in all_auth_folders() {
-        let source = CompatStore::open_with(&auth, CompatStoreOptions::default().read_only(true))
+        let source = CompatReader::open(&auth)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let snapshot = source

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use wa_auth::fault::{self, Op};
+use crate::fault::{self, Op};
 use wa_auth::folder::sync_dir;
 
 /// Publishes `content` (its parts written in order) at `path` atomically: `tmp` written

@@ -42,10 +42,7 @@ async fn pool<T>(
     backend: &'static str,
     task: impl Future<Output = std::result::Result<T, tokio::task::JoinError>>,
 ) -> Result<T> {
-    task.await.map_err(|e| AuthError::Backend {
-        backend,
-        source: Box::new(e),
-    })
+    task.await.map_err(|e| AuthError::backend(backend, e))
 }
 
 #[cfg(test)]

@@ -25,9 +25,6 @@ use wa_auth::{AuthError, Result};
 pub trait GroupWriter: Send + Sync + 'static {
     /// One committer's prepared (encoded) work.
     type Item: Send + 'static;
-    /// Why a group failed; turned into each member's error by [`GroupWriter::error`].
-    type Failure: Send + Sync + 'static;
-
     /// The backend's name, for errors.
     const BACKEND: &'static str;
     /// Most items in one group.
@@ -39,11 +36,9 @@ pub trait GroupWriter: Send + Sync + 'static {
     fn weight(item: &Self::Item) -> usize;
 
     /// Writes a group, all or nothing, and makes it as durable as the store promises. Called
-    /// by one leader at a time, in the order the groups formed.
-    fn write_group(&self, items: Vec<Self::Item>) -> std::result::Result<(), Self::Failure>;
-
-    /// The error a member of a group that failed with `failure` returns.
-    fn error(&self, failure: &Self::Failure) -> AuthError;
+    /// by one leader at a time, in the order the groups formed. On failure every member of
+    /// the group returns a clone of the same error.
+    fn write_group(&self, items: Vec<Self::Item>) -> Result<()>;
 }
 
 /// Leader/follower group commit over a [`GroupWriter`] (see the module docs).
@@ -56,22 +51,22 @@ pub struct GroupCommit<W: GroupWriter> {
     notify: Notify,
 }
 
-enum Outcome<F> {
+enum Outcome {
     Done,
-    Failed(F),
+    Failed(AuthError),
     /// The writer panicked (or its blocking task was cancelled) before finishing the group.
     Abandoned,
 }
 
 /// A group's outcome, shared by its members.
-struct Slot<F> {
-    outcome: OnceLock<Outcome<F>>,
+struct Slot {
+    outcome: OnceLock<Outcome>,
 }
 
 struct Group<W: GroupWriter> {
     items: Vec<W::Item>,
     weight: usize,
-    slot: Arc<Slot<W::Failure>>,
+    slot: Arc<Slot>,
 }
 
 struct Queue<W: GroupWriter> {
@@ -99,7 +94,7 @@ impl<W: GroupWriter> Queue<W> {
 struct Lead<W: GroupWriter> {
     commit: Arc<GroupCommit<W>>,
     group: Option<Group<W>>,
-    slot: Arc<Slot<W::Failure>>,
+    slot: Arc<Slot>,
 }
 
 impl<W: GroupWriter> Lead<W> {
@@ -115,7 +110,7 @@ impl<W: GroupWriter> Lead<W> {
         if let Some(group) = self.group.take() {
             let outcome = match self.commit.writer.write_group(group.items) {
                 Ok(()) => Outcome::Done,
-                Err(failure) => Outcome::Failed(failure),
+                Err(error) => Outcome::Failed(error),
             };
             let _ = self.slot.outcome.set(outcome);
         }
@@ -229,7 +224,7 @@ impl<W: GroupWriter> GroupCommit<W> {
 
     /// Adds `item` to the open group (starting one when the last is full) and returns the
     /// group's slot.
-    fn join(&self, item: W::Item) -> Result<Arc<Slot<W::Failure>>> {
+    fn join(&self, item: W::Item) -> Result<Arc<Slot>> {
         let weight = W::weight(&item);
         let mut queue = self.queue.lock();
         if queue.closed {
@@ -253,14 +248,14 @@ impl<W: GroupWriter> GroupCommit<W> {
         Ok(group.slot.clone())
     }
 
-    fn result(&self, slot: &Slot<W::Failure>) -> Option<Result<()>> {
+    fn result(&self, slot: &Slot) -> Option<Result<()>> {
         Some(match slot.outcome.get()? {
             Outcome::Done => Ok(()),
-            Outcome::Failed(failure) => Err(self.writer.error(failure)),
-            Outcome::Abandoned => Err(AuthError::Backend {
-                backend: W::BACKEND,
-                source: "the commit's group was abandoned by its writer (a panic); reopen the store to learn whether it was written".into(),
-            }),
+            Outcome::Failed(error) => Err(error.clone()),
+            Outcome::Abandoned => Err(AuthError::backend(
+                W::BACKEND,
+                "the commit's group was abandoned by its writer (a panic); reopen the store to learn whether it was written",
+            )),
         })
     }
 }
@@ -280,7 +275,6 @@ mod tests {
 
     impl GroupWriter for Recorder {
         type Item = u32;
-        type Failure = String;
         const BACKEND: &'static str = "test";
         const MAX_ITEMS: usize = 4;
         const MAX_WEIGHT: usize = 100;
@@ -289,7 +283,7 @@ mod tests {
             *item as usize
         }
 
-        fn write_group(&self, items: Vec<u32>) -> std::result::Result<(), String> {
+        fn write_group(&self, items: Vec<u32>) -> Result<()> {
             assert_eq!(
                 self.writing.fetch_add(1, Ordering::SeqCst),
                 0,
@@ -300,16 +294,12 @@ mod tests {
             let failed = items.contains(&13);
             self.groups.lock().push(items);
             if failed {
-                Err("unlucky".into())
+                Err(AuthError::Unhealthy {
+                    backend: "test",
+                    reason: "unlucky".into(),
+                })
             } else {
                 Ok(())
-            }
-        }
-
-        fn error(&self, failure: &String) -> AuthError {
-            AuthError::Unhealthy {
-                backend: "test",
-                reason: failure.clone(),
             }
         }
     }

@@ -14,6 +14,7 @@
 
 pub mod atomic;
 pub mod blocking;
+mod fault;
 pub mod group;
 
 pub use atomic::{publish_file, replace_file};

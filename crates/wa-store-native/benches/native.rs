@@ -588,8 +588,7 @@ fn cold_open_child(what: &str) {
         .expect("runtime");
     if what == "native" {
         let started = Instant::now();
-        let store = NativeStore::open_blocking(&dir, NativeStoreOptions::default().read_only(true))
-            .expect("open");
+        let store = wa_store_native::NativeReader::open_blocking(&dir).expect("open");
         let open = started.elapsed();
         let rss = rss_mb();
         let started = Instant::now();

@@ -17,11 +17,11 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use tracing::{debug, error};
-use wa_auth::fault::{self, Op};
 use wa_auth::{AuthError, Result};
 use wa_store_fs::{DirLock, GroupCommit, GroupWriter};
 
 use crate::compaction::Compactions;
+use crate::fault::{self, Op};
 use crate::format::{FRAME_HEADER_LEN, FrameHeader};
 use crate::layout::Paths;
 use crate::log::write_all_vectored;
@@ -82,16 +82,6 @@ impl Shared {
     }
 }
 
-/// Why a group was not committed.
-pub(crate) enum Failure {
-    /// The store had already failed.
-    Unhealthy(String),
-    /// The frame failed and was cut off durably: the batches are gone for good.
-    Io(io::ErrorKind, String),
-    /// The frame failed and cutting it off failed too: found whole or not at all on reopen.
-    Unknown(String),
-}
-
 /// The [`GroupWriter`] of the native store.
 pub(crate) struct LogWriter(pub Arc<Shared>);
 
@@ -100,7 +90,6 @@ pub(crate) type Committer = GroupCommit<LogWriter>;
 
 impl GroupWriter for LogWriter {
     type Item = EncodedBatch;
-    type Failure = Failure;
     const BACKEND: &'static str = "native";
     /// Most batches in one frame.
     const MAX_ITEMS: usize = 512;
@@ -112,11 +101,11 @@ impl GroupWriter for LogWriter {
         batch.len
     }
 
-    fn write_group(&self, batches: Vec<EncodedBatch>) -> std::result::Result<(), Failure> {
+    fn write_group(&self, batches: Vec<EncodedBatch>) -> Result<()> {
         let shared = &self.0;
         let mut log = shared.log.lock();
         if let Some(reason) = &log.failed {
-            return Err(Failure::Unhealthy(reason.clone()));
+            return Err(Shared::unhealthy(reason));
         }
         // A panic half-way (the log lock does not poison) would leave the log and the state
         // in doubt: the store then refuses writes, as after a failed cut-off.
@@ -126,32 +115,21 @@ impl GroupWriter for LogWriter {
         written.unwrap_or_else(|_| {
             let reason = "a commit panicked while writing the log".to_owned();
             shared.fail(&mut log, reason.clone());
-            Err(Failure::Unknown(reason))
+            Err(commit_unknown(&reason))
         })
     }
+}
 
-    fn error(&self, failure: &Failure) -> AuthError {
-        match failure {
-            Failure::Unhealthy(reason) => Shared::unhealthy(reason),
-            Failure::Io(kind, message) => {
-                AuthError::io(&self.0.paths.log, io::Error::new(*kind, message.clone()))
-            }
-            Failure::Unknown(reason) => AuthError::CommitUnknown {
-                backend: "native",
-                reason: format!(
-                    "{reason}; reopen the store: the batch is then there whole or not at all"
-                ),
-            },
-        }
+/// The error of a group whose frame may or may not be in the log.
+fn commit_unknown(reason: &str) -> AuthError {
+    AuthError::CommitUnknown {
+        backend: "native",
+        reason: format!("{reason}; reopen the store: the batch is then there whole or not at all"),
     }
 }
 
 /// Writes the group's frame, then applies its batches to the state in order.
-fn write_and_apply(
-    shared: &Arc<Shared>,
-    log: &mut Log,
-    batches: Vec<EncodedBatch>,
-) -> std::result::Result<(), Failure> {
+fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatch>) -> Result<()> {
     let started = Instant::now();
     let first_seq = log.next_seq;
     let payload_len: usize = batches.iter().map(|b| b.len).sum();
@@ -232,17 +210,17 @@ fn write_frame(
 /// A frame could not be written or synced: cut it off, refuse further writes, and tell each
 /// committer the truth. With the cut-off durable, the batches are gone for good (`Io`); when
 /// it fails too, they may be found (whole) after a reopen (`CommitUnknown`).
-fn fail_group(shared: &Shared, log: &mut Log, e: io::Error) -> Failure {
+fn fail_group(shared: &Shared, log: &mut Log, e: io::Error) -> AuthError {
     match cut_off(shared, log) {
         Ok(()) => {
             shared.fail(log, format!("writing the log failed: {e}"));
-            Failure::Io(e.kind(), e.to_string())
+            AuthError::io(&shared.paths.log, e)
         }
         Err(cut) => {
             let reason =
                 format!("writing the log failed: {e}; removing the failed write failed too: {cut}");
             shared.fail(log, reason.clone());
-            Failure::Unknown(reason)
+            commit_unknown(&reason)
         }
     }
 }
@@ -270,20 +248,23 @@ pub(crate) fn flush(shared: &Shared) -> Result<()> {
 }
 
 /// Closes the store for writing: refuses new commits, writes those already queued, stops a
-/// compaction in progress, syncs the log and releases the directory lock. Blocking; idempotent.
-pub(crate) fn close(committer: &Arc<Committer>) {
+/// compaction in progress, syncs the log and releases the directory lock (also when the sync
+/// fails, which is then returned). Blocking; idempotent.
+pub(crate) fn close(committer: &Arc<Committer>) -> Result<()> {
     committer.close_blocking();
     let shared = &committer.writer().0;
     shared.compactions.cancel_and_join();
-    {
+    let synced = {
         let mut log = shared.log.lock();
-        if log.failed.is_none()
-            && let Err(e) = shared.sync(&mut log)
-        {
-            tracing::warn!(error = %e, "syncing the log at close failed");
+        match log.failed {
+            Some(_) => Ok(()),
+            None => shared
+                .sync(&mut log)
+                .map_err(|e| AuthError::io(&shared.paths.log, e)),
         }
-    }
+    };
     if shared.lock.lock().take().is_some() {
         debug!(dir = %shared.paths.dir.display(), "native store closed");
     }
+    synced
 }

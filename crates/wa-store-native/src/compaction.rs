@@ -16,11 +16,11 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
-use wa_auth::fault::{self, Op};
 use wa_auth::{AuthError, Result};
 use wa_store_fs::{replace_file, sync_dir};
 
 use crate::commit::{Log, Shared};
+use crate::fault::{self, Op};
 use crate::format::FILE_HEADER_LEN;
 use crate::log::log_header;
 use crate::snapshot::write_snapshot;
@@ -143,9 +143,9 @@ fn start(shared: &Arc<Shared>, log: &Log, slot: &mut Slot, waiters: Vec<Waiter>)
         }
         Err(e) => {
             warn!(error = %e, "could not start the compaction thread");
+            let error = AuthError::io(&shared.paths.snapshot_tmp, e);
             for reply in waiters {
-                let error = io::Error::new(e.kind(), e.to_string());
-                let _ = reply.send(Err(AuthError::io(&shared.paths.snapshot_tmp, error)));
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }
@@ -199,15 +199,12 @@ fn finish(shared: &Shared, result: io::Result<u64>) {
             warn!(dir = %shared.paths.dir.display(), error = %e, "compaction failed");
         }
     }
+    let outcome = outcome.map_err(|e| match e {
+        AuthError::Closed => AuthError::Closed,
+        e => AuthError::backend("native", format!("compaction failed: {e}")),
+    });
     for reply in running.waiters {
-        let _ = reply.send(match &outcome {
-            Ok(()) => Ok(()),
-            Err(AuthError::Closed) => Err(AuthError::Closed),
-            Err(e) => Err(AuthError::Backend {
-                backend: "native",
-                source: format!("compaction failed: {e}").into(),
-            }),
-        });
+        let _ = reply.send(outcome.clone());
     }
 }
 

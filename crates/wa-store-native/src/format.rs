@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use wa_auth::{AuthError, KeyId, KeyKind};
+use wa_auth::{AuthError, CorruptItem, KeyId, KeyKind};
 
 /// Magic bytes opening a log file.
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WANATLOG";
@@ -49,9 +49,11 @@ impl DecodeError {
     /// The [`AuthError`] for this error in `file`.
     pub(crate) fn into_auth(self, file: &str) -> AuthError {
         match self {
-            DecodeError::Corrupt { offset, reason } => {
-                AuthError::corrupt(format!("{file} at offset {offset}"), reason)
-            }
+            DecodeError::Corrupt { offset, reason } => AuthError::corrupt(
+                CorruptItem::Store,
+                format!("{file} at offset {offset}"),
+                reason,
+            ),
             DecodeError::Version { found } => AuthError::UnsupportedVersion {
                 what: file.to_owned(),
                 version: found.to_string(),

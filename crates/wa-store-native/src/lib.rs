@@ -38,13 +38,13 @@
 //!   log restarts. The file names are those of [`layout`].
 //! - **One owner.** A second opener for writing, in this process or another, gets
 //!   [`AuthError::AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) with the holder's pid.
-//!   [`NativeStoreOptions::read_only`] opens without the lock and writes nothing.
+//!   [`NativeReader`] is the read-only view: it opens without the lock and writes nothing.
 //!
 //! # Example
 //!
 //! ```
 //! use std::sync::Arc;
-//! use wa_auth::{KeyKind, KeyValue, PersistenceExt, Transaction};
+//! use wa_auth::{KeyKind, KeyValue, Persistence, PersistenceExt, Transaction};
 //! use wa_store_native::{NativeStore, load_credentials, use_native_file_auth_state};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> wa_auth::Result<()> {
@@ -59,7 +59,7 @@
 //!     })
 //!     .await?; // one atomic, durable commit
 //! let registration_id = state.creds().registration_id;
-//! drop(state); // closes the store and releases the lock
+//! state.close().await?; // flushes, closes the store and releases the lock
 //!
 //! // The same data, through the store directly.
 //! let store = NativeStore::open(&dir).await?;
@@ -72,17 +72,20 @@
 //! ```
 //!
 //! # Features
-//! None: the crate has no optional parts.
+//! - `fault-injection` (off by default): I/O fault injection for the tests (through
+//!   `wa_auth::fault`); active only in builds with debug assertions, not part of the API.
 
 #![forbid(unsafe_code)]
 
 mod commit;
 mod compaction;
+mod fault;
 mod format;
 pub mod inspect;
 pub mod layout;
 mod log;
 mod options;
+mod reader;
 mod recovery;
 mod snapshot;
 mod state;
@@ -94,6 +97,7 @@ use std::sync::Arc;
 use wa_auth::{AuthCreds, AuthState, Persistence, PersistenceExt, Result};
 
 pub use options::{Durability, NativeStoreOptions};
+pub use reader::NativeReader;
 pub use store::NativeStore;
 
 /// Opens (or creates) the native store in directory `path` and loads its [`AuthState`]:
@@ -116,9 +120,7 @@ pub async fn load_credentials(path: impl AsRef<Path>) -> Result<Option<AuthCreds
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(wa_auth::AuthError::io(path, e)),
     }
-    let options = NativeStoreOptions::default().read_only(true);
-    let store = NativeStore::open_with(path, options).await?;
-    store.load_creds().await
+    NativeReader::open(path).await?.load_creds().await
 }
 
 /// Stores `creds` in the store in directory `path` (created if needed) as one durable commit,

@@ -41,11 +41,8 @@ pub struct NativeStoreOptions {
     /// Create the directory and an empty store when there is none (default `true`). With
     /// `false`, opening a directory that holds no store is [`AuthError::NotFound`](wa_auth::AuthError::NotFound).
     pub create: bool,
-    /// Open without the lock and without writing anything (default `false`): no torn-tail
-    /// truncation, no clean-up, no compaction; commits are rejected. Reads a consistent state
-    /// even while another process owns the store (retrying if it compacts meanwhile), and
-    /// never modifies the source (what migrations and inspection need).
-    pub read_only: bool,
+    /// Set by [`NativeReader`](crate::NativeReader), the read-only view.
+    pub(crate) read_only: bool,
 }
 
 impl Default for NativeStoreOptions {
@@ -82,12 +79,6 @@ impl NativeStoreOptions {
     /// Sets [`create`](Self::create).
     pub fn create(mut self, yes: bool) -> Self {
         self.create = yes;
-        self
-    }
-
-    /// Sets [`read_only`](Self::read_only).
-    pub fn read_only(mut self, yes: bool) -> Self {
-        self.read_only = yes;
         self
     }
 

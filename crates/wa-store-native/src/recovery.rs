@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wa_auth::{AuthCreds, AuthError, Result};
+use wa_auth::{AuthCreds, AuthError, CorruptItem, Result};
 
 use crate::format::{self, Cursor, DecodeError, Entry, FILE_HEADER_LEN};
 use crate::log::{Frame, scan_log};
@@ -90,10 +90,12 @@ fn check_files(
     match (snapshot, log) {
         (None, None) => Ok(None),
         (None, Some(_)) => Err(AuthError::corrupt(
+            CorruptItem::Store,
             names.snapshot.clone(),
             "the snapshot is missing while the log exists",
         )),
         (Some(snapshot), None) if snapshot.seq != 0 => Err(AuthError::corrupt(
+            CorruptItem::Store,
             names.log.clone(),
             format!(
                 "the log is missing while the snapshot is at batch {}",
@@ -170,7 +172,7 @@ fn decode_creds(raw: Bytes, origin: CredsOrigin, names: &Names) -> Result<Stored
             CredsOrigin::Snapshot(o) => (&names.snapshot, o),
             CredsOrigin::Log(o) => (&names.log, o),
         };
-        AuthError::corrupt(format!("creds in {file} at offset {offset}"), e)
+        AuthError::corrupt(CorruptItem::Creds, format!("{file} at offset {offset}"), e)
     })?;
     Ok(StoredCreds {
         decoded: Arc::new(decoded),

@@ -5,6 +5,7 @@ use std::io::{self, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ use crate::options::{Durability, NativeStoreOptions};
 use crate::recovery::{Names, Recovered, recover};
 use crate::snapshot::{SnapshotData, read_snapshot};
 use crate::state::{EncodedBatch, State};
+use wa_auth::dir_lock::ReleaseNotice;
 
 /// Batches with more keys than this are encoded on a blocking thread, not on the async task.
 const OFFLOAD_ENCODE_KEYS: usize = 256;
@@ -42,14 +44,20 @@ const READ_ONLY_ATTEMPTS: usize = 8;
 /// log and synced in groups, by the committers themselves (see the [crate docs](crate)).
 /// The directory is locked while the store is open for writing.
 ///
-/// Dropping the store writes the commits already queued, stops a compaction in progress and
-/// releases the lock before `drop` returns (it waits for an in-flight sync);
-/// [`NativeStore::close`] does the same without blocking the async runtime.
+/// End it with [`Persistence::close`]: it writes the commits already queued, stops a
+/// compaction in progress, syncs, and releases the lock before it returns, without blocking the
+/// async runtime (the work runs on tokio's blocking pool); later operations fail with
+/// [`AuthError::Closed`]. Dropping the store does the same; inside an async runtime `drop`
+/// does not wait for it (the work moves to the blocking pool), and a store opened again
+/// meanwhile in this process waits for the lock's release. Outside a runtime `drop` waits.
 pub struct NativeStore {
     paths: Arc<Paths>,
     options: NativeStoreOptions,
     state: Arc<RwLock<State>>,
     committer: Option<Arc<Committer>>,
+    /// Tells same-process openers that a dropped store is releasing the lock.
+    notice: Option<ReleaseNotice>,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for NativeStore {
@@ -222,6 +230,7 @@ impl NativeStore {
         lock: DirLock,
     ) -> Self {
         let state = Arc::new(RwLock::new(state));
+        let notice = lock.notice();
         let shared = Arc::new(Shared {
             paths: paths.clone(),
             options: options.clone(),
@@ -237,6 +246,8 @@ impl NativeStore {
             options,
             state,
             committer: Some(Arc::new(GroupCommit::new(LogWriter(shared)))),
+            notice: Some(notice),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -396,6 +407,8 @@ impl NativeStore {
             options,
             state: Arc::new(RwLock::new(recovered.state)),
             committer: None,
+            notice: None,
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -415,12 +428,17 @@ impl NativeStore {
         self.state.read().seq
     }
 
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
+    }
+
     fn committer(&self) -> Result<&Arc<Committer>> {
-        self.committer.as_ref().ok_or_else(|| {
-            AuthError::invalid(
-                format!("commit to {}", self.paths.dir.display()),
-                "the native store was opened read-only",
-            )
+        self.check_open()?;
+        self.committer.as_ref().ok_or_else(|| AuthError::ReadOnly {
+            resource: format!("native store {}", self.paths.dir.display()),
         })
     }
 
@@ -435,26 +453,34 @@ impl NativeStore {
         crate::compaction::request(&committer.writer().0, reply);
         rx.await.map_err(|_| AuthError::Closed)?
     }
+}
 
-    /// Writes the commits already queued, stops a compaction in progress and releases the
-    /// directory lock. Later commits fail with [`AuthError::Closed`]; reads still work.
-    pub async fn close(&self) -> Result<()> {
-        let Some(committer) = &self.committer else {
-            return Ok(());
-        };
-        let committer = committer.clone();
-        offload("native", move || {
-            commit::close(&committer);
-            Ok(())
-        })
-        .await
+/// Closes a dropped store; a failure has no one to go to but the log.
+fn close_dropped(committer: &Arc<Committer>) {
+    if let Err(e) = commit::close(committer) {
+        warn!(error = %e, "closing a dropped native store failed");
     }
 }
 
 impl Drop for NativeStore {
     fn drop(&mut self) {
-        if let Some(committer) = &self.committer {
-            commit::close(committer);
+        let Some(committer) = self.committer.take() else {
+            return;
+        };
+        if self.closed.swap(true, Ordering::SeqCst) {
+            // `close` already did (or is doing) the work.
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                // Never block a runtime thread: the closing work moves to the blocking pool,
+                // and an opener in this process waits for the lock meanwhile.
+                if let Some(notice) = &self.notice {
+                    notice.releasing();
+                }
+                drop(handle.spawn_blocking(move || close_dropped(&committer)));
+            }
+            Err(_) => close_dropped(&committer),
         }
     }
 }
@@ -462,15 +488,18 @@ impl Drop for NativeStore {
 #[async_trait]
 impl Persistence for NativeStore {
     fn capabilities(&self) -> Capabilities {
-        let full = self.options.durability == Durability::Full;
         Capabilities::new("native")
             .atomic_commit(true)
-            .durable_on_commit(full)
-            .write_behind(!full)
+            .durability(match self.options.durability {
+                Durability::Full => wa_auth::Durability::OnCommit,
+                Durability::NoSync => wa_auth::Durability::OnFlush,
+            })
             .persistent(true)
+            .read_only(self.committer.is_none())
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         Ok(self
             .state
             .read()
@@ -480,6 +509,7 @@ impl Persistence for NativeStore {
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         let mut found: Vec<(KeyId, Bytes)> = {
             let state = self.state.read();
             let Some(entries) = state.keys.get(kind) else {
@@ -495,12 +525,8 @@ impl Persistence for NativeStore {
         found
             .into_iter()
             .map(|(id, bytes)| {
-                let value = decode_binary(kind, &id, &bytes).map_err(|e| match e {
-                    AuthError::Corrupt { what, source } => AuthError::Corrupt {
-                        what: format!("{what} (native store {})", self.paths.dir.display()),
-                        source,
-                    },
-                    other => other,
+                let value = decode_binary(kind, &id, &bytes).map_err(|e| {
+                    e.located(|| format!("native store {}", self.paths.dir.display()))
                 })?;
                 Ok((id, value))
             })
@@ -508,6 +534,7 @@ impl Persistence for NativeStore {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self
             .state
             .read()
@@ -518,6 +545,7 @@ impl Persistence for NativeStore {
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         Ok(self.state.read().keys.keys().cloned().collect())
     }
 
@@ -537,6 +565,7 @@ impl Persistence for NativeStore {
     }
 
     async fn flush(&self) -> Result<()> {
+        self.check_open()?;
         let Some(committer) = &self.committer else {
             return Ok(());
         };
@@ -548,5 +577,19 @@ impl Persistence for NativeStore {
         }
         let shared = committer.writer().0.clone();
         wa_store_fs::blocking::run("native", move || commit::flush(&shared)).await?
+    }
+
+    /// Writes the commits already queued, stops a compaction in progress, syncs the log and
+    /// releases the directory lock before it returns; the work runs on tokio's blocking pool.
+    /// Idempotent; later operations fail with [`AuthError::Closed`].
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(committer) = &self.committer else {
+            return Ok(());
+        };
+        let committer = committer.clone();
+        offload("native", move || commit::close(&committer)).await
     }
 }

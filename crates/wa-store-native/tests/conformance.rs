@@ -1,12 +1,13 @@
 //! NativeStore passes the wa-auth backend conformance suite, directly and through
-//! `Box<dyn Persistence>`, with full durability and with `NoSync`.
+//! `Box<dyn Persistence>`, with full durability and with `NoSync` (and constant compaction);
+//! its read-only view runs the read-only test.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use wa_auth::Persistence;
-use wa_auth::conformance::{self, Harness};
-use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
+use wa_auth::conformance::Harness;
+use wa_store_native::{Durability, NativeReader, NativeStore, NativeStoreOptions};
 
 /// A fresh temp directory per harness; every `open` opens the same directory.
 struct NativeHarness {
@@ -23,14 +24,17 @@ impl NativeHarness {
             boxed,
         }
     }
-}
 
-#[async_trait]
-impl Harness for NativeHarness {
-    async fn open(&self) -> Arc<dyn Persistence> {
-        let store = NativeStore::open_with(self.dir.path().join("store"), self.options.clone())
-            .await
-            .expect("open the native store");
+    /// Compaction after nearly every commit exercises snapshot publication under the suite.
+    fn without_sync_and_with_constant_compaction() -> Self {
+        let options = NativeStoreOptions::default()
+            .durability(Durability::NoSync)
+            .compact_min_log_bytes(256)
+            .compact_log_ratio(0.01);
+        Self::new(options, false)
+    }
+
+    fn hand_out(&self, store: impl Persistence + 'static) -> Arc<dyn Persistence> {
         if self.boxed {
             let boxed: Box<dyn Persistence> = Box::new(store);
             Arc::new(boxed)
@@ -40,19 +44,32 @@ impl Harness for NativeHarness {
     }
 }
 
-wa_auth::conformance_tests!(NativeHarness::new(NativeStoreOptions::default(), false));
+#[async_trait]
+impl Harness for NativeHarness {
+    async fn open(&self) -> Arc<dyn Persistence> {
+        let store = NativeStore::open_with(self.dir.path().join("store"), self.options.clone())
+            .await
+            .expect("open the native store");
+        self.hand_out(store)
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_through_box_dyn() {
-    conformance::run_all(|| NativeHarness::new(NativeStoreOptions::default(), true)).await;
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        let reader = NativeReader::open(self.dir.path().join("store"))
+            .await
+            .expect("open the read-only view");
+        Some(self.hand_out(reader))
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_without_sync_and_with_constant_compaction() {
-    // Compaction after nearly every commit exercises snapshot publication under the suite.
-    let options = NativeStoreOptions::default()
-        .durability(Durability::NoSync)
-        .compact_min_log_bytes(256)
-        .compact_log_ratio(0.01);
-    conformance::run_all(|| NativeHarness::new(options.clone(), false)).await;
-}
+wa_auth::conformance_tests!(
+    full_durability,
+    NativeHarness::new(NativeStoreOptions::default(), false)
+);
+wa_auth::conformance_tests!(
+    through_box_dyn,
+    NativeHarness::new(NativeStoreOptions::default(), true)
+);
+wa_auth::conformance_tests!(
+    without_sync_and_with_constant_compaction,
+    NativeHarness::without_sync_and_with_constant_compaction()
+);

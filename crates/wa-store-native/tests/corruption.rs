@@ -11,9 +11,10 @@ mod common;
 use std::path::Path;
 
 use wa_auth::{
-    AuthCreds, AuthError, KeyKind, KeyValue, Persistence, PersistenceExt, Snapshot, WriteBatch,
+    AuthCreds, AuthError, CorruptItem, KeyKind, KeyValue, Persistence, PersistenceExt, Snapshot,
+    WriteBatch,
 };
-use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
+use wa_store_native::{Durability, NativeReader, NativeStore, NativeStoreOptions};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -22,8 +23,9 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn read_only() -> NativeStoreOptions {
-    NativeStoreOptions::default().read_only(true)
+/// Open through the read-only view ([`NativeReader`]).
+fn read_only() -> Option<NativeStoreOptions> {
+    None
 }
 
 /// A small store: three batches compacted into the snapshot, then three in the log. Returns the
@@ -69,9 +71,15 @@ fn small_store(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<Snapshot>) {
     (snapshot, log, states)
 }
 
-fn load(dir: &Path, options: NativeStoreOptions) -> Result<Snapshot, AuthError> {
-    let store = NativeStore::open_blocking(dir, options)?;
-    runtime().block_on(store.load_all())
+/// Loads the store in `dir`, opened for writing with `options`, or read-only with `None`.
+fn load(dir: &Path, options: impl Into<Option<NativeStoreOptions>>) -> Result<Snapshot, AuthError> {
+    match options.into() {
+        Some(options) => {
+            let store = NativeStore::open_blocking(dir, options)?;
+            runtime().block_on(store.load_all())
+        }
+        None => runtime().block_on(NativeReader::open_blocking(dir)?.load_all()),
+    }
 }
 
 /// Checks one damaged case: a clean recovery to a prefix state, or an error naming `file`.
@@ -91,8 +99,11 @@ fn check(
             );
             Outcome::Recovered
         }
-        Err(AuthError::Corrupt { what, .. }) => {
-            assert!(what.contains(file), "{case}: corrupt error names {what:?}");
+        Err(AuthError::Corrupt { location, .. }) => {
+            assert!(
+                location.contains(file),
+                "{case}: corrupt error names {location:?}"
+            );
             Outcome::Corrupt
         }
         Err(AuthError::UnsupportedVersion { what, .. }) => {
@@ -317,7 +328,11 @@ fn missing_or_mismatched_files_are_corrupt() {
             std::fs::write(dir.join("log"), bytes).expect("write");
         }
         match NativeStore::open_blocking(&dir, NativeStoreOptions::default()) {
-            Err(AuthError::Corrupt { what, source }) => format!("{what}: {source}"),
+            Err(AuthError::Corrupt {
+                item: CorruptItem::Store,
+                location,
+                source,
+            }) => format!("{location}: {source}"),
             other => panic!("{name}: expected Corrupt, got {other:?}"),
         }
     };

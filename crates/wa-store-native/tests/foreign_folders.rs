@@ -2,7 +2,7 @@
 //! what was found and how to migrate it; unreadable paths are errors, never "no creds".
 
 use wa_auth::AuthError;
-use wa_store_native::{NativeStore, NativeStoreOptions, load_credentials};
+use wa_store_native::{NativeReader, NativeStore, NativeStoreOptions, load_credentials};
 
 #[tokio::test]
 async fn a_baileys_folder_is_refused_naming_its_files_and_the_migration() {
@@ -12,13 +12,15 @@ async fn a_baileys_folder_is_refused_naming_its_files_and_the_migration() {
     for name in found {
         std::fs::write(dir.join(name), b"{}").expect("write");
     }
-    for options in [
-        NativeStoreOptions::default(),
-        NativeStoreOptions::default().read_only(true),
-    ] {
-        let err = NativeStore::open_with(dir, options)
-            .await
-            .expect_err("a Baileys folder is no native store");
+    for read_only in [false, true] {
+        let err = if read_only {
+            NativeReader::open(dir).await.map(drop)
+        } else {
+            NativeStore::open_with(dir, NativeStoreOptions::default())
+                .await
+                .map(drop)
+        }
+        .expect_err("a Baileys folder is no native store");
         let text = err.to_string();
         for name in found {
             assert!(text.contains(name), "{text}");

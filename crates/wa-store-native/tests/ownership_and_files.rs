@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use wa_auth::{AuthCreds, AuthError, KeyKind, KeyValue, Persistence, PersistenceExt};
 use wa_store_native::{
-    NativeStore, NativeStoreOptions, load_credentials, save_credentials, use_native_file_auth_state,
+    NativeReader, NativeStore, NativeStoreOptions, load_credentials, save_credentials,
+    use_native_file_auth_state,
 };
 
 const HOLD_ENV: &str = "WA_NATIVE_HOLD_LOCK_DIR";
@@ -70,9 +71,7 @@ fn a_second_process_gets_already_owned_with_the_pid() {
         other => panic!("expected AlreadyOwned, got {other:?}"),
     }
     // Reading without the lock works meanwhile.
-    assert!(
-        NativeStore::open_blocking(&dir, NativeStoreOptions::default().read_only(true)).is_ok()
-    );
+    assert!(NativeReader::open_blocking(&dir).is_ok());
     drop(child.stdin.take()); // the child closes the store and exits
     assert!(child.wait().expect("wait").success());
     NativeStore::open_blocking(&dir, NativeStoreOptions::default())
@@ -168,7 +167,7 @@ async fn read_only_sees_a_consistent_state_and_refuses_commits() {
         .put_one("a".into(), KeyValue::LidMapping("1".into()))
         .await
         .expect("commit");
-    let reader = NativeStore::open_with(&dir, NativeStoreOptions::default().read_only(true))
+    let reader = NativeReader::open(&dir)
         .await
         .expect("read-only open while owned");
     assert_eq!(
@@ -182,8 +181,9 @@ async fn read_only_sees_a_consistent_state_and_refuses_commits() {
         .put_one("b".into(), KeyValue::LidMapping("2".into()))
         .await
         .expect_err("read-only commit");
-    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
+    assert!(matches!(err, AuthError::ReadOnly { .. }), "{err}");
     assert!(reader.capabilities().persistent);
+    assert!(reader.capabilities().read_only);
     // The owner compacting and committing while readers open: every read sees a valid state.
     for i in 0..20 {
         owner
@@ -193,17 +193,10 @@ async fn read_only_sees_a_consistent_state_and_refuses_commits() {
         if i % 5 == 0 {
             owner.compact().await.expect("compact");
         }
-        let reader = NativeStore::open_with(&dir, NativeStoreOptions::default().read_only(true))
-            .await
-            .expect("read-only open");
+        let reader = NativeReader::open(&dir).await.expect("read-only open");
         assert!(reader.list(&KeyKind::LidMapping).await.expect("list").len() >= i + 2);
     }
-    match NativeStore::open_with(
-        tmp.path().join("missing"),
-        NativeStoreOptions::default().read_only(true),
-    )
-    .await
-    {
+    match NativeReader::open(tmp.path().join("missing")).await {
         Err(AuthError::NotFound { .. }) => {}
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -217,7 +210,10 @@ async fn helpers_create_load_and_save_credentials() {
     let state = use_native_file_auth_state(&dir).await.expect("state");
     let creds = state.creds();
     assert_eq!(state.capabilities().backend, "native");
-    assert!(state.capabilities().durable_on_commit);
+    assert_eq!(
+        state.capabilities().durability,
+        wa_auth::Durability::OnCommit
+    );
     // Readable while owned, and a second owner is refused.
     assert_eq!(
         load_credentials(&dir).await.expect("load").as_ref(),

@@ -29,7 +29,7 @@
 //!   lease *may* have expired (no renewal confirmed for `lease_ttl - lease_safety_margin`, on
 //!   the monotonic clock), a replica acknowledges no commit or flush
 //!   ([`Unhealthy`](wa_auth::AuthError::Unhealthy)) until a renewal succeeds.
-//!   [`PostgresStore::close`] flushes and releases the lease.
+//!   [`close`](wa_auth::Persistence::close) flushes and releases the lease.
 //! - **Bounded waits**: every transaction sets the server's `statement_timeout`, `lock_timeout`
 //!   and `idle_in_transaction_session_timeout`, so the server ends a dead replica's flush (and
 //!   its lock on the lease) in seconds; `open` finishes within `lease_wait + open_timeout`; the
@@ -49,11 +49,9 @@
 //!     PostgresStoreOptions::new("account-4915112345678").takeover(Takeover::AfterExpiry),
 //! )
 //! .await?;
-//! let store = Arc::new(store);
-//! let state = AuthState::load(store.clone()).await?;
+//! let state = AuthState::load(Arc::new(store)).await?;
 //! // ... run the client with `state` ...
-//! state.flush().await?;
-//! store.close().await?; // flush, release the lease
+//! state.close().await?; // flush, release the lease
 //! # Ok(()) }
 //! ```
 //!
@@ -82,6 +80,7 @@ mod sql;
 mod store;
 mod write;
 
+pub use error::{DatabaseError, sqlstate};
 pub use metrics::StoreMetrics;
 pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
@@ -105,10 +104,7 @@ pub use tokio_postgres;
 /// (what [`PostgresStore::open`] does unless `auto_migrate` is off). For deployments that
 /// migrate in a separate step before rolling out replicas.
 pub async fn migrate(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<MigrationReport> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let mut client = pool.get().await.map_err(error::no_connection)?;
     schema::migrate(&mut client, schema).await
 }
 
@@ -118,18 +114,12 @@ pub async fn migrate_to(
     schema: &SchemaName,
     target: i32,
 ) -> wa_auth::Result<MigrationReport> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let mut client = pool.get().await.map_err(error::no_connection)?;
     schema::migrate_to(&mut client, schema, target).await
 }
 
 /// The current version of `schema` (0 when it was never migrated).
 pub async fn schema_version(pool: &Pool, schema: &SchemaName) -> wa_auth::Result<i32> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| error::backend_msg(error::pool_error(e)))?;
+    let client = pool.get().await.map_err(error::no_connection)?;
     schema::current_version(&client, schema).await
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use tokio_postgres::{Client, Row};
 use tracing::debug;
-use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, Result};
+use wa_auth::{AuthCreds, AuthError, CorruptItem, KeyId, KeyKind, Result};
 
 use crate::error::backend;
 use crate::memory::{CredsSlot, Memory, Slot};
@@ -40,10 +40,11 @@ pub(crate) async fn load(
         let text: &str = row.try_get(0).map_err(backend)?;
         memory.creds = Some(match serde_json::from_str::<AuthCreds>(text) {
             Ok(creds) => CredsSlot::Value(Box::new(creds)),
-            Err(e) => CredsSlot::Corrupt {
-                what: format!("creds of PostgreSQL instance {instance}"),
-                reason: e.to_string(),
-            },
+            Err(e) => CredsSlot::Corrupt(AuthError::corrupt(
+                CorruptItem::Creds,
+                format!("PostgreSQL instance {instance}"),
+                e,
+            )),
         });
     }
 
@@ -116,6 +117,7 @@ fn decode_chunk(instance: &str, rows: Vec<Row>) -> Decoded {
         let text: &str = row.try_get(3).map_err(backend)?;
         let kind = KeyKind::from_name(kind_name).map_err(|e| {
             AuthError::corrupt(
+                CorruptItem::Store,
                 format!("key row ({instance:?}, {kind_name:?}, {id:?})"),
                 format!("invalid kind name: {e}"),
             )

@@ -27,7 +27,8 @@ pub(crate) enum Slot {
 #[derive(Clone, Debug)]
 pub(crate) enum CredsSlot {
     Value(Box<AuthCreds>),
-    Corrupt { what: String, reason: String },
+    /// Unreadable: the error every read of the creds returns.
+    Corrupt(AuthError),
 }
 
 /// Every key and the creds of one instance.
@@ -42,9 +43,7 @@ impl Memory {
         match &self.creds {
             None => Ok(None),
             Some(CredsSlot::Value(creds)) => Ok(Some(AuthCreds::clone(creds))),
-            Some(CredsSlot::Corrupt { what, reason }) => {
-                Err(AuthError::corrupt(what.clone(), reason.clone()))
-            }
+            Some(CredsSlot::Corrupt(error)) => Err(error.clone()),
         }
     }
 
@@ -71,13 +70,9 @@ impl Memory {
     ) -> Result<KeyValue> {
         match slot {
             Slot::Value(value) => Ok(*value),
-            Slot::Stored(data) => data.decode(kind, id).map_err(|e| match e {
-                AuthError::Corrupt { what, source } => AuthError::Corrupt {
-                    what: format!("{what} of PostgreSQL instance {instance}"),
-                    source,
-                },
-                other => other,
-            }),
+            Slot::Stored(data) => data
+                .decode(kind, id)
+                .map_err(|e| e.located(|| format!("PostgreSQL instance {instance}"))),
         }
     }
 

@@ -36,8 +36,9 @@ impl Data {
     pub(crate) fn decode(&self, kind: &KeyKind, id: &KeyId) -> Result<KeyValue> {
         let json = match self {
             Data::Text(text) => Value::String(text.clone()),
-            Data::Json(text) => serde_json::from_str(text)
-                .map_err(|e| AuthError::corrupt(format!("{kind} key {id}"), e))?,
+            Data::Json(text) => {
+                serde_json::from_str(text).map_err(|e| AuthError::corrupt_key(kind, id, "", e))?
+            }
         };
         decode_json(kind, id, &json)
     }

@@ -2,6 +2,8 @@
 //! lease. What inspection, verification and migration read from, so they work beside a live
 //! owner and never change anything (not even the lease row).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use tracing::debug;
 use wa_auth::{
@@ -9,17 +11,20 @@ use wa_auth::{
 };
 
 use crate::Pool;
-use crate::error::{BACKEND, backend, backend_msg, pool_error};
+use crate::error::{BACKEND, backend, no_connection};
 use crate::load;
 use crate::memory::Memory;
 use crate::schema::{self, SchemaName};
 use crate::sql::Statements;
 
 /// The creds and keys of one account as they were at one moment (read in a single
-/// `REPEATABLE READ READ ONLY` transaction). Commits are rejected.
+/// `REPEATABLE READ READ ONLY` transaction). Commits are refused with
+/// [`AuthError::ReadOnly`]; after [`Persistence::close`] every read fails with
+/// [`AuthError::Closed`].
 pub struct PostgresReader {
     instance: String,
     memory: Memory,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for PostgresReader {
@@ -37,7 +42,7 @@ impl PostgresReader {
     /// are decoded when read, so one damaged row fails only the read that touches it
     /// ([`AuthError::Corrupt`] naming it).
     pub async fn open(pool: &Pool, schema: &SchemaName, instance: &str) -> Result<Self> {
-        let client = pool.get().await.map_err(|e| backend_msg(pool_error(e)))?;
+        let client = pool.get().await.map_err(no_connection)?;
         schema::check_version(&client, schema).await?;
         let statements = Statements::new(schema);
         client
@@ -58,7 +63,15 @@ impl PostgresReader {
         Ok(Self {
             instance: instance.to_owned(),
             memory,
+            closed: AtomicBool::new(false),
         })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
     }
 
     /// The account read.
@@ -70,14 +83,16 @@ impl PostgresReader {
 #[async_trait]
 impl Persistence for PostgresReader {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(BACKEND).persistent(true)
+        Capabilities::new(BACKEND).persistent(true).read_only(true)
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         self.memory.load_creds()
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         self.memory
             .get(kind, ids)
             .into_iter()
@@ -88,17 +103,29 @@ impl Persistence for PostgresReader {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self.memory.list(kind))
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         Ok(self.memory.kinds())
     }
 
     async fn commit(&self, _batch: WriteBatch) -> Result<()> {
-        Err(AuthError::invalid(
-            format!("commit to {}", self.instance),
-            "a PostgresReader is a read-only snapshot; open a PostgresStore to write",
-        ))
+        self.check_open()?;
+        Err(AuthError::ReadOnly {
+            resource: format!("PostgreSQL instance {} (a PostgresReader)", self.instance),
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    /// Drops nothing but the right to read: the snapshot holds no connection or lease.
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst);
+        Ok(())
     }
 }

@@ -11,7 +11,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 use wa_auth::{
-    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+    AuthCreds, AuthError, Capabilities, Durability, KeyId, KeyKind, KeyValue, Persistence, Result,
+    WriteBatch,
 };
 
 use crate::error::{BACKEND, backend_msg};
@@ -155,7 +156,7 @@ impl Shared {
 /// The PostgreSQL store of one instance (account): holds the instance's lease, serves reads
 /// from memory, and writes commits behind (see the [crate docs](crate)).
 ///
-/// Open it with [`PostgresStore::open`]; end it with [`PostgresStore::close`], which flushes
+/// Open it with [`PostgresStore::open`]; end it with [`Persistence::close`], which flushes
 /// and releases the lease (dropping the store does the same in the background, best effort).
 pub struct PostgresStore {
     shared: Arc<Shared>,
@@ -297,24 +298,6 @@ impl PostgresStore {
         }
     }
 
-    /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
-    /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
-    /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
-    /// failures or once the lease may have expired, or [`AuthError::OwnershipLost`]); the
-    /// flusher then keeps retrying in the background for as long as the runtime runs.
-    pub async fn close(&self) -> Result<()> {
-        let shared = &self.shared;
-        if shared.begin_close() {
-            debug!(instance = %shared.options.instance_id, "closing");
-        }
-        self.wait_for(|status, _| status.stopped).await?;
-        let worker = self.worker.lock().take();
-        if let Some(worker) = worker {
-            let _ = worker.await;
-        }
-        Ok(())
-    }
-
     /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced or stops
     /// first, or is unhealthy (see [`Shared::unhealthy`]): at once when it turns unhealthy
     /// during the wait; when it already was at the call, after one more round (the database
@@ -433,7 +416,7 @@ impl Persistence for PostgresStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new(BACKEND)
             .atomic_commit(true)
-            .write_behind(true)
+            .durability(Durability::OnFlush)
             .persistent(true)
     }
 
@@ -487,6 +470,7 @@ impl Persistence for PostgresStore {
     }
 
     async fn flush(&self) -> Result<()> {
+        self.shared.check_readable()?;
         let shared = &self.shared;
         let target = shared.queue.lock().last_seq;
         // Acknowledged only while the lease is surely ours.
@@ -501,5 +485,23 @@ impl Persistence for PostgresStore {
         }
         shared.queue.lock().flush_requested = true;
         self.wait_for(durable).await
+    }
+
+    /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
+    /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
+    /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
+    /// failures or once the lease may have expired, or [`AuthError::OwnershipLost`]); the
+    /// flusher then keeps retrying in the background for as long as the runtime runs.
+    async fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.begin_close() {
+            debug!(instance = %shared.options.instance_id, "closing");
+        }
+        self.wait_for(|status, _| status.stopped).await?;
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The wa-auth backend conformance suite against a real PostgreSQL (a throwaway cluster),
-//! directly and through `Box<dyn Persistence>`. The harness's `settle` is `flush`.
+//! directly and through `Box<dyn Persistence>`; `PostgresReader` is the read-only view.
 
 mod support;
 
@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use wa_auth::Persistence;
-use wa_auth::conformance::{self, Harness};
-use wa_store_postgres::{Pool, PostgresStore};
+use wa_auth::conformance::Harness;
+use wa_store_postgres::{Pool, PostgresReader, PostgresStore, SchemaName};
 
 /// Every `open` opens the same instance; a new harness uses a new instance.
 struct PgHarness {
@@ -50,11 +50,14 @@ impl Harness for PgHarness {
             Arc::new(store)
         }
     }
+
+    async fn open_read_only(&self) -> Option<Arc<dyn Persistence>> {
+        let reader = PostgresReader::open(&self.pool, &SchemaName::default(), &self.instance)
+            .await
+            .expect("open a PostgresReader");
+        Some(Arc::new(reader))
+    }
 }
 
-wa_auth::conformance_tests!(PgHarness::new());
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_suite_through_box_dyn() {
-    conformance::run_all(PgHarness::boxed).await;
-}
+wa_auth::conformance_tests!(direct, PgHarness::new());
+wa_auth::conformance_tests!(through_box_dyn, PgHarness::boxed());

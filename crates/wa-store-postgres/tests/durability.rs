@@ -272,8 +272,11 @@ async fn rows_have_the_documented_json_shapes() {
 async fn auth_state_flushes_before_send() {
     let instance = support::unique("authstate");
     let store = Arc::new(open(&instance).await);
-    assert!(store.capabilities().write_behind);
-    assert!(!store.capabilities().durable_on_commit);
+    assert_eq!(
+        store.capabilities().durability,
+        wa_auth::Durability::OnFlush
+    );
+    assert!(!store.capabilities().read_only);
     assert!(store.capabilities().atomic_commit);
     assert!(store.capabilities().persistent);
     let state = AuthState::load(store.clone()).await.expect("fresh creds");

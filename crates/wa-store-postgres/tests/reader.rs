@@ -4,7 +4,9 @@
 
 mod support;
 
-use wa_auth::{AuthCreds, AuthError, KeyKind, Persistence, PersistenceExt, WriteBatch};
+use wa_auth::{
+    AuthCreds, AuthError, CorruptItem, KeyKind, Persistence, PersistenceExt, WriteBatch,
+};
 use wa_store_postgres::{PostgresReader, PostgresStore, SchemaName};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +36,8 @@ async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
         .commit(WriteBatch::new())
         .await
         .expect_err("read-only");
-    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
+    assert!(matches!(err, AuthError::ReadOnly { .. }), "{err}");
+    assert!(reader.capabilities().read_only);
 
     // The owner is still the owner: same epoch, still healthy, still writing.
     assert!(owner.is_healthy());
@@ -68,7 +71,11 @@ async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
         .await
         .expect_err("damaged row");
     assert!(
-        matches!(&err, AuthError::Corrupt { what, .. } if what.contains("s-1-b")),
+        matches!(
+            &err,
+            AuthError::Corrupt { item: CorruptItem::Key { id, .. }, location, .. }
+                if id.as_str() == "s-1-b" && location.contains(&instance)
+        ),
         "{err}"
     );
     assert!(
@@ -78,4 +85,19 @@ async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_errors_keep_their_sqlstate() {
+    support::init_tracing();
+    let cluster = support::cluster();
+    let pool = wa_store_postgres::connect_pool(&cluster.connection_string_for("no_such_db"), 1)
+        .expect("pool");
+    let err = PostgresReader::open(&pool, &SchemaName::default(), "anyone")
+        .await
+        .expect_err("no such database");
+    assert!(matches!(err, AuthError::Backend { .. }), "{err}");
+    // invalid_catalog_name, as the server reported it; the clone keeps it too.
+    assert_eq!(wa_store_postgres::sqlstate(&err), Some("3D000"), "{err}");
+    assert_eq!(wa_store_postgres::sqlstate(&err.clone()), Some("3D000"));
 }

@@ -1,23 +1,24 @@
-//! Writing your own backend: implement the five methods of `Persistence` and prove it with the
+//! Writing your own backend: implement the methods of `Persistence` and prove it with the
 //! shared conformance suite (the same tests every built-in store passes).
 //!
 //! ```sh
-//! cargo run -p wa --example custom_persistence
+//! cargo run -p wa --example custom_persistence   # runs the suite once
+//! cargo test -p wa --example custom_persistence  # one test per rule
 //! ```
 //!
 //! This toy backend keeps everything in a map behind a mutex and counts commits; a real one
 //! would talk to its database. The rules it must keep are on the `Persistence` trait: validate
-//! the batch, apply it all or nothing, never report unreadable data as absent, and carry
-//! unknown kinds and creds fields.
+//! the batch, apply it all or nothing, never report unreadable data as absent, carry unknown
+//! kinds and creds fields, and refuse everything once closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use wa::auth::conformance::{self, Harness};
 use wa::auth::{
-    AuthCreds, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
+    AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
 
 #[derive(Debug, Default)]
@@ -26,11 +27,32 @@ struct Data {
     keys: BTreeMap<(KeyKind, KeyId), KeyValue>,
 }
 
-/// A map-backed store. Cloning shares the data, which lets the suite "reopen" it.
-#[derive(Clone, Debug, Default)]
+/// A map-backed store handle. [`MapStore::reopen`] gives a new handle on the same data, which
+/// is how the suite "reopens" it.
+#[derive(Debug, Default)]
 struct MapStore {
     data: Arc<parking_lot::Mutex<Data>>,
     commits: Arc<AtomicUsize>,
+    closed: AtomicBool,
+}
+
+impl MapStore {
+    /// A new (open) handle on the same data.
+    fn reopen(&self) -> Self {
+        Self {
+            data: self.data.clone(),
+            commits: self.commits.clone(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Every operation of a closed handle fails with `Closed`.
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -40,10 +62,12 @@ impl Persistence for MapStore {
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
+        self.check_open()?;
         Ok(self.data.lock().creds.clone())
     }
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         let data = self.data.lock();
         let mut found: Vec<(KeyId, KeyValue)> = ids
             .iter()
@@ -59,6 +83,7 @@ impl Persistence for MapStore {
     }
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
+        self.check_open()?;
         Ok(self
             .data
             .lock()
@@ -70,6 +95,7 @@ impl Persistence for MapStore {
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
+        self.check_open()?;
         let mut kinds: Vec<KeyKind> = self
             .data
             .lock()
@@ -82,6 +108,7 @@ impl Persistence for MapStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.check_open()?;
         batch.validate()?; // reject invalid batches before touching anything
         let mut data = self.data.lock(); // one lock for the whole batch: all or nothing
         let (creds, keys) = batch.into_parts();
@@ -99,16 +126,30 @@ impl Persistence for MapStore {
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+
+    async fn flush(&self) -> Result<()> {
+        self.check_open() // nothing to make durable: the data lives in memory
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::SeqCst); // idempotent
+        Ok(())
+    }
 }
 
+/// The suite's factory: every `open` is a new handle on the same data.
 struct MapHarness(MapStore);
 
 #[async_trait]
 impl Harness for MapHarness {
     async fn open(&self) -> Arc<dyn Persistence> {
-        Arc::new(self.0.clone())
+        Arc::new(self.0.reopen())
     }
 }
+
+// `cargo test --example custom_persistence`: one test per rule of the contract.
+#[cfg(test)]
+wa::auth::conformance_tests!(map_store, MapHarness(MapStore::default()));
 
 #[tokio::main]
 async fn main() {

@@ -87,9 +87,15 @@ struct Inner {
     store: Arc<dyn Persistence>,
     options: AuthStateOptions,
     creds: parking_lot::RwLock<Arc<AuthCreds>>,
+    /// Held from the commit of a batch carrying creds until the in-memory creds are updated,
+    /// so creds commits that race (e.g. `set` outside the creds lock) cannot return out of
+    /// order and leave older creds in memory than in the store.
+    creds_commits: tokio::sync::Mutex<()>,
     cache: parking_lot::Mutex<Cache>,
     locks: KeyLocks,
     events: broadcast::Sender<AuthEvent>,
+    /// Set by [`AuthState::close`]: every later operation fails with [`AuthError::Closed`].
+    closed: std::sync::atomic::AtomicBool,
 }
 
 tokio::task_local! {
@@ -133,8 +139,10 @@ impl AuthState {
                 cache: parking_lot::Mutex::new(Cache::new(options.cache_capacity)),
                 options,
                 creds: parking_lot::RwLock::new(Arc::new(creds)),
+                creds_commits: tokio::sync::Mutex::new(()),
                 locks: KeyLocks::default(),
                 events,
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -181,6 +189,7 @@ impl AuthState {
 
     /// Values of `kind` for those `ids` that exist, from the cache or the store.
     pub async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
+        self.check_open()?;
         let mut found = Vec::with_capacity(ids.len());
         let mut misses = Vec::new();
         let generation = {
@@ -233,7 +242,30 @@ impl AuthState {
 
     /// Durability barrier: see [`Persistence::flush`].
     pub async fn flush(&self) -> Result<()> {
+        self.check_open()?;
         self.inner.store.flush().await
+    }
+
+    /// Flushes, then closes the store ([`Persistence::close`]): everything committed is
+    /// durable and the store released when it returns. Idempotent; afterwards reads, writes
+    /// and transactions of every handle of this state fail with [`AuthError::Closed`]. When
+    /// the flush fails the store is still closed (and the flush's error returned).
+    pub async fn close(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let flushed = self.inner.store.flush().await;
+        let closed = self.inner.store.close().await;
+        flushed.and(closed)
+    }
+
+    /// Fails with [`AuthError::Closed`] once [`AuthState::close`] was called.
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AuthError::Closed);
+        }
+        Ok(())
     }
 
     /// Runs `work` as one transaction under `lock`: reads and writes go through the handle,
@@ -258,6 +290,7 @@ impl AuthState {
             )
             .into());
         }
+        self.check_open()?;
         let guard = self.inner.locks.acquire(&lock).await;
         held.insert(lock.clone());
         let mut tx = Transaction::new(self, lock, guard);
@@ -266,7 +299,7 @@ impl AuthState {
             Ok(value) => {
                 let (batch, flush) = tx.finish();
                 self.apply(batch).await?;
-                if flush && self.capabilities().write_behind {
+                if flush && self.capabilities().needs_flush() {
                     self.inner.store.flush().await?;
                 }
                 Ok(value)
@@ -302,6 +335,7 @@ impl AuthState {
 
     /// Commits a batch and, once it is in the store, updates the cache and creds and announces it.
     async fn apply(&self, batch: WriteBatch) -> Result<()> {
+        self.check_open()?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -330,6 +364,10 @@ impl AuthState {
                 }
             }
             stripped
+        };
+        let _creds_turn = match new_creds {
+            Some(_) => Some(self.inner.creds_commits.lock().await),
+            None => None,
         };
         let in_flight = InFlight::begin(&self.inner.cache, changes);
         if !to_store.is_empty()

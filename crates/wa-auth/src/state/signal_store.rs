@@ -19,8 +19,10 @@ fn store_error(err: AuthError) -> SignalError {
 }
 
 fn wrong_type(kind: &KeyKind, id: &KeyId) -> SignalError {
-    store_error(AuthError::corrupt(
-        format!("{kind} key {id}"),
+    store_error(AuthError::corrupt_key(
+        kind,
+        id,
+        "",
         "stored value has the wrong type",
     ))
 }

@@ -9,8 +9,6 @@ use serde_json::Value;
 use wa_auth::protocol::MessageKind;
 use wa_auth::{AuthState, Persistence, PersistenceExt, Snapshot};
 use wa_signal::{SenderKeyName, SignalAddress};
-use wa_store_compat::{CompatStore, CompatStoreOptions};
-use wa_store_native::{NativeStore, NativeStoreOptions};
 
 /// Every file under `dir` (recursively) with its bytes: what "unchanged" means.
 pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -45,12 +43,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Everything in a native store directory.
 pub async fn native_snapshot(dir: &Path) -> Snapshot {
-    let store = NativeStore::open_with(
-        dir,
-        NativeStoreOptions::default().read_only(true).create(false),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let store = wa_store_native::NativeReader::open(dir)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
     let snapshot = store.load_all().await.expect("load native");
     store.close().await.expect("close");
     snapshot
@@ -58,12 +53,9 @@ pub async fn native_snapshot(dir: &Path) -> Snapshot {
 
 /// Everything in a Baileys folder (strict).
 pub async fn compat_snapshot(dir: &Path) -> Snapshot {
-    let store = CompatStore::open_with(
-        dir,
-        CompatStoreOptions::default().read_only(true).create(false),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let store = wa_store_compat::CompatReader::open(dir)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
     let snapshot = store.load_all().await.expect("load compat");
     store.close().await.expect("close");
     snapshot
