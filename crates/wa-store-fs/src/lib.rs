@@ -7,8 +7,12 @@
 //! - the folder lock and durable folder operations, re-exported from `wa-auth`
 //!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`]).
 //!
-//! Every operation a disk can fail goes through `wa_auth::fault::check`, so the stores' fault
-//! injection tests reach this code unchanged.
+//! Every operation a disk can fail goes through `wa_auth::fault::check` when the test-only
+//! `fault-injection` feature is on (the stores' own `fault-injection` features turn it on), so
+//! their fault injection tests reach this code unchanged; without it the hooks are inert.
+//!
+//! # Features
+//! - `fault-injection` (off by default): test support, not part of the API.
 
 #![forbid(unsafe_code)]
 
