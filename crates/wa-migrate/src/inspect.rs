@@ -194,7 +194,8 @@ async fn inspect_open(store: &OpenStore, location: &Location) -> Result<Inspecti
                 .map(|s| format!("{}: unreadable: {}", s.file, s.reason)),
         );
         if let Some(e) = report.registry_error {
-            warnings.push(format!(".wa-store-compat.json: unreadable: {e}"));
+            let registry = wa_store_compat::layout::REGISTRY_FILE;
+            warnings.push(format!("{registry}: unreadable: {e}"));
         }
     }
     Ok(Inspection {

@@ -8,9 +8,11 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use wa_auth::{AuthError, Persistence};
+use wa_store_compat::layout as compat_layout;
 use wa_store_compat::{
     CompatReader, CompatStore, CompatStoreOptions, Flavour, FolderReport, ReadMode,
 };
+use wa_store_native::layout as native_layout;
 use wa_store_native::{NativeReader, NativeStore, NativeStoreOptions};
 
 use crate::error::{MigrateError, Result};
@@ -249,8 +251,10 @@ pub fn detect(path: &Path) -> Result<Option<Format>> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         match name.as_ref() {
-            "snapshot" | "log" => return Ok(Some(Format::Native)),
-            "creds.json" => return Ok(Some(Format::Compat)),
+            n if n == native_layout::SNAPSHOT_FILE || n == native_layout::LOG_FILE => {
+                return Ok(Some(Format::Native));
+            }
+            n if n == compat_layout::CREDS_FILE => return Ok(Some(Format::Compat)),
             other if other.ends_with(".json") && !other.starts_with('.') => json = true,
             _ => {}
         }

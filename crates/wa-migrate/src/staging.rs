@@ -22,7 +22,10 @@ use crate::error::{MigrateError, Result};
 use crate::options::{FaultPoint, MigrateOptions};
 
 /// The lock files of the built-in folder stores, which a live owner holds.
-const OWNER_LOCKS: [&str; 2] = ["lock", ".wa-store-compat.lock"];
+const OWNER_LOCKS: [&str; 2] = [
+    wa_store_native::layout::LOCK_FILE,
+    wa_store_compat::layout::LOCK_FILE,
+];
 
 /// A destination folder prepared for publishing; holds the migration lock until dropped.
 #[derive(Debug)]
@@ -98,10 +101,7 @@ impl DirTarget {
             let entry = entry.map_err(|e| MigrateError::io(&self.dest, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let native = matches!(
-                name.as_str(),
-                "snapshot" | "log" | "lock" | "snapshot.tmp" | "log.tmp"
-            );
+            let native = wa_store_native::layout::is_store_file(&name);
             let compat = !is_dir && !matches!(names.classify(&name), FileClass::Unrecognised(_));
             if is_dir || !(native || compat) {
                 foreign.push(if is_dir { format!("{name}/") } else { name });

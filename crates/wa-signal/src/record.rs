@@ -9,6 +9,7 @@
 
 mod sender_key;
 mod session;
+mod session_wire;
 
 pub use sender_key::{MAX_SENDER_KEY_STATES, SenderKeyRecord, SenderKeyState, SenderMessageKey};
 pub use session::{

@@ -6,8 +6,6 @@
 //! `noise::tests::every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides` (they
 //! are not reachable through the public API).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use prost::Message;
 use serde_json::Value;
 use wa_proto::proto::HandshakeMessage;
@@ -19,17 +17,7 @@ use wa_signal::noise::{
     WHATSAPP_ROOT_KEY,
 };
 use wa_signal::provider::TestProvider;
-
-fn b64(value: &Value) -> Vec<u8> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
-    STANDARD.decode(text).expect("base64")
-}
-
-fn b64_32(value: &Value) -> [u8; 32] {
-    b64(value).try_into().expect("32 bytes")
-}
+use wa_testkit::vectors::{b64, b64_array};
 
 /// One transcript, decoded.
 struct Transcript {
@@ -57,8 +45,13 @@ impl Transcript {
 
     fn key_pair(&self, name: &str) -> KeyPair {
         let keys = &self.json["keys"][name];
-        let pair = KeyPair::from_private(PrivateKey::from_bytes(b64_32(&keys["private_b64"])));
-        assert_eq!(pair.public.as_bytes(), &b64_32(&keys["public_b64"]));
+        let pair = KeyPair::from_private(PrivateKey::from_bytes(b64_array::<32>(
+            &keys["private_b64"],
+        )));
+        assert_eq!(
+            pair.public.as_bytes(),
+            &b64_array::<32>(&keys["public_b64"])
+        );
         pair
     }
 
@@ -105,7 +98,7 @@ impl Transcript {
         CertDetails {
             serial: d["serial"].as_u64().expect("serial") as u32,
             issuer_serial: d["issuerSerial"].as_u64().expect("issuerSerial") as u32,
-            key: PublicKey::from_raw(b64_32(&d["key_b64"])),
+            key: PublicKey::from_raw(b64_array::<32>(&d["key_b64"])),
             not_before: d["notBefore"].as_u64(),
             not_after: d["notAfter"].as_u64(),
         }
@@ -260,7 +253,7 @@ fn client_and_server_reproduce_every_transcript_byte_for_byte() {
             t.hs("client_finish", "frame_b64"),
             "{name}: client finish"
         );
-        let final_hash = b64_32(&t.json["handshake"]["final_handshake_hash_b64"]);
+        let final_hash = b64_array::<32>(&t.json["handshake"]["final_handshake_hash_b64"]);
         assert_eq!(client_transport.handshake_hash(), &final_hash, "{name}");
 
         let done = server.read_client_finish(&finish[3..]).expect("finish");

@@ -26,11 +26,10 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
     Ok(())
 }
 
-/// Syncs a directory, making renames and deletes in it durable.
+/// Syncs a directory, making renames and deletes in it durable (the shared
+/// [`wa_store_fs::sync_dir`], with the error naming the folder).
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AuthError::io(dir, e))
+    wa_store_fs::sync_dir(dir).map_err(|e| wa_store_fs::io_error(dir, e))
 }
 
 /// What a directory entry that is not a regular file is, for messages.

@@ -40,7 +40,7 @@ pub const CREDS_FILE: &str = "creds.json";
 
 /// Prefix of every file this store adds to a folder (Baileys never opens a name starting with
 /// `.`, since every name it computes starts with a kind).
-pub const OWN_PREFIX: &str = ".wa-store-compat";
+pub(crate) const OWN_PREFIX: &str = ".wa-store-compat";
 
 /// The lock file, held while a store is open for writing; it holds the owner's pid.
 pub const LOCK_FILE: &str = ".wa-store-compat.lock";
@@ -50,13 +50,13 @@ pub const LOCK_FILE: &str = ".wa-store-compat.lock";
 pub const REGISTRY_FILE: &str = ".wa-store-compat.json";
 
 /// The commit journal (see `docs/format-compat.md`).
-pub const JOURNAL_FILE: &str = ".wa-store-compat.journal";
+pub(crate) const JOURNAL_FILE: &str = ".wa-store-compat.journal";
 
 /// Prefix of temp files (a commit's new files before they are renamed into place).
-pub const TEMP_PREFIX: &str = ".wa-store-compat.tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".wa-store-compat.tmp-";
 
 /// Longest file name most file systems accept, in bytes.
-pub const MAX_FILE_NAME: usize = 255;
+pub(crate) const MAX_FILE_NAME: usize = 255;
 
 /// What a damaged file named `name` holds, for [`AuthError::Corrupt`](wa_auth::AuthError::Corrupt):
 /// the creds for `creds.json`, the store's own data for anything else found where a file of the
@@ -70,7 +70,7 @@ pub(crate) fn corrupt_item(name: &str) -> wa_auth::CorruptItem {
 }
 
 /// Baileys' `fixFileName`: `/` -> `__`, `:` -> `-`.
-pub fn fix_file_name(name: &str) -> String {
+pub(crate) fn fix_file_name(name: &str) -> String {
     name.replace('/', "__").replace(':', "-")
 }
 
@@ -244,7 +244,7 @@ fn restore_id(kind: &KeyKind, rest: &str) -> String {
 }
 
 /// Whether `id` is a valid id of `kind` as Baileys writes them.
-pub fn check_id(kind: &KeyKind, id: &KeyId) -> Result<(), String> {
+pub(crate) fn check_id(kind: &KeyKind, id: &KeyId) -> Result<(), String> {
     id.validate().map_err(|e| e.to_string())?;
     let text = id.as_str();
     match kind {

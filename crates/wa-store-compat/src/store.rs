@@ -122,9 +122,7 @@ pub struct CompatStore {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AuthError::backend("compat", e))?
+    wa_store_fs::blocking::offload("compat", f).await
 }
 
 impl CompatStore {

@@ -19,9 +19,9 @@
 //! as the child.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -291,33 +291,13 @@ fn run(seed: u64, kills: usize) {
     let mut acked_total = 0u64;
     let started = Instant::now();
     for kill in 0..kills {
-        let mut child = Command::new(std::env::current_exe().expect("current exe"))
+        let mut child = Command::new(std::env::current_exe().expect("current exe"));
+        child
             .env(CHILD_ENV, "1")
             .env("WA_COMPAT_CRASH_DIR", dir)
-            .env("WA_COMPAT_CRASH_CHILD_SEED", seed.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
-        std::thread::sleep(Duration::from_micros(timing.random_range(20_000..400_000)));
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                std::io::Read::read_to_string(&mut e, &mut stderr).ok();
-            }
-            panic!("child exited by itself ({status}) before kill {kill}:\n{stderr}");
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("wait");
-        let lines = reader.join().expect("reader");
+            .env("WA_COMPAT_CRASH_CHILD_SEED", seed.to_string());
+        let delay = Duration::from_micros(timing.random_range(20_000..400_000));
+        let lines = wa_testkit::crash::run_and_kill(child, delay, &format!("kill {kill}"));
         let acked = lines
             .iter()
             .filter_map(|l| l.strip_prefix("ACK "))

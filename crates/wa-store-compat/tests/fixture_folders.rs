@@ -7,19 +7,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use common::{all_auth_folders, read_json, temp_copy, tree, vector_scenarios};
 use serde_json::Value;
 use wa_auth::{KeyId, KeyKind, Persistence, PersistenceExt};
 use wa_store_compat::layout::{FileClass, Names};
 use wa_store_compat::{CompatReader, CompatStore, Flavour, FlavourSource};
-
-fn b64(value: &Value) -> Vec<u8> {
-    STANDARD
-        .decode(value.as_str().expect("base64 string"))
-        .expect("base64")
-}
+use wa_testkit::vectors::b64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creds_match_the_vectors_and_every_indexed_file_maps_to_its_kind_and_id() {

@@ -223,12 +223,12 @@ fn put_kind_and_id(out: &mut Vec<u8>, kind: &KeyKind, id: &KeyId) {
     out.extend_from_slice(id);
 }
 
-/// Appends a put entry.
-pub(crate) fn encode_put(out: &mut Vec<u8>, kind: &KeyKind, id: &KeyId, value: &[u8]) {
+/// Appends a put entry up to its value (`value_len` bytes, which the caller writes next).
+pub(crate) fn encode_put_prefix(out: &mut Vec<u8>, kind: &KeyKind, id: &KeyId, value_len: usize) {
     out.push(OP_PUT);
     put_kind_and_id(out, kind, id);
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    out.extend_from_slice(value);
+    // Values are at most MAX_BATCH_LEN bytes (checked by the batch encoder).
+    out.extend_from_slice(&(value_len as u32).to_le_bytes());
 }
 
 /// Appends a delete entry.
@@ -250,9 +250,9 @@ pub(crate) fn encode_end(out: &mut Vec<u8>, records: u64) {
     out.extend_from_slice(&records.to_le_bytes());
 }
 
-/// Upper bound of the encoded size of a put of `value_len` bytes (for buffer sizing).
-pub(crate) fn put_len_bound(kind: &KeyKind, id: &KeyId, value_len: usize) -> usize {
-    1 + 1 + 1 + kind.as_str().len() + 2 + id.as_str().len() + 4 + value_len
+/// Upper bound of the encoded size of a put or delete, value excluded (for buffer sizing).
+pub(crate) fn entry_prefix_bound(kind: &KeyKind, id: &KeyId) -> usize {
+    1 + 1 + 1 + kind.as_str().len() + 2 + id.as_str().len() + 4
 }
 
 /// A decoded entry. Put values are given as their range within the decoded slice, so callers
@@ -405,7 +405,8 @@ mod tests {
     fn entries_round_trip() {
         let other = KeyKind::from_name("future-kind").unwrap();
         let mut buf = Vec::new();
-        encode_put(&mut buf, &KeyKind::Session, &"1.0".into(), b"value");
+        encode_put_prefix(&mut buf, &KeyKind::Session, &"1.0".into(), 5);
+        buf.extend_from_slice(b"value");
         encode_delete(&mut buf, &other, &"x/y".into());
         encode_creds(&mut buf, b"creds");
         encode_end(&mut buf, 7);

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use wa_auth::{KeyKind, Result};
 
+use crate::layout::{LOG_FILE, SNAPSHOT_FILE};
 use crate::recovery::{Names, recover};
 use crate::snapshot::read_snapshot;
 
@@ -40,8 +41,8 @@ pub struct Inspection {
 /// [`AuthError::UnsupportedVersion`]: wa_auth::AuthError::UnsupportedVersion
 pub fn inspect_bytes(snapshot: Option<&[u8]>, log: Option<&[u8]>) -> Result<Inspection> {
     let names = Names {
-        snapshot: "snapshot".into(),
-        log: "log".into(),
+        snapshot: SNAPSHOT_FILE.into(),
+        log: LOG_FILE.into(),
     };
     let snapshot = snapshot
         .map(|bytes| read_snapshot(bytes, bytes.len() as u64, &names.snapshot))
@@ -74,7 +75,7 @@ pub fn inspect_dir(dir: impl AsRef<Path>) -> Result<Inspection> {
             Err(e) => Err(wa_auth::AuthError::io(path, e)),
         }
     };
-    let snapshot = read("snapshot")?;
-    let log = read("log")?;
+    let snapshot = read(SNAPSHOT_FILE)?;
+    let log = read(LOG_FILE)?;
     inspect_bytes(snapshot.as_deref(), log.as_deref())
 }

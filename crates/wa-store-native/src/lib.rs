@@ -19,10 +19,14 @@
 //!   fails too does it return [`AuthError::CommitUnknown`](wa_auth::AuthError::CommitUnknown)
 //!   (after a reopen the batch is there whole or not at all). The store then refuses writes
 //!   until reopened.
-//! - **Group commit.** Commits go to a dedicated writer thread (never a tokio worker) that
-//!   writes everything queued as one log frame with one `write` and one `fdatasync`, so
-//!   concurrent committers share a sync. Opening, closing and encoding large batches run on
-//!   tokio's blocking pool.
+//! - **Group commit, on the committers' own threads.** A commit encodes its batch, then joins
+//!   the open group; the first committer to find no write in progress leads the group: it
+//!   writes every batch queued as one log frame with one `write` and one `fdatasync`, for all
+//!   of them ([`wa_store_fs::group`]). No hop to a writer thread and back; concurrent
+//!   committers share a sync. On tokio's multi-thread runtime the leader's write and sync run
+//!   in `block_in_place` (the worker's other tasks move to another thread); on a current-thread
+//!   runtime, on the blocking pool. Opening, closing and encoding large batches (in parallel)
+//!   run on tokio's blocking pool.
 //! - **Reads from memory.** Every value is held in memory in its canonical binary encoding
 //!   ([`wa_auth::codec`]) and decoded on read; the disk is read only when opening.
 //! - **Recovery.** A torn tail of the log (the last, unacknowledged write cut short by a crash)
@@ -31,7 +35,7 @@
 //!   [`AuthError::UnsupportedVersion`](wa_auth::AuthError::UnsupportedVersion), never a reset.
 //! - **Compaction.** When the log outgrows the snapshot (see [`NativeStoreOptions`]), a
 //!   background thread writes a new snapshot (temp file, fsync, rename, directory fsync) and the
-//!   log restarts.
+//!   log restarts. The file names are those of [`layout`].
 //! - **One owner.** A second opener for writing, in this process or another, gets
 //!   [`AuthError::AlreadyOwned`](wa_auth::AuthError::AlreadyOwned) with the holder's pid.
 //!   [`NativeReader`] is the read-only view: it opens without the lock and writes nothing.
@@ -73,10 +77,12 @@
 
 #![forbid(unsafe_code)]
 
+mod commit;
+mod compaction;
 mod fault;
 mod format;
 pub mod inspect;
-mod lock;
+pub mod layout;
 mod log;
 mod options;
 mod reader;
@@ -84,7 +90,6 @@ mod recovery;
 mod snapshot;
 mod state;
 mod store;
-mod writer;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -60,26 +60,8 @@ pub(crate) fn recover(
         log_end: FILE_HEADER_LEN as u64,
         torn: None,
     };
-    let snapshot = match (snapshot, log) {
-        (None, None) => return Ok(out),
-        (None, Some(_)) => {
-            return Err(AuthError::corrupt(
-                CorruptItem::Store,
-                names.snapshot.clone(),
-                "the snapshot is missing while the log exists",
-            ));
-        }
-        (Some(snapshot), None) if snapshot.seq != 0 => {
-            return Err(AuthError::corrupt(
-                CorruptItem::Store,
-                names.log.clone(),
-                format!(
-                    "the log is missing while the snapshot is at batch {}",
-                    snapshot.seq
-                ),
-            ));
-        }
-        (Some(snapshot), _) => snapshot,
+    let Some(snapshot) = check_files(snapshot, log, names)? else {
+        return Ok(out);
     };
     let seq = snapshot.seq;
     out.snapshot_seq = seq;
@@ -89,72 +71,113 @@ pub(crate) fn recover(
     let mut creds = snapshot
         .creds
         .map(|(raw, offset)| (raw, CredsOrigin::Snapshot(offset)));
-
     if let Some(log) = log {
-        let scan = scan_log(log).map_err(|e| e.into_auth(&names.log))?;
-        let corrupt = |offset: u64, reason: String| {
-            DecodeError::corrupt(offset, reason).into_auth(&names.log)
-        };
-        if scan.base_seq > seq {
-            return Err(corrupt(
-                16,
-                format!(
-                    "the log continues from batch {} but the snapshot is at batch {seq}: batches are missing",
-                    scan.base_seq
-                ),
-            ));
-        }
-        if scan.last_seq() < seq {
-            return Err(corrupt(
-                scan.end,
-                format!(
-                    "the log ends at batch {} but the snapshot is at batch {seq}",
-                    scan.last_seq()
-                ),
-            ));
-        }
-        out.log_base = Some(scan.base_seq);
-        out.log_end = scan.end;
-        out.torn = scan.torn;
-        out.keep_from = scan.end;
-        let mut kept = false;
-        for frame in &scan.frames {
-            if frame.header.last_seq() <= seq {
-                out.frames_skipped += 1;
-                // Still decoded: a frame that passed its checksum must make sense.
-                apply_frame(frame, &mut State::default(), &mut None, &names.log)?;
-                continue;
-            }
-            if frame.header.first_seq <= seq {
-                return Err(corrupt(
-                    frame.offset,
-                    format!("frame straddles the snapshot's batch {seq}"),
-                ));
-            }
-            if !kept {
-                out.keep_from = frame.offset;
-                kept = true;
-            }
-            apply_frame(frame, &mut out.state, &mut creds, &names.log)?;
-            out.frames_applied += 1;
-            out.state.seq = frame.header.last_seq();
-        }
+        replay_log(log, seq, &mut out, &mut creds, names)?;
     }
-
     if let Some((raw, origin)) = creds {
-        let decoded: AuthCreds = rmp_serde::from_slice(&raw).map_err(|e| {
-            let (file, offset) = match origin {
-                CredsOrigin::Snapshot(o) => (&names.snapshot, o),
-                CredsOrigin::Log(o) => (&names.log, o),
-            };
-            AuthError::corrupt(CorruptItem::Creds, format!("{file} at offset {offset}"), e)
-        })?;
-        out.state.creds = Some(StoredCreds {
-            decoded: Arc::new(decoded),
-            raw,
-        });
+        out.state.creds = Some(decode_creds(raw, origin, names)?);
     }
     Ok(out)
+}
+
+/// Which combinations of files are a store: none (a new store), a snapshot alone at batch 0,
+/// or both. Returns the snapshot, if any.
+fn check_files(
+    snapshot: Option<SnapshotData>,
+    log: Option<&[u8]>,
+    names: &Names,
+) -> Result<Option<SnapshotData>> {
+    match (snapshot, log) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(AuthError::corrupt(
+            CorruptItem::Store,
+            names.snapshot.clone(),
+            "the snapshot is missing while the log exists",
+        )),
+        (Some(snapshot), None) if snapshot.seq != 0 => Err(AuthError::corrupt(
+            CorruptItem::Store,
+            names.log.clone(),
+            format!(
+                "the log is missing while the snapshot is at batch {}",
+                snapshot.seq
+            ),
+        )),
+        (Some(snapshot), _) => Ok(Some(snapshot)),
+    }
+}
+
+/// Replays the log's frames after snapshot batch `seq` into `out`, checking that the log
+/// continues the snapshot; frames the snapshot already includes are decoded and skipped.
+fn replay_log(
+    log: &[u8],
+    seq: u64,
+    out: &mut Recovered,
+    creds: &mut Option<(Bytes, CredsOrigin)>,
+    names: &Names,
+) -> Result<()> {
+    let scan = scan_log(log).map_err(|e| e.into_auth(&names.log))?;
+    let corrupt =
+        |offset: u64, reason: String| DecodeError::corrupt(offset, reason).into_auth(&names.log);
+    if scan.base_seq > seq {
+        return Err(corrupt(
+            16,
+            format!(
+                "the log continues from batch {} but the snapshot is at batch {seq}: batches are missing",
+                scan.base_seq
+            ),
+        ));
+    }
+    if scan.last_seq() < seq {
+        return Err(corrupt(
+            scan.end,
+            format!(
+                "the log ends at batch {} but the snapshot is at batch {seq}",
+                scan.last_seq()
+            ),
+        ));
+    }
+    out.log_base = Some(scan.base_seq);
+    out.log_end = scan.end;
+    out.torn = scan.torn;
+    out.keep_from = scan.end;
+    let mut kept = false;
+    for frame in &scan.frames {
+        if frame.header.last_seq() <= seq {
+            out.frames_skipped += 1;
+            // Still decoded: a frame that passed its checksum must make sense.
+            apply_frame(frame, &mut State::default(), &mut None, &names.log)?;
+            continue;
+        }
+        if frame.header.first_seq <= seq {
+            return Err(corrupt(
+                frame.offset,
+                format!("frame straddles the snapshot's batch {seq}"),
+            ));
+        }
+        if !kept {
+            out.keep_from = frame.offset;
+            kept = true;
+        }
+        apply_frame(frame, &mut out.state, creds, &names.log)?;
+        out.frames_applied += 1;
+        out.state.seq = frame.header.last_seq();
+    }
+    Ok(())
+}
+
+/// Decodes the creds found last, naming where they were stored when they do not decode.
+fn decode_creds(raw: Bytes, origin: CredsOrigin, names: &Names) -> Result<StoredCreds> {
+    let decoded: AuthCreds = rmp_serde::from_slice(&raw).map_err(|e| {
+        let (file, offset) = match origin {
+            CredsOrigin::Snapshot(o) => (&names.snapshot, o),
+            CredsOrigin::Log(o) => (&names.log, o),
+        };
+        AuthError::corrupt(CorruptItem::Creds, format!("{file} at offset {offset}"), e)
+    })?;
+    Ok(StoredCreds {
+        decoded: Arc::new(decoded),
+        raw,
+    })
 }
 
 /// Applies every batch of a frame. Values are copied out of the log buffer.

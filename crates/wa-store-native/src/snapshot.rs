@@ -12,7 +12,7 @@ use bytes::Bytes;
 use wa_auth::{AuthError, Result};
 
 use crate::format::{
-    self, Cursor, DecodeError, Entry, FILE_HEADER_LEN, OP_PUT, RECORD_HEADER_LEN, SNAPSHOT_MAGIC,
+    self, Cursor, DecodeError, Entry, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPSHOT_MAGIC,
 };
 use crate::state::Keys;
 
@@ -160,11 +160,7 @@ pub(crate) fn write_snapshot(
                 ));
             }
             prefix.clear();
-            format::encode_put(&mut prefix, kind, id, &[]);
-            // `encode_put` wrote a zero length: patch in the value's length.
-            let at = prefix.len() - 4;
-            debug_assert_eq!(prefix[0], OP_PUT);
-            prefix[at..].copy_from_slice(&(value.len() as u32).to_le_bytes());
+            format::encode_put_prefix(&mut prefix, kind, id, value.len());
             record(&mut out, &prefix, value)?;
             records += 1;
         }

@@ -2,7 +2,7 @@
 //! disk. Also the encoded form of a batch on its way to the log.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use wa_auth::codec::encode_binary;
@@ -49,15 +49,15 @@ impl State {
     }
 
     /// Applies an encoded batch (already durable) as batch number `seq`.
-    pub(crate) fn apply(&mut self, batch: &EncodedBatch, seq: u64) {
-        if let Some(creds) = &batch.creds {
-            self.creds = Some(creds.clone());
+    pub(crate) fn apply(&mut self, batch: EncodedBatch, seq: u64) {
+        if let Some(creds) = batch.creds {
+            self.creds = Some(creds);
         }
-        for (kind, changes) in &batch.changes {
-            for (id, value) in changes {
+        for run in batch.runs {
+            for (id, value) in run.entries {
                 match value {
-                    Some(value) => self.put(kind.clone(), id.clone(), value.clone()),
-                    None => self.delete(kind, id),
+                    Some(value) => self.put(run.kind.clone(), id, value),
+                    None => self.delete(&run.kind, &id),
                 }
             }
         }
@@ -65,13 +65,87 @@ impl State {
     }
 }
 
+/// Entries of one kind, encoded: their prefixes (opcode, kind, id, value length) in one
+/// buffer, each put's value as encoded (it is also what the state keeps), so the log write
+/// takes the values from where they are instead of from a copy.
+pub(crate) struct Run {
+    kind: KeyKind,
+    prefixes: Vec<u8>,
+    /// For each entry, where its prefix ends in `prefixes`.
+    ends: Vec<u32>,
+    entries: Vec<(KeyId, Option<Bytes>)>,
+    /// crc32c and length of the run's bytes.
+    crc: u32,
+    len: usize,
+}
+
+impl Run {
+    /// Encodes `entries`, handing each decoded value to `spent` once encoded.
+    fn encode(
+        kind: KeyKind,
+        entries: Vec<(KeyId, Option<KeyValue>)>,
+        mut spent: impl FnMut(KeyValue),
+    ) -> Self {
+        let bound: usize = entries
+            .iter()
+            .map(|(id, _)| format::entry_prefix_bound(&kind, id))
+            .sum();
+        let mut run = Self {
+            prefixes: Vec::with_capacity(bound),
+            ends: Vec::with_capacity(entries.len()),
+            entries: Vec::with_capacity(entries.len()),
+            crc: 0,
+            len: 0,
+            kind,
+        };
+        for (id, value) in entries {
+            let value = value.map(|v| {
+                let encoded = Bytes::from(encode_binary(&v));
+                spent(v);
+                encoded
+            });
+            match &value {
+                Some(v) => format::encode_put_prefix(&mut run.prefixes, &run.kind, &id, v.len()),
+                None => format::encode_delete(&mut run.prefixes, &run.kind, &id),
+            }
+            run.ends.push(run.prefixes.len() as u32);
+            run.entries.push((id, value));
+        }
+        let (mut crc, mut len) = (0, 0);
+        run.for_each_piece(|piece| {
+            crc = crc32c::crc32c_append(crc, piece);
+            len += piece.len();
+        });
+        (run.crc, run.len) = (crc, len);
+        run
+    }
+
+    /// Calls `f` with the run's bytes in order, in as few pieces as there are values.
+    fn for_each_piece<'a>(&'a self, mut f: impl FnMut(&'a [u8])) {
+        let mut start = 0;
+        for (end, (_, value)) in self.ends.iter().zip(&self.entries) {
+            if let Some(value) = value {
+                f(&self.prefixes[start..*end as usize]);
+                f(value);
+                start = *end as usize;
+            }
+        }
+        if start < self.prefixes.len() {
+            f(&self.prefixes[start..]);
+        }
+    }
+}
+
 /// A validated batch, encoded for the log, with the changes to apply once it is durable.
 pub(crate) struct EncodedBatch {
-    /// `u32 len`, `u32 entry count`, entries: exactly the bytes the log stores for the batch.
-    pub bytes: Vec<u8>,
-    pub creds: Option<StoredCreds>,
-    #[allow(clippy::type_complexity)]
-    pub changes: Vec<(KeyKind, Vec<(KeyId, Option<Bytes>)>)>,
+    /// `u32 len`, `u32 entry count` and the creds entry, if any: the start of the batch's
+    /// bytes in the log, which the runs continue.
+    head: Vec<u8>,
+    runs: Vec<Run>,
+    creds: Option<StoredCreds>,
+    /// crc32c and length of the batch's bytes in the log.
+    pub crc: u32,
+    pub len: usize,
 }
 
 /// Encodes creds in their stored form (MessagePack with named fields).
@@ -80,7 +154,7 @@ pub(crate) fn encode_creds(creds: &AuthCreds) -> Result<Vec<u8>> {
 }
 
 impl EncodedBatch {
-    /// Encodes `batch`, which the caller has validated.
+    /// Encodes `batch`, which the caller has validated; large batches on several threads.
     pub(crate) fn encode(batch: WriteBatch) -> Result<Self> {
         let (creds, keys) = batch.into_parts();
         let creds = match creds {
@@ -93,88 +167,130 @@ impl EncodedBatch {
             }
             None => None,
         };
-        // Encode every value first, so the batch buffer is allocated once at its final size.
-        let mut total = 8 + creds.as_ref().map_or(0, |c| 5 + c.raw.len());
-        let mut entry_count: u32 = u32::from(creds.is_some());
-        let mut changes = Vec::with_capacity(keys.len());
-        for (kind, entries) in keys {
-            let encoded = encode_values(entries.into_iter().collect());
-            for (id, value) in &encoded {
-                total += format::put_len_bound(&kind, id, value.as_ref().map_or(0, Bytes::len));
-                entry_count = entry_count.checked_add(1).ok_or_else(too_large)?;
-            }
-            changes.push((kind, encoded));
+        let mut entry_count = u32::from(creds.is_some());
+        for entries in keys.values() {
+            let count = u32::try_from(entries.len()).map_err(|_| too_large())?;
+            entry_count = entry_count.checked_add(count).ok_or_else(too_large)?;
         }
-        if total > MAX_BATCH_LEN {
+        let runs = encode_runs(
+            keys.into_iter()
+                .map(|(kind, e)| (kind, e.into_iter().collect())),
+        );
+        let mut head = Vec::with_capacity(8 + creds.as_ref().map_or(0, |c| 5 + c.raw.len()));
+        head.extend_from_slice(&[0; 4]);
+        head.extend_from_slice(&entry_count.to_le_bytes());
+        if let Some(creds) = &creds {
+            format::encode_creds(&mut head, &creds.raw);
+        }
+        let len = head.len() + runs.iter().map(|r| r.len).sum::<usize>();
+        if len > MAX_BATCH_LEN {
             return Err(too_large());
         }
-        let mut bytes = Vec::with_capacity(total);
-        bytes.extend_from_slice(&[0; 4]);
-        bytes.extend_from_slice(&entry_count.to_le_bytes());
-        if let Some(creds) = &creds {
-            format::encode_creds(&mut bytes, &creds.raw);
-        }
-        for (kind, entries) in &changes {
-            for (id, value) in entries {
-                match value {
-                    Some(value) => format::encode_put(&mut bytes, kind, id, value),
-                    None => format::encode_delete(&mut bytes, kind, id),
-                }
-            }
-        }
-        let len = (bytes.len() - 4) as u32;
-        bytes[..4].copy_from_slice(&len.to_le_bytes());
+        head[..4].copy_from_slice(&((len - 4) as u32).to_le_bytes());
+        let crc = runs.iter().fold(crc32c::crc32c(&head), |crc, run| {
+            extend_crc(crc, run.crc, run.len, |f| run.for_each_piece(f))
+        });
         Ok(Self {
-            bytes,
+            head,
+            runs,
             creds,
-            changes,
+            crc,
+            len,
         })
+    }
+
+    /// Calls `f` with the batch's bytes in the log, in order.
+    pub(crate) fn for_each_piece<'a>(&'a self, mut f: impl FnMut(&'a [u8])) {
+        f(&self.head);
+        for run in &self.runs {
+            run.for_each_piece(&mut f);
+        }
     }
 
     /// Number of key changes.
     pub(crate) fn key_count(&self) -> usize {
-        self.changes.iter().map(|(_, c)| c.len()).sum()
+        self.runs.iter().map(|r| r.entries.len()).sum()
     }
 }
 
-/// Values of one kind above which encoding is spread over the machine's cores.
+/// Below this many bytes, extending a checksum over bytes costs less than combining it with
+/// their checksum (`crc32c_combine` takes about 15 µs whatever the length).
+const COMBINE_MIN_LEN: usize = 1 << 20;
+
+/// The crc32c of bytes with checksum `crc` followed by `len` bytes with checksum `next_crc`,
+/// which `pieces` calls its argument with: computed over the bytes when they are few.
+pub(crate) fn extend_crc<'a>(
+    crc: u32,
+    next_crc: u32,
+    len: usize,
+    pieces: impl FnOnce(&mut dyn FnMut(&'a [u8])),
+) -> u32 {
+    if len >= COMBINE_MIN_LEN {
+        return crc32c::crc32c_combine(crc, next_crc, len);
+    }
+    let mut crc = crc;
+    pieces(&mut |piece| crc = crc32c::crc32c_append(crc, piece));
+    crc
+}
+
+/// Keys above which a batch's encoding is spread over the machine's cores.
 const PARALLEL_ENCODE: usize = 2048;
 
-/// Encodes values (dropping the decoded ones as it goes), on several threads for big batches:
-/// protobuf encoding of 10,000 sessions takes longer than writing them.
-fn encode_values(entries: Vec<(KeyId, Option<KeyValue>)>) -> Vec<(KeyId, Option<Bytes>)> {
-    fn encode(entries: Vec<(KeyId, Option<KeyValue>)>) -> Vec<(KeyId, Option<Bytes>)> {
-        entries
+/// Encodes each kind's entries as runs: for a big batch, cut into about one run per core and
+/// encoded on scoped threads (encoding 10,000 sessions takes longer than writing them).
+fn encode_runs(kinds: impl Iterator<Item = (KeyKind, Vec<(KeyId, Option<KeyValue>)>)>) -> Vec<Run> {
+    let kinds: Vec<_> = kinds.collect();
+    let total: usize = kinds.iter().map(|(_, e)| e.len()).sum();
+    // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
+    // a small batch.
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    let threads = || {
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+    };
+    if total < PARALLEL_ENCODE || threads() < 2 {
+        return kinds
             .into_iter()
-            .map(|(id, value)| (id, value.map(|v| Bytes::from(encode_binary(&v)))))
-            .collect()
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if entries.len() < PARALLEL_ENCODE || threads < 2 {
-        return encode(entries);
-    }
-    let chunk = entries.len().div_ceil(threads);
-    let mut rest = entries;
-    let mut parts = Vec::with_capacity(threads);
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        parts.push(rest);
-        rest = tail;
-    }
-    parts.push(rest);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || encode(part)))
+            .map(|(kind, entries)| Run::encode(kind, entries, drop))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(encoded) => encoded,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    }
+    let chunk = total.div_ceil(threads());
+    let mut jobs = Vec::new();
+    for (kind, mut rest) in kinds {
+        while rest.len() > chunk {
+            let tail = rest.split_off(chunk);
+            jobs.push((kind.clone(), rest));
+            rest = tail;
+        }
+        jobs.push((kind, rest));
+    }
+    // Each job keeps its decoded values instead of freeing them one by one: freeing 10,000
+    // decoded sessions takes about as long as encoding them, and nobody waits for it.
+    let encode = |(kind, entries): (KeyKind, Vec<_>)| {
+        let mut spent = Vec::with_capacity(entries.len());
+        let run = Run::encode(kind, entries, |v| spent.push(v));
+        (run, spent)
+    };
+    // The calling thread encodes the first job while helpers encode the others.
+    let mut jobs = jobs.into_iter();
+    let first = jobs.next();
+    let (runs, spent): (Vec<Run>, Vec<Vec<KeyValue>>) = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(move || encode(job))).collect();
+        let rest = handles.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        first.map(encode).into_iter().chain(rest).unzip()
+    });
+    free_later(spent);
+    runs
+}
+
+/// Frees `values` on a background thread (here, when no thread can be started: the refused
+/// closure is dropped with them).
+fn free_later(values: Vec<Vec<KeyValue>>) {
+    let _ = std::thread::Builder::new()
+        .name("wa-native-free".into())
+        .spawn(move || drop(values));
 }
 
 fn too_large() -> AuthError {
@@ -182,4 +298,62 @@ fn too_large() -> AuthError {
         "batch",
         format!("encodes to more than {MAX_BATCH_LEN} bytes; split it"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{Cursor, Entry};
+
+    fn batch(keys: usize) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.set_creds(AuthCreds::generate());
+        for i in 0..keys {
+            let id = format!("{i}");
+            match i % 3 {
+                0 => batch.delete(KeyKind::PreKey, id),
+                1 => batch.put(
+                    KeyKind::LidMapping,
+                    id,
+                    KeyValue::LidMapping(format!("{i}0")),
+                ),
+                _ => batch.put(
+                    KeyKind::from_name("future").unwrap(),
+                    id,
+                    KeyValue::LidMapping("x".into()),
+                ),
+            };
+        }
+        batch
+    }
+
+    /// Small and parallel-encoded batches: the pieces are the batch's log bytes, which decode
+    /// to its entries, and the crc and length are theirs.
+    #[test]
+    fn pieces_crc_and_length_describe_the_batch() {
+        for keys in [0, 1, 5, PARALLEL_ENCODE * 2 + 7] {
+            let encoded = EncodedBatch::encode(batch(keys)).unwrap();
+            let mut bytes = Vec::new();
+            encoded.for_each_piece(|p| bytes.extend_from_slice(p));
+            assert_eq!(bytes.len(), encoded.len, "{keys} keys");
+            assert_eq!(crc32c::crc32c(&bytes), encoded.crc, "{keys} keys");
+            assert_eq!(encoded.key_count(), keys);
+            let mut cursor = Cursor::new(&bytes, 0);
+            assert_eq!(cursor.u32("len").unwrap() as usize, bytes.len() - 4);
+            let count = cursor.u32("count").unwrap() as usize;
+            assert_eq!(count, keys + 1);
+            let (mut puts, mut deletes, mut creds) = (0, 0, 0);
+            for _ in 0..count {
+                match cursor.entry().unwrap() {
+                    Entry::Put { .. } => puts += 1,
+                    Entry::Delete { .. } => deletes += 1,
+                    Entry::Creds(_) => creds += 1,
+                    Entry::End { .. } => panic!("end entry in a batch"),
+                }
+            }
+            assert!(cursor.is_empty());
+            assert_eq!((puts + deletes, creds), (keys, 1));
+            assert_eq!(deletes, keys.div_ceil(3));
+        }
+    }
 }

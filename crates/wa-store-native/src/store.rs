@@ -6,8 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -19,17 +17,19 @@ use wa_auth::codec::decode_binary;
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch,
 };
+use wa_store_fs::blocking::offload;
+use wa_store_fs::{DirLock, GroupCommit, publish_file};
 
+use crate::commit::{self, Committer, Log, LogWriter, Shared};
+use crate::compaction::Compactions;
 use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
-use wa_auth::dir_lock::{DirLock, ReleaseNotice};
-
-use crate::lock::LOCK_FILE;
+use crate::layout::{LOCK_FILE, Paths, is_own_file};
 use crate::log::log_header;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::recovery::{Names, Recovered, recover};
 use crate::snapshot::{SnapshotData, read_snapshot};
 use crate::state::{EncodedBatch, State};
-use crate::writer::{Msg, Paths, Writer, publish_file};
+use wa_auth::dir_lock::ReleaseNotice;
 
 /// Batches with more keys than this are encoded on a blocking thread, not on the async task.
 const OFFLOAD_ENCODE_KEYS: usize = 256;
@@ -40,27 +40,24 @@ const READ_ONLY_ATTEMPTS: usize = 8;
 /// A crash-safe store of one linked device's auth state in one directory.
 ///
 /// Everything lives in memory (each value in its canonical binary encoding, decoded on
-/// [`get`](Persistence::get)), so reads never touch the disk. Commits go to a dedicated writer
-/// thread that appends them to the log and syncs, in groups (see the [crate docs](crate)).
+/// [`get`](Persistence::get)), so reads never touch the disk. Commits are appended to the
+/// log and synced in groups, by the committers themselves (see the [crate docs](crate)).
 /// The directory is locked while the store is open for writing.
 ///
-/// End it with [`Persistence::close`]: it stops the writer thread after the commits already
-/// queued, syncs, and releases the lock before it returns, without blocking the async runtime.
-/// Dropping the store asks the writer to stop the same way but does not wait for it inside an
-/// async runtime (outside one, `drop` waits); a store opened again meanwhile in this process
-/// waits for the lock's release.
+/// End it with [`Persistence::close`]: it writes the commits already queued, stops a
+/// compaction in progress, syncs, and releases the lock before it returns, without blocking the
+/// async runtime (the work runs on tokio's blocking pool); later operations fail with
+/// [`AuthError::Closed`]. Dropping the store does the same; inside an async runtime `drop`
+/// does not wait for it (the work moves to the blocking pool), and a store opened again
+/// meanwhile in this process waits for the lock's release. Outside a runtime `drop` waits.
 pub struct NativeStore {
     paths: Arc<Paths>,
     options: NativeStoreOptions,
     state: Arc<RwLock<State>>,
-    writer: Option<WriterHandle>,
+    committer: Option<Arc<Committer>>,
+    /// Tells same-process openers that a dropped store is releasing the lock.
+    notice: Option<ReleaseNotice>,
     closed: AtomicBool,
-}
-
-struct WriterHandle {
-    tx: mpsc::Sender<Msg>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    lock: ReleaseNotice,
 }
 
 impl std::fmt::Debug for NativeStore {
@@ -73,19 +70,6 @@ impl std::fmt::Debug for NativeStore {
             .field("has_creds", &state.creds.is_some())
             .field("keys", &state.key_count())
             .finish()
-    }
-}
-
-/// Runs blocking work on tokio's blocking pool when inside a runtime, else inline.
-async fn offload<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle
-            .spawn_blocking(work)
-            .await
-            .map_err(|e| AuthError::backend("native", e))?,
-        Err(_) => work(),
     }
 }
 
@@ -113,15 +97,6 @@ fn read_log_file(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AuthError::io(path, e)),
     }
-}
-
-/// Files a store directory may hold besides the store's own; anything else means the
-/// directory is something else (a Baileys folder, say) and must not be turned into a store.
-fn is_own_file(name: &str) -> bool {
-    matches!(
-        name,
-        LOCK_FILE | "snapshot" | "log" | "snapshot.tmp" | "log.tmp"
-    ) || name.starts_with('.')
 }
 
 /// Makes sure `path` is a directory with mode 0700 (creating it when allowed).
@@ -179,7 +154,7 @@ impl NativeStore {
     /// Opens the store in directory `path`. The file work runs on tokio's blocking pool.
     pub async fn open_with(path: impl AsRef<Path>, options: NativeStoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        offload(move || Self::open_blocking(path, options)).await
+        offload("native", move || Self::open_blocking(path, options)).await
     }
 
     /// Opens the store in directory `path`, blocking the calling thread (for synchronous code
@@ -206,40 +181,24 @@ impl NativeStore {
             return Self::open_read_only(paths, options, started);
         }
         let lock = DirLock::acquire(&paths.dir, LOCK_FILE)?;
-        for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
-            match fs::remove_file(tmp) {
-                Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(AuthError::io(tmp, e)),
-            }
-        }
+        Self::remove_temp_files(&paths)?;
         for file in [&paths.snapshot, &paths.log] {
             tighten_file(file)?;
         }
         let snapshot = read_snapshot_file(&paths.snapshot)?;
-        let log = read_log_file(&paths.log)?;
-        let fresh = snapshot.is_none() && log.is_none();
+        let log_bytes = read_log_file(&paths.log)?;
+        let fresh = snapshot.is_none() && log_bytes.is_none();
         if fresh {
             Self::check_empty_dir(&paths, &options)?;
         }
-        let recovered = recover(snapshot, log.as_deref(), &names(&paths))?;
-        if fresh {
-            publish_file(
-                &paths.dir,
-                &paths.snapshot_tmp,
-                &paths.snapshot,
-                &[&crate::snapshot::empty_snapshot()],
-            )
-            .map_err(|e| AuthError::io(&paths.snapshot, e))?;
-            info!(dir = %paths.dir.display(), "created a new native store");
-        }
-        let (log_file, log_len) = Self::prepare_log(&paths, &recovered, log.as_deref())?;
-        drop(log);
+        let recovered = recover(snapshot, log_bytes.as_deref(), &names(&paths))?;
         let snapshot_len = if fresh {
-            crate::snapshot::empty_snapshot().len() as u64
+            Self::create_snapshot(&paths)?
         } else {
             recovered.snapshot_len
         };
+        let (file, len) = Self::prepare_log(&paths, &recovered, log_bytes.as_deref())?;
+        drop(log_bytes);
         info!(
             dir = %paths.dir.display(),
             seq = recovered.state.seq,
@@ -247,39 +206,70 @@ impl NativeStore {
             has_creds = recovered.state.creds.is_some(),
             frames = recovered.frames_applied,
             snapshot_bytes = snapshot_len,
-            log_bytes = log_len,
+            log_bytes = len,
             millis = started.elapsed().as_millis() as u64,
             "opened native store"
         );
-        let state = Arc::new(RwLock::new(recovered.state));
-        let notice = lock.notice();
-        let channel = mpsc::channel();
-        let tx = channel.0.clone();
-        let writer = Writer::new(
-            paths.clone(),
-            options.clone(),
-            state.clone(),
-            channel,
-            log_file,
-            log_len,
+        let log = Log {
+            file,
+            len,
             snapshot_len,
-            lock,
-        );
-        let thread = std::thread::Builder::new()
-            .name("wa-native-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| AuthError::io(&paths.dir, e))?;
-        Ok(Self {
+            next_seq: recovered.state.seq + 1,
+            unsynced: false,
+            failed: None,
+        };
+        Ok(Self::start(paths, options, recovered.state, log, lock))
+    }
+
+    /// The store over recovered `state` and its `log`, ready for commits.
+    fn start(
+        paths: Arc<Paths>,
+        options: NativeStoreOptions,
+        state: State,
+        log: Log,
+        lock: DirLock,
+    ) -> Self {
+        let state = Arc::new(RwLock::new(state));
+        let notice = lock.notice();
+        let shared = Arc::new(Shared {
+            paths: paths.clone(),
+            options: options.clone(),
+            state: state.clone(),
+            log: Mutex::new(log),
+            compactions: Compactions::default(),
+            lock: Mutex::new(Some(lock)),
+        });
+        // A log left over its threshold (by a failed compaction) is compacted now.
+        crate::compaction::maybe_start(&shared, &mut shared.log.lock());
+        Self {
             paths,
             options,
             state,
-            writer: Some(WriterHandle {
-                tx,
-                thread: Mutex::new(Some(thread)),
-                lock: notice,
-            }),
+            committer: Some(Arc::new(GroupCommit::new(LogWriter(shared)))),
+            notice: Some(notice),
             closed: AtomicBool::new(false),
-        })
+        }
+    }
+
+    /// Removes the temp files a crash may have left.
+    fn remove_temp_files(paths: &Paths) -> Result<()> {
+        for tmp in [&paths.snapshot_tmp, &paths.log_tmp] {
+            match fs::remove_file(tmp) {
+                Ok(()) => info!(file = %tmp.display(), "removed a left-over temp file"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AuthError::io(tmp, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the empty snapshot of a new store; returns its length.
+    fn create_snapshot(paths: &Paths) -> Result<u64> {
+        let empty = crate::snapshot::empty_snapshot();
+        publish_file(&paths.dir, &paths.snapshot_tmp, &paths.snapshot, &[&empty])
+            .map_err(|e| AuthError::io(&paths.snapshot, e))?;
+        info!(dir = %paths.dir.display(), "created a new native store");
+        Ok(empty.len() as u64)
     }
 
     /// Refuses to create a store in a directory that holds other files.
@@ -416,7 +406,8 @@ impl NativeStore {
             paths,
             options,
             state: Arc::new(RwLock::new(recovered.state)),
-            writer: None,
+            committer: None,
+            notice: None,
             closed: AtomicBool::new(false),
         })
     }
@@ -444,40 +435,52 @@ impl NativeStore {
         Ok(())
     }
 
-    fn writer(&self) -> Result<&WriterHandle> {
+    fn committer(&self) -> Result<&Arc<Committer>> {
         self.check_open()?;
-        self.writer.as_ref().ok_or_else(|| AuthError::ReadOnly {
+        self.committer.as_ref().ok_or_else(|| AuthError::ReadOnly {
             resource: format!("native store {}", self.paths.dir.display()),
         })
-    }
-
-    async fn ask(&self, msg: impl FnOnce(oneshot::Sender<Result<()>>) -> Msg) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.writer()?
-            .tx
-            .send(msg(reply))
-            .map_err(|_| AuthError::Closed)?;
-        rx.await.map_err(|_| AuthError::Closed)?
     }
 
     /// Compacts now: writes a snapshot of the current state and starts a new log. Returns once
     /// the snapshot is published. Compaction also runs by itself (see [`NativeStoreOptions`]).
     pub async fn compact(&self) -> Result<()> {
-        self.ask(|reply| Msg::Compact { reply }).await
+        let committer = self.committer()?;
+        if committer.is_closed() {
+            return Err(AuthError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        crate::compaction::request(&committer.writer().0, reply);
+        rx.await.map_err(|_| AuthError::Closed)?
+    }
+}
+
+/// Closes a dropped store; a failure has no one to go to but the log.
+fn close_dropped(committer: &Arc<Committer>) {
+    if let Err(e) = commit::close(committer) {
+        warn!(error = %e, "closing a dropped native store failed");
     }
 }
 
 impl Drop for NativeStore {
     fn drop(&mut self) {
-        if let Some(writer) = &self.writer {
-            let _ = writer.tx.send(Msg::Shutdown);
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // Never block a runtime thread: the writer finishes on its own, and an opener
-                // in this process waits for the lock.
-                writer.lock.releasing();
-            } else if let Some(thread) = writer.thread.lock().take() {
-                let _ = thread.join();
+        let Some(committer) = self.committer.take() else {
+            return;
+        };
+        if self.closed.swap(true, Ordering::SeqCst) {
+            // `close` already did (or is doing) the work.
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                // Never block a runtime thread: the closing work moves to the blocking pool,
+                // and an opener in this process waits for the lock meanwhile.
+                if let Some(notice) = &self.notice {
+                    notice.releasing();
+                }
+                drop(handle.spawn_blocking(move || close_dropped(&committer)));
             }
+            Err(_) => close_dropped(&committer),
         }
     }
 }
@@ -492,7 +495,7 @@ impl Persistence for NativeStore {
                 Durability::NoSync => wa_auth::Durability::OnFlush,
             })
             .persistent(true)
-            .read_only(self.writer.is_none())
+            .read_only(self.committer.is_none())
     }
 
     async fn load_creds(&self) -> Result<Option<AuthCreds>> {
@@ -548,45 +551,45 @@ impl Persistence for NativeStore {
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
         batch.validate()?;
-        self.writer()?;
+        let committer = self.committer()?;
         if batch.is_empty() {
             return Ok(());
         }
+        // Encoded before joining a group, so the group's leader only writes.
         let batch = if batch.key_count() > OFFLOAD_ENCODE_KEYS {
-            offload(move || EncodedBatch::encode(batch)).await?
+            offload("native", move || EncodedBatch::encode(batch)).await?
         } else {
             EncodedBatch::encode(batch)?
         };
-        self.ask(|reply| Msg::Commit { batch, reply }).await
+        committer.commit(batch).await
     }
 
     async fn flush(&self) -> Result<()> {
         self.check_open()?;
-        if self.options.durability == Durability::Full || self.writer.is_none() {
+        let Some(committer) = &self.committer else {
+            return Ok(());
+        };
+        if self.options.durability == Durability::Full {
             return Ok(());
         }
-        self.ask(|reply| Msg::Flush { reply }).await
+        if committer.is_closed() {
+            return Err(AuthError::Closed);
+        }
+        let shared = committer.writer().0.clone();
+        wa_store_fs::blocking::run("native", move || commit::flush(&shared)).await?
     }
 
-    /// Stops the writer after the commits already queued (syncing them) and releases the
-    /// directory lock before it returns; the join runs on tokio's blocking pool.
+    /// Writes the commits already queued, stops a compaction in progress, syncs the log and
+    /// releases the directory lock before it returns; the work runs on tokio's blocking pool.
+    /// Idempotent; later operations fail with [`AuthError::Closed`].
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let Some(writer) = &self.writer else {
+        let Some(committer) = &self.committer else {
             return Ok(());
         };
-        let _ = writer.tx.send(Msg::Shutdown);
-        let thread = writer.thread.lock().take();
-        if let Some(thread) = thread {
-            offload(move || {
-                thread
-                    .join()
-                    .map_err(|_| AuthError::backend("native", "the writer thread panicked"))
-            })
-            .await?;
-        }
-        Ok(())
+        let committer = committer.clone();
+        offload("native", move || commit::close(&committer)).await
     }
 }

@@ -22,9 +22,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,16 +139,13 @@ struct Outcome {
     acked: u64,
 }
 
-fn spawn_child(mode: &str, dir: &Path, seed: u64) -> Child {
-    Command::new(std::env::current_exe().expect("current exe"))
+fn child_command(mode: &str, dir: &Path, seed: u64) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("current exe"));
+    command
         .env(CHILD_ENV, mode)
         .env("WA_NATIVE_CRASH_DIR", dir)
-        .env("WA_NATIVE_CRASH_CHILD_SEED", seed.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child")
+        .env("WA_NATIVE_CRASH_CHILD_SEED", seed.to_string());
+    command
 }
 
 fn run_scenario(mode: &str, seed: u64, kills: usize) -> Outcome {
@@ -177,27 +174,13 @@ fn run_scenario(mode: &str, seed: u64, kills: usize) -> Outcome {
     let started = Instant::now();
     let mut seen = Seen::default();
     for kill in 0..kills {
-        let mut child = spawn_child(mode, dir, seed);
-        let stdout = child.stdout.take().expect("stdout");
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
         // A random moment: sometimes during start-up and recovery, mostly while committing.
         let delay = Duration::from_micros(timing.random_range(1_000..90_000));
-        std::thread::sleep(delay);
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                std::io::Read::read_to_string(&mut e, &mut stderr).ok();
-            }
-            panic!("{mode}: child exited by itself ({status}) after kill {kill}:\n{stderr}");
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("wait");
-        let lines = reader.join().expect("reader");
+        let lines = wa_testkit::crash::run_and_kill(
+            child_command(mode, dir, seed),
+            delay,
+            &format!("{mode} kill {kill}"),
+        );
 
         // The highest acknowledged index of each task.
         let mut acked = vec![0u64; tasks];

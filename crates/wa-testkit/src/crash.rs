@@ -17,3 +17,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// Starts `command` (stdin closed, stdout and stderr piped), lets the child work for `delay`,
+/// SIGKILLs it and returns the lines it printed on stdout. Panics with the child's stderr when
+/// it exited by itself before the kill (`what` names the kill in that message): a crash test
+/// whose child stops on its own proves nothing.
+pub fn run_and_kill(
+    mut command: std::process::Command,
+    delay: std::time::Duration,
+    what: &str,
+) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the crash test's child");
+    let stdout = child.stdout.take().expect("the child's stdout");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(delay);
+    if let Ok(Some(status)) = child.try_wait() {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_string(&mut stderr).ok();
+        }
+        panic!("the child exited by itself ({status}) before {what}:\n{stderr}");
+    }
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("wait for the killed child");
+    reader.join().expect("the child's stdout reader")
+}

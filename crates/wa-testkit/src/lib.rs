@@ -5,7 +5,8 @@
 //! - [`vectors`]: base64 fields, the node JSON form, BufferJSON, failure collection.
 //! - [`postgres`]: a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir, a free port)
 //!   that tests can stop, restart and kill.
-//! - [`crash`]: the seed and runtime of the tests that kill a child process.
+//! - [`crash`]: the seed, runtime and kill step (`run_and_kill`) of the tests that kill a child
+//!   process.
 
 pub mod crash;
 pub mod fixtures;

@@ -16,6 +16,15 @@ pub fn b64(s: &Value) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
 }
 
+/// [`b64`] of a field that must decode to exactly `N` bytes (a key, a hash).
+pub fn b64_array<const N: usize>(s: &Value) -> [u8; N] {
+    let bytes = b64(s);
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .unwrap_or_else(|_| panic!("expected {N} bytes of base64, got {len}: {s}"))
+}
+
 /// A node from the vectors' JSON form (`{"tag", "attrs", "content"}`, see
 /// `fixtures/wire/README.md`). Attributes whose value is `null` are skipped, as Baileys'
 /// encoder skips them.

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use wa_auth::protocol::MessageKind;
 use wa_auth::{AuthState, Persistence, PersistenceExt, Snapshot};
@@ -98,10 +96,7 @@ pub async fn migrate_ok(baileys: &Path, native: &Path) {
 }
 
 fn b64(m: &Value, field: &str) -> Vec<u8> {
-    let text = m[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("vector field {field} missing"));
-    STANDARD.decode(text).expect("base64")
+    wa_testkit::vectors::b64(&m[field])
 }
 
 /// Decrypts every future message of a scenario's `expected/vectors.json` through an auth

@@ -3,31 +3,21 @@
 //! outputs — frames, final hash, transport frames — are checked through the public API in
 //! `tests/noise_transcripts.rs`.)
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+use wa_testkit::vectors::{b64, b64_array};
 
 use super::symmetric::TraceEntry;
 use super::*;
 use crate::curve::PrivateKey;
 use crate::provider::TestProvider;
 
-fn b64(value: &Value) -> Vec<u8> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
-    STANDARD.decode(text).expect("base64")
-}
-
-fn b64_32(value: &Value) -> [u8; 32] {
-    b64(value).try_into().expect("32 bytes")
-}
-
 fn key_pair(keys: &Value, name: &str) -> KeyPair {
-    let pair = KeyPair::from_private(PrivateKey::from_bytes(b64_32(&keys[name]["private_b64"])));
+    let pair = KeyPair::from_private(PrivateKey::from_bytes(b64_array::<32>(
+        &keys[name]["private_b64"],
+    )));
     assert_eq!(
         pair.public.as_bytes(),
-        &b64_32(&keys[name]["public_b64"]),
+        &b64_array::<32>(&keys[name]["public_b64"]),
         "{name}: public key matches private"
     );
     pair
@@ -49,11 +39,11 @@ fn assert_trace(name: &str, side: &str, ours: &[TraceEntry], expected: &[Value])
         let step = want["step"].as_str().unwrap_or("?");
         assert_eq!(
             got.h,
-            b64_32(&want["h"]),
+            b64_array::<32>(&want["h"]),
             "{name} {side}: h after step {i} ({step})"
         );
-        let want_ck = want.get("ck").map(b64_32);
-        let want_k = want.get("k").map(b64_32);
+        let want_ck = want.get("ck").map(b64_array::<32>);
+        let want_k = want.get("k").map(b64_array::<32>);
         assert_eq!(got.ck, want_ck, "{name} {side}: ck after step {i} ({step})");
         assert_eq!(got.k, want_k, "{name} {side}: k after step {i} ({step})");
     }
@@ -107,18 +97,18 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
         assert_trace(&name, "client", &client_state.trace, trace);
         assert_eq!(
             client_state.handshake_hash(),
-            b64_32(&hs["final_handshake_hash_b64"]),
+            b64_array::<32>(&hs["final_handshake_hash_b64"]),
             "{name}: final hash"
         );
         let (c2s, s2c) = client_state.split_keys();
         assert_eq!(
             c2s,
-            b64_32(&t["transport_keys"]["client_to_server_key_b64"]),
+            b64_array::<32>(&t["transport_keys"]["client_to_server_key_b64"]),
             "{name}"
         );
         assert_eq!(
             s2c,
-            b64_32(&t["transport_keys"]["server_to_client_key_b64"]),
+            b64_array::<32>(&t["transport_keys"]["server_to_client_key_b64"]),
             "{name}"
         );
 
@@ -153,7 +143,7 @@ fn every_transcript_reproduces_its_trace_and_transport_keys_on_both_sides() {
         assert_eq!(partial.client_payload, payload, "{name}: client payload");
         assert_eq!(
             partial.client_static.as_bytes(),
-            &b64_32(&keys["client_static_noise_key"]["public_b64"])
+            &b64_array::<32>(&keys["client_static_noise_key"]["public_b64"])
         );
         assert_trace(&name, "server", &server_state.trace, trace);
         assert_eq!(

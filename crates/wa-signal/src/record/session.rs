@@ -2,7 +2,9 @@
 
 use prost::Message;
 use wa_proto::proto;
-use wa_proto::proto::session_structure::{Chain, PendingPreKey as ProtoPendingPreKey, chain};
+use wa_proto::proto::session_structure::chain;
+#[cfg(test)]
+use wa_proto::proto::session_structure::{Chain, PendingPreKey as ProtoPendingPreKey};
 
 use super::{PreKeyId, SignedPreKeyId, invalid};
 use crate::curve::{KeyPair, PrivateKey, PublicKey};
@@ -164,6 +166,9 @@ impl SessionState {
         self.sender_chain.as_ref().is_some_and(|c| c.key.is_some())
     }
 
+    /// The owned protobuf form (the reference the direct encoder in `session_wire` is tested
+    /// against).
+    #[cfg(test)]
     fn to_proto(&self) -> proto::SessionStructure {
         let mut sender_chain = Chain {
             sender_ratchet_key: Some(self.our_ratchet_key.public.serialize().to_vec()),
@@ -317,6 +322,7 @@ fn public_key(bytes: Option<&[u8]>, what: &str) -> Result<PublicKey> {
     PublicKey::from_signal_bytes(bytes).map_err(|e| invalid(RECORD, format!("{what}: {e}")))
 }
 
+#[cfg(test)]
 fn fill_chain(out: &mut Chain, chain: &ChainState) {
     out.chain_key = Some(chain::ChainKey {
         index: Some(chain.next_index),
@@ -498,6 +504,13 @@ impl SessionRecord {
 
     /// Encodes as `RecordStructure` (with the extension fields documented in `signal.proto`).
     pub fn encode(&self) -> Vec<u8> {
+        super::session_wire::encode_record(self.current.as_ref(), &self.previous)
+    }
+
+    /// The same bytes as [`SessionRecord::encode`], through the owned protobuf form (the
+    /// reference the direct encoder is tested against).
+    #[cfg(test)]
+    fn encode_via_proto(&self) -> Vec<u8> {
         proto::RecordStructure {
             current_session: self.current.as_ref().map(SessionState::to_proto),
             previous_sessions: self.previous.iter().map(SessionState::to_proto).collect(),
@@ -566,6 +579,69 @@ mod tests {
             let record = SessionRecord::from_parts(Some(state(id)), vec![state(id)]);
             let decoded = SessionRecord::decode(&record.encode()).expect("decodes");
             assert_eq!(decoded, record, "signed pre-key id {id:#x}");
+        }
+    }
+
+    /// Every optional part present or absent, both kinds of message-key material, large
+    /// varints: the direct encoder writes exactly what the owned protobuf form encodes to.
+    #[test]
+    fn direct_encoding_matches_the_protobuf_form() {
+        use crate::ratchet::MessageKeySeed;
+        let stored = |index: u32, seeded: bool| StoredMessageKey {
+            index,
+            material: if seeded {
+                MessageKeyMaterial::Seed(MessageKeySeed::from_bytes([index as u8; 32]))
+            } else {
+                MessageKeyMaterial::Keys(MessageKeys {
+                    cipher_key: [1; 32],
+                    mac_key: [2; 32],
+                    iv: [3; 16],
+                })
+            },
+        };
+        let mut records = vec![SessionRecord::new()];
+        for variant in 0..8u32 {
+            let mut s = state(variant.wrapping_mul(0x4000_0001));
+            if variant & 1 == 1 {
+                s.local_identity = Some(s.remote_identity);
+                s.local_registration_id = Some(u32::MAX - variant);
+                s.closed = Some(u64::MAX - u64::from(variant));
+                s.pending_pre_key = None;
+                s.their_ratchet_key = None;
+            }
+            if variant & 2 == 2 {
+                s.sender_chain = None;
+                s.previous_counter = 1 << 20;
+            } else if let Some(chain) = &mut s.sender_chain {
+                chain.message_keys = (0..3).map(|i| stored(i, i % 2 == 0)).collect();
+            }
+            if variant & 4 == 4 {
+                s.receiver_chains = (0..5)
+                    .map(|c| ReceiverChain {
+                        ratchet_key: s.base_key,
+                        chain: ChainState {
+                            next_index: 300 * c,
+                            key: (c % 2 == 0).then(|| ChainKey::from_bytes([c as u8; 32])),
+                            // Enough keys for a chain longer than 127 bytes and 16383 bytes.
+                            message_keys: (0..c * 60)
+                                .map(|i| stored(i, (i + c) % 3 == 0))
+                                .collect(),
+                        },
+                    })
+                    .collect();
+            }
+            let archived = (0..variant).map(state).collect();
+            records.push(SessionRecord::from_parts(Some(s.clone()), archived));
+            records.push(SessionRecord::from_parts(None, vec![s]));
+        }
+        for (i, record) in records.iter().enumerate() {
+            let direct = record.encode();
+            assert_eq!(direct, record.encode_via_proto(), "record {i}");
+            assert_eq!(
+                &SessionRecord::decode(&direct).expect("decodes"),
+                record,
+                "record {i}"
+            );
         }
     }
 

@@ -40,12 +40,12 @@
 //! writes `messageKeys` in counter order anyway).
 
 use serde_json::{Map, Value};
-use wa_signal::KeyPair;
-use wa_signal::ratchet::MessageKeys;
+use wa_signal::ratchet::{MessageKeys, RootKey};
 use wa_signal::record::{
     BaseKeyType, ChainState, MessageKeyMaterial, PendingPreKey, PreKeyId, ReceiverChain,
     SessionRecord, SessionState, SignedPreKeyId, StoredMessageKey,
 };
+use wa_signal::{KeyPair, PublicKey};
 
 use super::buffer_json::{decode_base64, encode_base64};
 use super::error::{CompatError, Result};
@@ -121,6 +121,51 @@ pub fn to_json(record: &SessionRecord) -> Result<Value> {
 
 fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
     let obj = object(value, path)?;
+    let ratchet = ratchet_from_json(obj, path)?;
+    let index = index_from_json(obj, path)?;
+    let (sender_chain, receiver_chains) =
+        chains_from_json(obj, path, &ratchet.our_ratchet_key.public)?;
+    let local_identity = optional(obj, EXT_LOCAL_IDENTITY)
+        .map(|v| signal_public_key(v, &join(path, EXT_LOCAL_IDENTITY)))
+        .transpose()?;
+    let local_registration_id = optional(obj, EXT_LOCAL_REGISTRATION_ID)
+        .map(|v| {
+            in_range(
+                v,
+                &join(path, EXT_LOCAL_REGISTRATION_ID),
+                "a registration id",
+            )
+        })
+        .transpose()?;
+    Ok(SessionState {
+        local_identity,
+        local_registration_id,
+        remote_identity: index.remote_identity,
+        remote_registration_id: u32_field(obj, path, "registrationId")?,
+        root_key: ratchet.root,
+        previous_counter: ratchet.previous_counter,
+        our_ratchet_key: ratchet.our_ratchet_key,
+        their_ratchet_key: ratchet.their_ratchet_key,
+        sender_chain,
+        receiver_chains,
+        pending_pre_key: pending_pre_key_from_json(obj, path)?,
+        base_key: index.base_key,
+        base_key_type: index.base_key_type,
+        created: index.created,
+        used: index.used,
+        closed: index.closed,
+    })
+}
+
+/// A session's `currentRatchet`.
+struct Ratchet {
+    our_ratchet_key: KeyPair,
+    their_ratchet_key: Option<PublicKey>,
+    previous_counter: u32,
+    root: RootKey,
+}
+
+fn ratchet_from_json(obj: &Map<String, Value>, path: &str) -> Result<Ratchet> {
     let ratchet_path = join(path, "currentRatchet");
     let ratchet = object(required(obj, path, "currentRatchet")?, &ratchet_path)?;
     let pair_path = join(&ratchet_path, "ephemeralKeyPair");
@@ -151,7 +196,25 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         required(ratchet, &ratchet_path, "rootKey")?,
         &join(&ratchet_path, "rootKey"),
     )?;
+    Ok(Ratchet {
+        our_ratchet_key,
+        their_ratchet_key,
+        previous_counter,
+        root,
+    })
+}
 
+/// A session's `indexInfo`.
+struct IndexInfo {
+    base_key: PublicKey,
+    base_key_type: BaseKeyType,
+    closed: Option<u64>,
+    created: u64,
+    used: u64,
+    remote_identity: PublicKey,
+}
+
+fn index_from_json(obj: &Map<String, Value>, path: &str) -> Result<IndexInfo> {
     let index_path = join(path, "indexInfo");
     let index = object(required(obj, path, "indexInfo")?, &index_path)?;
     let base_key = signal_public_key(
@@ -185,7 +248,23 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         required(index, &index_path, "remoteIdentityKey")?,
         &join(&index_path, "remoteIdentityKey"),
     )?;
+    Ok(IndexInfo {
+        base_key,
+        base_key_type,
+        closed,
+        created: timestamp("created")?,
+        used: timestamp("used")?,
+        remote_identity,
+    })
+}
 
+/// A session's `_chains`: the sending chain (under our current ratchet key `ours`), if any,
+/// and the receiving ones.
+fn chains_from_json(
+    obj: &Map<String, Value>,
+    path: &str,
+    ours: &PublicKey,
+) -> Result<(Option<ChainState>, Vec<ReceiverChain>)> {
     let chains_path = join(path, "_chains");
     let chains = object(required(obj, path, "_chains")?, &chains_path)?;
     let mut sender_chain = None;
@@ -200,7 +279,7 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         )?;
         let state = chain_from_json(chain_obj, &chain_path)?;
         match kind {
-            CHAIN_SENDING if ratchet_key == our_ratchet_key.public && sender_chain.is_none() => {
+            CHAIN_SENDING if ratchet_key == *ours && sender_chain.is_none() => {
                 sender_chain = Some(state);
             }
             CHAIN_SENDING => {
@@ -221,8 +300,15 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
             }
         }
     }
+    Ok((sender_chain, receiver_chains))
+}
 
-    let pending_pre_key = optional(obj, "pendingPreKey")
+/// A session's `pendingPreKey`, if any.
+fn pending_pre_key_from_json(
+    obj: &Map<String, Value>,
+    path: &str,
+) -> Result<Option<PendingPreKey>> {
+    optional(obj, "pendingPreKey")
         .map(|v| {
             let p = join(path, "pendingPreKey");
             let pending = object(v, &p)?;
@@ -237,39 +323,7 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
                 )?,
             })
         })
-        .transpose()?;
-
-    let local_identity = optional(obj, EXT_LOCAL_IDENTITY)
-        .map(|v| signal_public_key(v, &join(path, EXT_LOCAL_IDENTITY)))
-        .transpose()?;
-    let local_registration_id = optional(obj, EXT_LOCAL_REGISTRATION_ID)
-        .map(|v| {
-            in_range(
-                v,
-                &join(path, EXT_LOCAL_REGISTRATION_ID),
-                "a registration id",
-            )
-        })
-        .transpose()?;
-
-    Ok(SessionState {
-        local_identity,
-        local_registration_id,
-        remote_identity,
-        remote_registration_id: u32_field(obj, path, "registrationId")?,
-        root_key: root,
-        previous_counter,
-        our_ratchet_key,
-        their_ratchet_key,
-        sender_chain,
-        receiver_chains,
-        pending_pre_key,
-        base_key,
-        base_key_type,
-        created: timestamp("created")?,
-        used: timestamp("used")?,
-        closed,
-    })
+        .transpose()
 }
 
 fn chain_from_json(obj: &Map<String, Value>, path: &str) -> Result<ChainState> {

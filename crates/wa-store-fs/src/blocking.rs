@@ -1,0 +1,80 @@
+//! Running blocking file work (a write, an `fdatasync`) from async code.
+//!
+//! On tokio's multi-thread runtime the work runs on the calling thread inside
+//! [`tokio::task::block_in_place`]: the worker's other tasks move to another thread, and the
+//! caller pays no hop to a pool thread and back (what a single commit's latency is made of on a
+//! fast disk). On a current-thread runtime, where that is impossible, it runs on the blocking
+//! pool ([`tokio::task::spawn_blocking`]); outside any runtime, inline.
+
+use std::future::Future;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+use wa_auth::{AuthError, Result};
+
+/// Runs `work` without blocking a tokio worker (see the module docs). `backend` names the store
+/// in the error returned when the work panicked on the blocking pool.
+pub async fn run<T: Send + 'static>(
+    backend: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(work))
+        }
+        Ok(handle) => pool(backend, handle.spawn_blocking(work)).await,
+        Err(_) => Ok(work()),
+    }
+}
+
+/// Runs `work` on tokio's blocking pool when inside a runtime (for long work such as opening a
+/// store, which should not hold a worker even in `block_in_place`), else inline.
+pub async fn offload<T: Send + 'static>(
+    backend: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match Handle::try_current() {
+        Ok(handle) => pool(backend, handle.spawn_blocking(work)).await?,
+        Err(_) => work(),
+    }
+}
+
+async fn pool<T>(
+    backend: &'static str,
+    task: impl Future<Output = std::result::Result<T, tokio::task::JoinError>>,
+) -> Result<T> {
+    task.await.map_err(|e| AuthError::backend(backend, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_in_every_context() {
+        let outside = futures_lite_block_on(run("test", || 1));
+        assert_eq!(outside.unwrap(), 1);
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(current.block_on(run("test", || 2)).unwrap(), 2);
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let on_worker = multi.block_on(async { tokio::spawn(run("test", || 3)).await.unwrap() });
+        assert_eq!(on_worker.unwrap(), 3);
+        assert_eq!(multi.block_on(offload("test", || Ok(4))).unwrap(), 4);
+    }
+
+    /// Polls a future to completion outside any runtime (the futures here never wait).
+    fn futures_lite_block_on<F: Future>(future: F) -> F::Output {
+        use std::task::{Context, Poll, Waker};
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+}
