@@ -65,6 +65,8 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod events;
+mod fleet;
 mod flusher;
 mod health;
 mod lease;
@@ -80,8 +82,11 @@ pub mod schema;
 mod session;
 mod sql;
 mod store;
+pub mod telemetry;
 mod write;
 
+pub use events::{Ownership, OwnershipEvent};
+pub use fleet::{FleetOptions, PostgresFleet};
 pub use metrics::StoreMetrics;
 pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;
