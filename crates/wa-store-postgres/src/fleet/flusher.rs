@@ -387,26 +387,39 @@ impl Flusher {
             .await
         };
         let rows: usize = taken.iter().map(|(_, work)| work.len()).sum();
-        let mut written = (0, 0);
         let mut outcomes: Vec<(usize, Option<Pending>)> =
             taken.into_iter().map(|(i, work)| (i, Some(work))).collect();
         outcomes.extend(renew.into_iter().map(|i| (i, None)));
         match verdicts {
             Ok(verdicts) => {
+                self.record_flush(&outcomes, &verdicts, started);
                 for ((i, work), verdict) in outcomes.into_iter().zip(verdicts) {
-                    if let (Verdict::Confirmed, Some(w)) = (&verdict, &work) {
-                        written = (written.0 + w.len(), written.1 + 1);
-                    }
                     self.settle(i, work, verdict, started);
                 }
-                if written.1 > 0 {
-                    let telemetry = &self.fleet.telemetry;
-                    telemetry.flushed(started.elapsed(), written.0, written.1);
-                }
-                debug!(fleet = %self.fleet.options.name, rows = written.0, accounts = written.1, elapsed_us = started.elapsed().as_micros() as u64, "flushed");
             }
             Err(error) => self.round_failed("flush", outcomes, &error, rows),
         }
+    }
+
+    /// Records a flush round's figures, before any waiter learns that its work is durable.
+    fn record_flush(
+        &self,
+        outcomes: &[(usize, Option<Pending>)],
+        verdicts: &[Verdict],
+        started: Instant,
+    ) {
+        let (mut rows, mut accounts) = (0, 0);
+        for ((_, work), verdict) in outcomes.iter().zip(verdicts) {
+            if let (Verdict::Confirmed, Some(work)) = (verdict, work) {
+                rows += work.len();
+                accounts += 1;
+            }
+        }
+        let took = started.elapsed();
+        if accounts > 0 {
+            self.fleet.telemetry.flushed(took, rows, accounts);
+        }
+        debug!(fleet = %self.fleet.options.name, rows, accounts, elapsed_us = took.as_micros() as u64, "flushed");
     }
 
     async fn renew(&mut self, due: Vec<usize>) {

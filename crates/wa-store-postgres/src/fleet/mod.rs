@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use deadpool_postgres::Pool;
 use parking_lot::Mutex;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tracing::info;
 use wa_auth::{AuthError, Result};
@@ -146,6 +146,9 @@ pub(crate) struct FleetShared {
     pub telemetry: Arc<Telemetry>,
     /// Accounts given their own metric labels so far.
     labeled: AtomicUsize,
+    /// Bounds the accounts opening at once to half the pool, so that opens waiting for
+    /// leases never starve the flusher (or each other) of connections.
+    opening: Semaphore,
 }
 
 impl FleetShared {
@@ -229,6 +232,7 @@ impl PostgresFleet {
         }
         drop(client);
         let timings = options.account.timings();
+        let opening = Semaphore::new((pool.status().max_size / 2).max(1));
         let shared = Arc::new(FleetShared {
             timings,
             limits: Limits::new(&timings),
@@ -243,6 +247,7 @@ impl PostgresFleet {
             closing: AtomicBool::new(false),
             telemetry: Arc::new(Telemetry::new(&options.name, "other")),
             labeled: AtomicUsize::new(0),
+            opening,
             options,
         });
         let flusher = tokio::spawn(flusher::supervise(shared.clone()));
@@ -287,7 +292,14 @@ impl PostgresFleet {
             statements: &fleet.statements,
             limits: &fleet.limits,
         };
-        let opened = open::open(&setup).await?;
+        let opened = {
+            let _turn = fleet
+                .opening
+                .acquire()
+                .await
+                .map_err(|_| AuthError::Closed)?;
+            open::open(&setup).await?
+        };
         let keys = opened.memory.key_count();
         let parts = Parts {
             telemetry: fleet.telemetry_for(instance_id),
