@@ -133,9 +133,11 @@ struct Acked(HashMap<usize, (u64, u64)>);
 
 impl Acked {
     fn read(&mut self, line: &str) {
-        let Some(rest) = line.strip_prefix("DURABLE ") else {
+        // Anywhere in the line: the first may follow the harness's own output.
+        let Some(at) = line.find("DURABLE ") else {
             return;
         };
+        let rest = &line[at + "DURABLE ".len()..];
         let fields: Vec<u64> = rest
             .split_whitespace()
             .map(|f| f.parse().expect("number"))
@@ -155,13 +157,21 @@ async fn run_under_load(lines: &mut Lines<BufReader<ChildStdout>>, load: Duratio
             .expect("replica A starts")
             .expect("read")
             .expect("replica A ended early");
-        if line == "READY" {
+        // The test harness prints `test fleet_replica_child ... ` without a newline before
+        // running it: the child's first line may follow it.
+        if line.ends_with("READY") {
             break;
         }
+        acked.read(&line);
     }
     let until = tokio::time::Instant::now() + load;
-    while let Ok(line) = tokio::time::timeout_at(until, lines.next_line()).await {
-        acked.read(&line.expect("read").expect("replica A ended early"));
+    // The deadline is checked on every line: while A writes lines faster than they are read,
+    // `next_line` is always ready and a timeout around it alone would never fire.
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout_at(until, lines.next_line()).await {
+            Ok(line) => acked.read(&line.expect("read").expect("replica A ended early")),
+            Err(_) => break,
+        }
     }
     acked
 }
