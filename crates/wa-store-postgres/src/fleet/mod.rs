@@ -271,6 +271,9 @@ impl PostgresFleet {
     /// ([`AuthError::AlreadyOwned`] when another owner, or this fleet, holds it), loads every
     /// key, and hands its writes to the fleet's flusher. The store behaves as one opened with
     /// [`PostgresStore::open`]; closing or dropping it flushes and releases the account alone.
+    /// Calls may run concurrently (a cold start opens accounts many at a time); at most half the
+    /// pool's connections open accounts at once, the others wait their turn, so the flusher
+    /// always finds a connection.
     pub async fn open_account(&self, instance_id: &str) -> Result<PostgresStore> {
         let fleet = &self.shared;
         if fleet.is_closing() {
