@@ -8,7 +8,7 @@
 //! ([`PostgresFleet::events`](crate::PostgresFleet::events)). The state is derived from the
 //! store's status (fenced, stopped) and from its lease and round clocks, which move with time
 //! alone: a monitor re-evaluates it after every database round and at the next instant a clock
-//! runs out ([`observe`] returns it).
+//! runs out.
 
 use std::sync::Arc;
 use std::time::Instant;

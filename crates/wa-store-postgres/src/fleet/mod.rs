@@ -178,7 +178,7 @@ impl FleetShared {
     }
 }
 
-/// One replica's handle on many accounts (see the [module docs](self) and
+/// One replica's handle on many accounts (see the [crate docs](crate) and
 /// `docs/postgres.md`): open it once per process, then open each account with
 /// [`PostgresFleet::open_account`].
 ///
