@@ -17,6 +17,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("commit_latency", "wa-store-postgres"),
     ("flush_throughput", "wa-store-postgres"),
     ("cold_load", "wa-store-postgres"),
+    ("fleet_load", "wa-store-postgres"),
     ("migrate", "wa-migrate"),
 ];
 

@@ -44,14 +44,14 @@ enum Step {
 }
 
 /// Exponential backoff with jitter.
-struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max,
@@ -59,12 +59,12 @@ impl Backoff {
         }
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.initial;
     }
 
     /// The next delay: the current step with ±25 % jitter, then the step doubles.
-    fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(self.max);
         base.mul_f64(0.75 + rand::random::<f64>() * 0.5)
@@ -179,6 +179,8 @@ impl Flusher {
         match renewed {
             Ok(()) => {
                 Counters::add(&shared.counters.lease_renewals, 1);
+                shared.telemetry.lease_renewals.increment(1);
+                shared.telemetry.lease_renewal_statements.increment(1);
                 self.backoff.reset();
                 self.renew_retry_at = None;
                 true
@@ -238,6 +240,7 @@ impl Flusher {
         Counters::add(&counters.flushes, 1);
         Counters::add(&counters.flushed_batches, work.batches);
         Counters::add(&counters.flushed_keys, keys as u64);
+        shared.telemetry.flushed(started.elapsed(), keys, 1);
         debug!(
             instance = %shared.options.instance_id,
             keys,
@@ -317,7 +320,7 @@ async fn pause(shared: &Shared, delay: Duration) {
 }
 
 /// Records a successful round that started at `started`: the server confirmed the lease.
-fn succeeded(shared: &Shared, started: Instant) {
+pub(crate) fn succeeded(shared: &Shared, started: Instant) {
     shared.status.send_modify(|status| {
         if status.health.succeeded() {
             info!(instance = %shared.options.instance_id, "database reachable again");
@@ -329,6 +332,7 @@ fn succeeded(shared: &Shared, started: Instant) {
 /// Records a failed round.
 fn failed(shared: &Shared, what: &str, reason: String) {
     Counters::add(&shared.counters.retries, 1);
+    shared.telemetry.retries.increment(1);
     warn!(
         instance = %shared.options.instance_id,
         error = %reason,
@@ -341,7 +345,7 @@ fn failed(shared: &Shared, what: &str, reason: String) {
 }
 
 /// The lease was taken: refuse everything from now on.
-fn fenced(shared: &Shared, reason: String) {
+pub(crate) fn fenced(shared: &Shared, reason: String) {
     error!(
         instance = %shared.options.instance_id,
         owner = %shared.options.owner_id,
@@ -356,16 +360,24 @@ fn fenced(shared: &Shared, reason: String) {
     shared.space.notify_waiters();
 }
 
-/// Runs `body` on a pooled connection, everything (getting the connection included) within
-/// `operation_timeout`. After a failure or a timeout the connection is closed instead of going
-/// back to the pool.
+/// Runs `body` on a pooled connection of the store's pool (see [`lend`]).
 async fn with_client<T>(
     shared: &Shared,
     body: impl AsyncFnOnce(&Object) -> Result<T, RoundError>,
 ) -> Result<T, RoundError> {
-    let timeout = shared.timings.operation_timeout;
+    lend(&shared.pool, shared.timings.operation_timeout, body).await
+}
+
+/// Runs `body` on a connection of `pool`, everything (getting the connection included) within
+/// `timeout`. After a failure or a timeout the connection is closed instead of going back to
+/// the pool.
+pub(crate) async fn lend<T>(
+    pool: &deadpool_postgres::Pool,
+    timeout: Duration,
+    body: impl AsyncFnOnce(&Object) -> Result<T, RoundError>,
+) -> Result<T, RoundError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut client = Lent::get(&shared.pool, timeout)
+    let mut client = Lent::get(pool, timeout)
         .await
         .map_err(RoundError::Transient)?;
     let outcome = match tokio::time::timeout_at(deadline, body(&client)).await {

@@ -55,6 +55,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Many accounts per replica
+//!
+//! [`PostgresFleet`] serves many accounts from one replica: one flusher whose transactions carry
+//! the batches of many accounts (each behind its own lease check, so a fenced account holds up
+//! no other), lease renewals batched in one statement, one pool, and ownership events
+//! ([`Ownership`], [`PostgresFleet::events`], [`PostgresStore::ownership`]) that tell the
+//! application at once when an account's lease is lost or taken over. Every store, on a fleet or
+//! not, exports metrics through the [`metrics`](https://docs.rs/metrics) facade
+//! ([`telemetry`]).
+//!
 //! # Features
 //! - `tls`: [`connect_pool_tls`], TLS connections through rustls (ring provider). Without it,
 //!   any pool built with deadpool-postgres and a TLS connector of your choice works too.
@@ -68,6 +78,8 @@ pub mod admin;
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod connect;
 mod error;
+pub mod events;
+mod fleet;
 mod flusher;
 mod health;
 mod lease;
@@ -83,9 +95,12 @@ pub mod schema;
 mod session;
 mod sql;
 mod store;
+pub mod telemetry;
 mod write;
 
 pub use error::{DatabaseError, sqlstate};
+pub use events::{Ownership, OwnershipEvent};
+pub use fleet::{FleetOptions, PostgresFleet};
 pub use metrics::StoreMetrics;
 pub use options::{PostgresStoreOptions, Takeover, Timings};
 pub use pool::connect_pool;

@@ -97,6 +97,24 @@ impl Memory {
         kinds
     }
 
+    /// The stored (JSON) size of what is held in stored form, plus ids: what a loaded account
+    /// costs in memory, give or take the maps' overhead.
+    pub(crate) fn stored_bytes(&self) -> usize {
+        let keys: usize = self
+            .keys
+            .values()
+            .flat_map(HashMap::iter)
+            .map(|(id, slot)| {
+                let value = match slot {
+                    Slot::Stored(Data::Text(text) | Data::Json(text)) => text.len(),
+                    Slot::Value(_) => 0,
+                };
+                id.as_str().len() + value
+            })
+            .sum();
+        keys + usize::from(self.creds.is_some()) * 2048
+    }
+
     pub(crate) fn key_count(&self) -> usize {
         self.keys.values().map(HashMap::len).sum()
     }

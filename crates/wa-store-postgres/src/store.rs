@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 use wa_auth::{
@@ -16,15 +16,17 @@ use wa_auth::{
 };
 
 use crate::error::{BACKEND, backend_msg};
+use crate::events::{self, Ownership, OwnershipEvent};
 use crate::flusher;
 use crate::health::{self, LeaseClock, RoundHealth};
 use crate::memory::Memory;
 use crate::metrics::{Counters, StoreMetrics};
-use crate::open::{self, Setup};
+use crate::open::{self, Opened, Setup};
 use crate::options::{PostgresStoreOptions, Timings};
 use crate::queue::{Encoded, Pending};
 use crate::session::Limits;
 use crate::sql::Statements;
+use crate::telemetry::Telemetry;
 
 /// The flusher's state as the callers see it.
 #[derive(Clone, Debug)]
@@ -73,15 +75,65 @@ pub(crate) struct Shared {
     pub epoch: i64,
     pub memory: RwLock<Memory>,
     pub queue: Mutex<Queue>,
-    /// Wakes the flusher.
-    pub wake: Notify,
+    /// Wakes the flusher (a fleet's flusher is shared by all its accounts).
+    pub wake: Arc<Notify>,
     /// Wakes commits waiting for room in the queue.
     pub space: Notify,
     pub status: watch::Sender<Status>,
     pub counters: Counters,
+    /// What the store can do, as its ownership events report it.
+    pub ownership: watch::Sender<Ownership>,
+    /// The fleet's event channel, for an account of a fleet.
+    pub events: Option<broadcast::Sender<OwnershipEvent>>,
+    pub telemetry: Arc<Telemetry>,
+    /// The stored size of what was loaded at open.
+    pub loaded_bytes: usize,
+}
+
+/// What a store is built from besides what `open` loaded.
+pub(crate) struct Parts {
+    pub options: PostgresStoreOptions,
+    pub timings: Timings,
+    pub limits: Limits,
+    pub statements: Statements,
+    pub pool: Pool,
+    pub wake: Arc<Notify>,
+    pub events: Option<broadcast::Sender<OwnershipEvent>>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Shared {
+    /// The state of a store that `open` just opened.
+    pub(crate) fn new(parts: Parts, opened: Opened) -> Self {
+        let (status, _) = watch::channel(Status {
+            flushed_seq: 0,
+            lease: opened.lease,
+            health: RoundHealth::default(),
+            fenced: None,
+            crashed: None,
+            stopped: false,
+        });
+        let loaded_bytes = opened.memory.stored_bytes();
+        Self {
+            options: parts.options,
+            timings: parts.timings,
+            limits: parts.limits,
+            statements: parts.statements,
+            pool: parts.pool,
+            epoch: opened.epoch,
+            memory: RwLock::new(opened.memory),
+            queue: Mutex::new(Queue::default()),
+            wake: parts.wake,
+            space: Notify::new(),
+            status,
+            counters: Counters::default(),
+            ownership: watch::channel(Ownership::Serving).0,
+            events: parts.events,
+            telemetry: parts.telemetry,
+            loaded_bytes,
+        }
+    }
+
     fn resource(&self) -> String {
         format!("PostgreSQL instance {}", self.options.instance_id)
     }
@@ -118,7 +170,7 @@ impl Shared {
     }
 
     /// When [`Shared::unhealthy`] starts refusing, unless a round succeeds first.
-    fn unhealthy_deadline(&self, status: &Status) -> Instant {
+    pub(crate) fn unhealthy_deadline(&self, status: &Status) -> Instant {
         health::refusal_deadline(&status.lease, &status.health, self.timings.unhealthy_after)
     }
 
@@ -143,7 +195,7 @@ impl Shared {
     }
 
     /// Asks the flusher to flush, release and stop.
-    fn begin_close(&self) -> bool {
+    pub(crate) fn begin_close(&self) -> bool {
         let mut queue = self.queue.lock();
         let first = !queue.closing;
         queue.closing = true;
@@ -200,33 +252,38 @@ impl PostgresStore {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "opened PostgreSQL store"
         );
-        let (status, _) = watch::channel(Status {
-            flushed_seq: 0,
-            lease: opened.lease,
-            health: RoundHealth::default(),
-            fenced: None,
-            crashed: None,
-            stopped: false,
-        });
-        let shared = Arc::new(Shared {
+        let telemetry = Arc::new(Telemetry::new("standalone", "other"));
+        let parts = Parts {
             options,
             timings,
             limits,
             statements,
             pool,
-            epoch: opened.epoch,
-            memory: RwLock::new(opened.memory),
-            queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
-            space: Notify::new(),
-            status,
-            counters: Counters::default(),
-        });
+            wake: Arc::new(Notify::new()),
+            events: None,
+            telemetry,
+        };
+        let shared = Arc::new(Shared::new(parts, opened));
+        tokio::spawn(events::watch_store(shared.clone()));
         let worker = tokio::spawn(flusher::supervise(shared.clone()));
         Ok(Self {
             shared,
             worker: Mutex::new(Some(worker)),
         })
+    }
+
+    /// A store of a fleet, whose flusher writes it.
+    pub(crate) fn of_fleet(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            worker: Mutex::new(None),
+        }
+    }
+
+    /// The store's [`Ownership`], kept current: `changed().await` on the receiver wakes as soon
+    /// as the lease is lost or taken over, or the store turns unhealthy or healthy again.
+    pub fn ownership(&self) -> watch::Receiver<Ownership> {
+        self.shared.ownership.subscribe()
     }
 
     /// The instance (account) id.
@@ -298,49 +355,6 @@ impl PostgresStore {
         }
     }
 
-    /// Wakes the flusher and waits until `done` holds. Fails when the store is fenced or stops
-    /// first, or is unhealthy (see [`Shared::unhealthy`]): at once when it turns unhealthy
-    /// during the wait; when it already was at the call, after one more round (the database
-    /// may be back, a renewal may succeed).
-    async fn wait_for(&self, done: impl Fn(&Status, Instant) -> bool) -> Result<()> {
-        let shared = &self.shared;
-        let mut status = shared.status.subscribe();
-        let (first_round, unhealthy_at_call) = {
-            let current = status.borrow();
-            let unhealthy = shared.unhealthy(&current, Instant::now()).is_some();
-            (current.health.rounds(), unhealthy)
-        };
-        // Also cuts a retry backoff short: a caller waits.
-        shared.wake.notify_one();
-        loop {
-            let deadline = {
-                let current = status.borrow_and_update();
-                let now = Instant::now();
-                if let Some(reason) = &current.fenced {
-                    return Err(AuthError::OwnershipLost {
-                        resource: shared.resource(),
-                        reason: reason.clone(),
-                    });
-                }
-                if done(&current, now) && current.crashed.is_none() {
-                    return Ok(());
-                }
-                if let Some(err) = shared.refusal(&current) {
-                    return Err(err);
-                }
-                match shared.unhealthy(&current, now) {
-                    Some(err) if !unhealthy_at_call || current.health.rounds() > first_round => {
-                        return Err(err);
-                    }
-                    // Wait for the next round's outcome.
-                    Some(_) => None,
-                    None => Some(shared.unhealthy_deadline(&current)),
-                }
-            };
-            wait_for_change(&mut status, deadline).await;
-        }
-    }
-
     async fn wait_for_room(&self, keys: usize, encoded: Encoded, batch: WriteBatch) -> Result<()> {
         let shared = &self.shared;
         let capacity = shared.options.queue_capacity;
@@ -364,6 +378,51 @@ impl PostgresStore {
             // Re-check health now and then: a full queue waits until the store is unhealthy.
             let _ = tokio::time::timeout(Duration::from_millis(100), room).await;
         }
+    }
+}
+
+/// Wakes the flusher and waits until `done` holds. Fails when the store is fenced or stops
+/// first, or is unhealthy (see [`Shared::unhealthy`]): at once when it turns unhealthy
+/// during the wait; when it already was at the call, after one more round (the database
+/// may be back, a renewal may succeed).
+pub(crate) async fn wait_for(
+    shared: &Shared,
+    done: impl Fn(&Status, Instant) -> bool,
+) -> Result<()> {
+    let mut status = shared.status.subscribe();
+    let (first_round, unhealthy_at_call) = {
+        let current = status.borrow();
+        let unhealthy = shared.unhealthy(&current, Instant::now()).is_some();
+        (current.health.rounds(), unhealthy)
+    };
+    // Also cuts a retry backoff short: a caller waits.
+    shared.wake.notify_one();
+    loop {
+        let deadline = {
+            let current = status.borrow_and_update();
+            let now = Instant::now();
+            if let Some(reason) = &current.fenced {
+                return Err(AuthError::OwnershipLost {
+                    resource: shared.resource(),
+                    reason: reason.clone(),
+                });
+            }
+            if done(&current, now) && current.crashed.is_none() {
+                return Ok(());
+            }
+            if let Some(err) = shared.refusal(&current) {
+                return Err(err);
+            }
+            match shared.unhealthy(&current, now) {
+                Some(err) if !unhealthy_at_call || current.health.rounds() > first_round => {
+                    return Err(err);
+                }
+                // Wait for the next round's outcome.
+                Some(_) => None,
+                None => Some(shared.unhealthy_deadline(&current)),
+            }
+        };
+        wait_for_change(&mut status, deadline).await;
     }
 }
 
@@ -446,6 +505,42 @@ impl Persistence for PostgresStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        let started = Instant::now();
+        let outcome = self.commit_batch(batch).await;
+        let took = started.elapsed().as_secs_f64();
+        self.shared.telemetry.commit_seconds.record(took);
+        outcome
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let started = Instant::now();
+        let outcome = self.flush_all().await;
+        let took = started.elapsed().as_secs_f64();
+        self.shared.telemetry.durable_seconds.record(took);
+        outcome
+    }
+
+    /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
+    /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
+    /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
+    /// failures or once the lease may have expired, or [`AuthError::OwnershipLost`]); the
+    /// flusher then keeps retrying in the background for as long as the runtime runs.
+    async fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.begin_close() {
+            debug!(instance = %shared.options.instance_id, "closing");
+        }
+        wait_for(shared, |status, _| status.stopped).await?;
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    async fn commit_batch(&self, batch: WriteBatch) -> Result<()> {
         batch.validate()?;
         self.shared.check_writable()?;
         if batch.is_empty() {
@@ -469,7 +564,7 @@ impl Persistence for PostgresStore {
         self.wait_for_room(keys, encoded, batch).await
     }
 
-    async fn flush(&self) -> Result<()> {
+    async fn flush_all(&self) -> Result<()> {
         self.shared.check_readable()?;
         let shared = &self.shared;
         let target = shared.queue.lock().last_seq;
@@ -484,24 +579,6 @@ impl Persistence for PostgresStore {
             }
         }
         shared.queue.lock().flush_requested = true;
-        self.wait_for(durable).await
-    }
-
-    /// Flushes everything committed, releases the lease and stops the flusher. Afterwards
-    /// every operation returns [`AuthError::Closed`]. Returns the flush's error when the last
-    /// batches could not be written ([`AuthError::Unhealthy`] after `unhealthy_after` of
-    /// failures or once the lease may have expired, or [`AuthError::OwnershipLost`]); the
-    /// flusher then keeps retrying in the background for as long as the runtime runs.
-    async fn close(&self) -> Result<()> {
-        let shared = &self.shared;
-        if shared.begin_close() {
-            debug!(instance = %shared.options.instance_id, "closing");
-        }
-        self.wait_for(|status, _| status.stopped).await?;
-        let worker = self.worker.lock().take();
-        if let Some(worker) = worker {
-            let _ = worker.await;
-        }
-        Ok(())
+        wait_for(shared, durable).await
     }
 }

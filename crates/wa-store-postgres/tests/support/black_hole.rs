@@ -93,6 +93,12 @@ impl BlackHoleProxy {
             .expect("proxy state");
     }
 
+    /// Opens the black hole now: nothing more is forwarded on any connection, new ones
+    /// included (a replica whose network was cut).
+    pub fn black_hole_now(&self) {
+        self.state.mode.send_replace(Mode::BlackHole);
+    }
+
     /// New connections are forwarded again; black-holed ones stay dead.
     pub fn heal(&self) {
         *self.state.marker.lock().unwrap() = None;

@@ -1,0 +1,330 @@
+//! A replica serving many accounts: `PostgresFleet` (one flusher, flush transactions carrying
+//! many accounts) against one `PostgresStore` per account (a flusher each, today's design), in
+//! the same run, on the same cluster and pool.
+//!
+//! 1. Seeds `WA_BENCH_ACCOUNTS` (default 1,000) accounts with a realistic key mix (see
+//!    [`MIX`]) directly in SQL, with values encoded by the store's own codec.
+//! 2. Cold start: time until every account is open and serving (load-all).
+//! 3. Paced load: an aggregate `WA_BENCH_RATE` (default 2,000) commits/s spread over the
+//!    accounts for `WA_BENCH_SECONDS` (default 10), every commit awaited to durability
+//!    (`commit` then `flush`). Mostly one session update + one pre-key deletion; some sender
+//!    keys, LID mappings and device lists. Reports p50/p99 durable latency, flush transactions
+//!    per second (the server's `xact_commit`), keys flushed per second, the replica's CPU and
+//!    resident memory.
+//! 4. Saturation: every account commits and flushes back to back for 5 s: keys flushed/s.
+//!
+//! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`)
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use wa_auth::codec::encode_json;
+use wa_auth::{KeyKind, KeyValue, Persistence, WriteBatch, sample};
+use wa_store_postgres::tokio_postgres::{self, NoTls};
+use wa_store_postgres::{
+    FleetOptions, Pool, PostgresFleet, PostgresStore, PostgresStoreOptions, connect_pool,
+};
+
+/// Keys per seeded account, by kind.
+const MIX: &[(&str, usize)] = &[
+    ("session", 40),
+    ("pre-key", 100),
+    ("sender-key", 5),
+    ("lid-mapping", 30),
+    ("device-list", 30),
+];
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn account_id(mode: &str, i: usize) -> String {
+    format!("bench-{mode}-{i}")
+}
+
+/// The stored JSON text of a sample value of `kind`.
+fn sample_text(kind: &str) -> String {
+    let value = match kind {
+        "session" => KeyValue::Session(support::session_of_size(1, 2200)),
+        "sender-key" => KeyValue::SenderKey(sample::sender_key(3)),
+        "lid-mapping" => KeyValue::LidMapping("123456789012345".into()),
+        "device-list" => KeyValue::DeviceList(vec!["0".into(), "12".into(), "31".into()]),
+        _ => {
+            let (_, _, value) = sample::one_of_every_kind()
+                .into_iter()
+                .find(|(k, _, _)| k.as_str() == kind)
+                .expect("a sample of the kind");
+            value
+        }
+    };
+    encode_json(&value).to_string()
+}
+
+/// Seeds `accounts` accounts of `mode` in SQL (leases free, creds present).
+async fn seed(connection: &str, mode: &str, accounts: usize) {
+    let (client, conn) = tokio_postgres::connect(connection, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let ids: Vec<String> = (0..accounts).map(|i| account_id(mode, i)).collect();
+    for (kind, count) in MIX {
+        let text = sample_text(kind);
+        client
+            .execute(
+                "INSERT INTO wa_auth.keys (instance_id, kind, key_id, data)
+                 SELECT a, $2, n::text, $3::text::jsonb
+                 FROM unnest($1::text[]) AS a, generate_series(1, $4::int) AS n",
+                &[&ids, kind, &text, &(*count as i32)],
+            )
+            .await
+            .expect("seed keys");
+    }
+    let creds = serde_json::to_string(&wa_auth::AuthCreds::generate()).expect("creds");
+    client
+        .execute(
+            "INSERT INTO wa_auth.creds (instance_id, data) SELECT a, $2::text::jsonb FROM unnest($1::text[]) AS a",
+            &[&ids, &creds],
+        )
+        .await
+        .expect("seed creds");
+}
+
+fn options() -> PostgresStoreOptions {
+    PostgresStoreOptions::new("template").lease_wait(Duration::from_secs(30))
+}
+
+/// The store under test: one per account, of a fleet or on its own.
+type Stores = Vec<Arc<PostgresStore>>;
+
+async fn open_fleet(pool: &Pool, accounts: usize) -> (PostgresFleet, Stores, Duration) {
+    let started = Instant::now();
+    let fleet = PostgresFleet::open(pool.clone(), FleetOptions::new().account(options()))
+        .await
+        .expect("fleet");
+    let fleet_ref = &fleet;
+    let stores: Stores = futures::stream::iter(0..accounts)
+        .map(|i| async move {
+            let id = account_id("fleet", i);
+            Arc::new(fleet_ref.open_account(&id).await.expect("open account"))
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let took = started.elapsed();
+    (fleet, stores, took)
+}
+
+async fn open_standalone(pool: &Pool, accounts: usize) -> (Stores, Duration) {
+    let started = Instant::now();
+    let stores: Stores = futures::stream::iter(0..accounts)
+        .map(|i| async move {
+            let mut options = options();
+            options.instance_id = account_id("single", i);
+            Arc::new(
+                PostgresStore::open(pool.clone(), options)
+                    .await
+                    .expect("open"),
+            )
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    (stores, started.elapsed())
+}
+
+/// Commit `n` of an account: the realistic mix.
+fn batch(n: u64, session: &KeyValue, sender: &KeyValue) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    match n % 20 {
+        0 | 1 => {
+            batch.put(KeyKind::SenderKey, format!("{}", n % 5 + 1), sender.clone());
+        }
+        2 => {
+            batch.put(
+                KeyKind::LidMapping,
+                format!("{}", n % 30 + 1),
+                KeyValue::LidMapping(n.to_string()),
+            );
+        }
+        3 => {
+            batch.put(
+                KeyKind::DeviceList,
+                format!("{}", n % 30 + 1),
+                KeyValue::DeviceList(vec!["0".into(), n.to_string()]),
+            );
+        }
+        _ => {
+            batch.put(KeyKind::Session, format!("{}", n % 40 + 1), session.clone());
+            batch.delete(KeyKind::PreKey, format!("{}", n % 100 + 1));
+        }
+    }
+    batch
+}
+
+/// Process CPU time (user + system) so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .expect("stat")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
+}
+
+/// Resident memory of this process, in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
+async fn commits_in_db(connection: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(connection, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("stats")
+        .get(0)
+}
+
+/// Drives `stores` at `rate` commits/s in total (0: back to back) for `seconds`; returns the
+/// durable latencies (ns).
+async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<u64> {
+    let session = KeyValue::Session(support::session_of_size(2, 2200));
+    let sender = KeyValue::SenderKey(sample::sender_key(4));
+    let per_account = if rate == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(stores.len() as f64 / rate as f64)
+    };
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let end = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for (a, store) in stores.iter().enumerate() {
+        let (store, session, sender) = (store.clone(), session.clone(), sender.clone());
+        let offset = per_account.mul_f64(a as f64 / stores.len() as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut next = start + offset;
+            for n in 0u64.. {
+                if rate > 0 {
+                    tokio::time::sleep_until(next).await;
+                    next += per_account;
+                }
+                if tokio::time::Instant::now() >= end {
+                    break;
+                }
+                let t = Instant::now();
+                store
+                    .commit(batch(n, &session, &sender))
+                    .await
+                    .expect("commit");
+                store.flush().await.expect("flush");
+                samples.push(t.elapsed().as_nanos() as u64);
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("driver"));
+    }
+    all
+}
+
+/// One measured phase; prints a Markdown row.
+async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seconds: u64) {
+    let keys_before: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum();
+    let tx_before = commits_in_db(connection).await;
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let mut samples = drive(stores, rate, seconds).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu_before).as_secs_f64();
+    let tx = commits_in_db(connection).await - tx_before;
+    let keys: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum::<u64>() - keys_before;
+    let commits = samples.len();
+    let s = support::summarize(&mut samples);
+    println!(
+        "| {label} | {:.0} | {:.2} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} % | {:.0} |",
+        commits as f64 / elapsed,
+        s.p50 / 1000.0,
+        s.p99 / 1000.0,
+        s.max / 1000.0,
+        tx as f64 / elapsed,
+        keys as f64 / elapsed,
+        cpu / elapsed * 100.0,
+        rss_mib(),
+    );
+}
+
+fn main() {
+    support::init_tracing();
+    let accounts = env("WA_BENCH_ACCOUNTS", 1000);
+    let rate = env("WA_BENCH_RATE", 2000);
+    let seconds = env("WA_BENCH_SECONDS", 10) as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cluster = support::durable_cluster();
+    let connection = cluster.connection_string();
+    let pool = connect_pool(&connection, 16).expect("pool");
+    runtime.block_on(async {
+        wa_store_postgres::migrate(&pool, &Default::default())
+            .await
+            .expect("migrate");
+        seed(&connection, "fleet", accounts).await;
+        seed(&connection, "single", accounts).await;
+        let keys: usize = MIX.iter().map(|(_, n)| n).sum();
+        println!("{accounts} accounts of {keys} keys each ({MIX:?}); {rate} commits/s for {seconds} s; RSS before open {:.0} MiB", rss_mib());
+
+        println!("\n| mode | cold start of {accounts} accounts (s) | RSS after (MiB) |\n|---|---|---|");
+        let rss0 = rss_mib();
+        let (fleet, fleet_stores, took) = open_fleet(&pool, accounts).await;
+        let rss_fleet = rss_mib();
+        println!("| fleet, load-all | {:.2} | {rss_fleet:.0} (+{:.0}) |", took.as_secs_f64(), rss_fleet - rss0);
+
+        println!("\n| mode | commits/s | p50 durable (ms) | p99 durable (ms) | max (ms) | flush tx/s | keys/s | replica CPU | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|");
+        phase("fleet, paced", &connection, &fleet_stores, rate, seconds).await;
+        phase("fleet, saturation", &connection, &fleet_stores, 0, 5).await;
+        fleet.close().await.expect("close fleet");
+        drop(fleet_stores);
+
+        let rss1 = rss_mib();
+        let (single_stores, took) = open_standalone(&pool, accounts).await;
+        let rss_single = rss_mib();
+        phase("store per account, paced", &connection, &single_stores, rate, seconds).await;
+        phase("store per account, saturation", &connection, &single_stores, 0, 5).await;
+        println!(
+            "\n| store per account, load-all | cold start {:.2} s | RSS {rss_single:.0} (+{:.0}) MiB |",
+            took.as_secs_f64(),
+            rss_single - rss1
+        );
+        for store in &single_stores {
+            store.close().await.expect("close");
+        }
+    });
+}

@@ -1,0 +1,322 @@
+//! The database rounds of a fleet's flusher, each covering many accounts:
+//!
+//! - **flush**: one transaction. Round trip 1: `BEGIN` with the limits and the lease check of
+//!   every account in the round ([`FleetStatements::guard`]), which locks and renews the lease
+//!   rows still ours and skips the others. Round trip 2: the multi-row writes of the accounts
+//!   whose check matched, and `COMMIT`. An account whose check did not match writes nothing;
+//!   it is looked up afterwards: fenced when another owner holds its lease, merely
+//!   [`Verdict::Locked`] (retried) when its row was locked by another transaction. No
+//!   account's state can hold up or fail another's writes.
+//! - **renew**: the same lease check, alone, in a transaction of its own (one statement for
+//!   every lease due).
+//! - **release**: one statement releasing many leases.
+
+use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::Object;
+use futures::future::{BoxFuture, try_join, try_join_all};
+use tokio_postgres::types::ToSql;
+
+use crate::error::RoundError;
+use crate::fleet::sql::FleetStatements;
+use crate::lease;
+use crate::queue::{Data, Pending};
+use crate::session::{Limits, one_statement};
+
+/// One account in a round.
+pub(crate) struct Account<'a> {
+    pub instance: &'a str,
+    pub owner: &'a str,
+    pub epoch: i64,
+    /// What to write (None: a lease check only).
+    pub work: Option<&'a Pending>,
+}
+
+/// What a round did for one account.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The lease was confirmed (and the account's work written, if any).
+    Confirmed,
+    /// Another owner holds the lease.
+    Fenced(String),
+    /// The lease row was locked by another transaction: nothing was written; retry.
+    Locked,
+}
+
+/// What every round works with.
+pub(crate) struct Context<'a> {
+    pub statements: &'a FleetStatements,
+    pub limits: &'a Limits,
+    pub ttl_ms: f64,
+    pub statement_rows: usize,
+}
+
+/// Writes the work of `accounts` in one transaction, each guarded by its own lease check.
+pub(crate) async fn flush(
+    client: &Object,
+    cx: &Context<'_>,
+    accounts: &[Account<'_>],
+) -> Result<Vec<Verdict>, RoundError> {
+    let guard = client.prepare_cached(&cx.statements.guard).await?;
+    let (instances, owners, epochs) = identities(accounts);
+    let params: [&(dyn ToSql + Sync); 5] = [&instances, &owners, &epochs, &cx.ttl_ms, &true];
+    let ((), rows) = try_join(
+        client.batch_execute(cx.limits.begin()),
+        client.query(&guard, &params),
+    )
+    .await?;
+    let matched: HashSet<String> = rows
+        .iter()
+        .map(|row| row.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()?;
+    let writing: Vec<&Account<'_>> = accounts
+        .iter()
+        .filter(|a| a.work.is_some() && matched.contains(a.instance))
+        .collect();
+    write_and_commit(client, cx, &writing).await?;
+    verdicts(client, cx, accounts, &matched).await
+}
+
+/// Renews the leases of `accounts` in one statement.
+pub(crate) async fn renew(
+    client: &Object,
+    cx: &Context<'_>,
+    accounts: &[Account<'_>],
+) -> Result<Vec<Verdict>, RoundError> {
+    let guard = client.prepare_cached(&cx.statements.guard).await?;
+    let (instances, owners, epochs) = identities(accounts);
+    let params: [&(dyn ToSql + Sync); 5] = [&instances, &owners, &epochs, &cx.ttl_ms, &false];
+    let rows = one_statement(client, cx.limits, &guard, &params).await?;
+    let matched: HashSet<String> = rows
+        .iter()
+        .map(|row| row.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()?;
+    verdicts(client, cx, accounts, &matched).await
+}
+
+/// Releases the leases of `accounts` in one statement; returns those that were still ours.
+pub(crate) async fn release(
+    client: &Object,
+    cx: &Context<'_>,
+    accounts: &[Account<'_>],
+) -> Result<HashSet<String>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(&cx.statements.release).await?;
+    let (instances, owners, epochs) = identities(accounts);
+    let params: [&(dyn ToSql + Sync); 3] = [&instances, &owners, &epochs];
+    let rows = one_statement(client, cx.limits, &statement, &params).await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+fn identities<'a>(accounts: &[Account<'a>]) -> (Vec<&'a str>, Vec<&'a str>, Vec<i64>) {
+    (
+        accounts.iter().map(|a| a.instance).collect(),
+        accounts.iter().map(|a| a.owner).collect(),
+        accounts.iter().map(|a| a.epoch).collect(),
+    )
+}
+
+/// The verdict for each account: confirmed when its check matched, else fenced or locked
+/// depending on who holds its lease now (read without locking, after the transaction).
+async fn verdicts(
+    client: &Object,
+    cx: &Context<'_>,
+    accounts: &[Account<'_>],
+    matched: &HashSet<String>,
+) -> Result<Vec<Verdict>, RoundError> {
+    let missing: Vec<&str> = accounts
+        .iter()
+        .map(|a| a.instance)
+        .filter(|i| !matched.contains(*i))
+        .collect();
+    let holders = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        holders(client, cx, &missing).await?
+    };
+    Ok(accounts
+        .iter()
+        .map(|a| {
+            if matched.contains(a.instance) {
+                return Verdict::Confirmed;
+            }
+            match holders.get(a.instance) {
+                Some(h) if h.owner.as_deref() == Some(a.owner) && h.epoch == a.epoch => {
+                    Verdict::Locked
+                }
+                Some(h) => Verdict::Fenced(format!(
+                    "the lease (epoch {}) is now held by {}",
+                    a.epoch,
+                    h.describe()
+                )),
+                None => Verdict::Fenced(format!(
+                    "the lease (epoch {}) is now held by nobody (the lease row is gone)",
+                    a.epoch
+                )),
+            }
+        })
+        .collect())
+}
+
+/// A lease as read back.
+struct Holder {
+    owner: Option<String>,
+    epoch: i64,
+    remaining_ms: f64,
+}
+
+impl Holder {
+    fn describe(&self) -> String {
+        let epoch = self.epoch;
+        match &self.owner {
+            None => format!("nobody (released at epoch {epoch})"),
+            Some(owner) if self.remaining_ms > 0.0 => format!(
+                "{owner} (epoch {epoch}, lease valid for another {:.1} s)",
+                self.remaining_ms / 1000.0
+            ),
+            Some(owner) => format!(
+                "{owner} (epoch {epoch}, lease expired {:.1} s ago)",
+                -self.remaining_ms / 1000.0
+            ),
+        }
+    }
+}
+
+async fn holders(
+    client: &Object,
+    cx: &Context<'_>,
+    instances: &[&str],
+) -> Result<HashMap<String, Holder>, tokio_postgres::Error> {
+    let rows = client.query(&cx.statements.holders, &[&instances]).await?;
+    rows.iter()
+        .map(|row| {
+            let holder = Holder {
+                owner: row.try_get(1)?,
+                epoch: row.try_get(2)?,
+                remaining_ms: row.try_get(3)?,
+            };
+            Ok((row.try_get(0)?, holder))
+        })
+        .collect()
+}
+
+/// Sends the writes of `accounts` and `COMMIT`, pipelined. Should a write fail, the
+/// transaction is aborted and the `COMMIT` rolls it back: nothing of the round is written.
+async fn write_and_commit(
+    client: &Object,
+    cx: &Context<'_>,
+    accounts: &[&Account<'_>],
+) -> Result<(), tokio_postgres::Error> {
+    let statements = cx.statements;
+    let upsert_text = client.prepare_cached(&statements.upsert_text_keys).await?;
+    let upsert = client.prepare_cached(&statements.upsert_keys).await?;
+    let delete = client.prepare_cached(&statements.delete_keys).await?;
+    let creds = client.prepare_cached(&statements.upsert_creds).await?;
+    let columns = Columns::of(accounts);
+    let rows = cx.statement_rows;
+    let (text, json, deletes) = (
+        columns.text.chunks(rows),
+        columns.json.chunks(rows),
+        columns.delete.chunks(rows),
+    );
+    let mut writes: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::new();
+    for (statement, chunks) in [(&upsert_text, &text), (&upsert, &json)] {
+        for (instances, kinds, ids, values, epochs) in chunks {
+            let params: [&(dyn ToSql + Sync); 5] = [instances, kinds, ids, values, epochs];
+            writes.push(Box::pin(client.execute_raw(statement, params)));
+        }
+    }
+    for (instances, kinds, ids, _, _) in &deletes {
+        let params: [&(dyn ToSql + Sync); 3] = [instances, kinds, ids];
+        writes.push(Box::pin(client.execute_raw(&delete, params)));
+    }
+    if !columns.creds.0.is_empty() {
+        let c = &columns.creds;
+        let params: [&(dyn ToSql + Sync); 3] = [&c.0, &c.1, &c.2];
+        writes.push(Box::pin(client.execute_raw(&creds, params)));
+    }
+    try_join(try_join_all(writes), client.batch_execute("COMMIT")).await?;
+    Ok(())
+}
+
+/// Parallel arrays of instances, kinds, ids, values and epochs.
+#[derive(Default)]
+struct Rows<'a> {
+    instances: Vec<&'a str>,
+    kinds: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    values: Vec<&'a str>,
+    epochs: Vec<i64>,
+}
+
+type Chunk<'c, 'a> = (
+    &'c [&'a str],
+    &'c [&'a str],
+    &'c [&'a str],
+    &'c [&'a str],
+    &'c [i64],
+);
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, instance: &'a str, kind: &'a str, id: &'a str, value: &'a str, epoch: i64) {
+        self.instances.push(instance);
+        self.kinds.push(kind);
+        self.ids.push(id);
+        self.values.push(value);
+        self.epochs.push(epoch);
+    }
+
+    /// The arrays cut into statements of at most `rows` rows.
+    fn chunks(&self, rows: usize) -> Vec<Chunk<'_, 'a>> {
+        (0..self.kinds.len())
+            .step_by(rows.max(1))
+            .map(|start| {
+                let end = (start + rows).min(self.kinds.len());
+                (
+                    &self.instances[start..end],
+                    &self.kinds[start..end],
+                    &self.ids[start..end],
+                    &self.values[start..end],
+                    &self.epochs[start..end],
+                )
+            })
+            .collect()
+    }
+}
+
+/// Every change of a round, grouped by statement.
+#[derive(Default)]
+struct Columns<'a> {
+    text: Rows<'a>,
+    json: Rows<'a>,
+    delete: Rows<'a>,
+    creds: (Vec<&'a str>, Vec<&'a str>, Vec<i64>),
+}
+
+impl<'a> Columns<'a> {
+    fn of(accounts: &[&Account<'a>]) -> Self {
+        let mut columns = Self::default();
+        for account in accounts {
+            let Some(work) = account.work else { continue };
+            let (instance, epoch) = (account.instance, account.epoch);
+            for ((kind, id), data) in &work.keys {
+                let (kind, id) = (kind.as_str(), id.as_str());
+                match data {
+                    Some(Data::Text(v)) => columns.text.push(instance, kind, id, v, epoch),
+                    Some(Data::Json(v)) => columns.json.push(instance, kind, id, v, epoch),
+                    None => columns.delete.push(instance, kind, id, "", epoch),
+                }
+            }
+            if let Some(creds) = &work.creds {
+                columns.creds.0.push(instance);
+                columns.creds.1.push(creds);
+                columns.creds.2.push(epoch);
+            }
+        }
+        columns
+    }
+}
+
+/// The lease length the statements take.
+pub(crate) fn ttl_ms(ttl: std::time::Duration) -> f64 {
+    lease::ttl_ms(ttl)
+}

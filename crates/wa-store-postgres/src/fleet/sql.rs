@@ -1,0 +1,86 @@
+//! The statements of a fleet's flusher: the single-account statements of [`crate::sql`] with
+//! the instance (and owner and epoch) as array parameters, so that one statement serves every
+//! account of a flush or a renewal.
+
+use crate::schema::SchemaName;
+
+/// Multi-account statements for one schema.
+#[derive(Clone, Debug)]
+pub(crate) struct FleetStatements {
+    /// The lease check of many accounts: `$1` instances, `$2` owners, `$3` epochs (parallel
+    /// arrays), `$4` ttl in ms, `$5` whether it is a flush (notes `last_flush_at`). Locks and
+    /// renews the lease rows that are still ours and not locked by another transaction
+    /// (`SKIP LOCKED`: a row held by a takeover in progress, or by anything else, holds up
+    /// neither this statement nor the other accounts); returns their instance ids. The locks
+    /// last until the transaction ends, so no takeover can interleave with the writes that
+    /// follow for those accounts.
+    pub guard: String,
+    /// The leases of `$1` instances: `(instance_id, owner_id, epoch, ms until expiry)`.
+    pub holders: String,
+    /// Releases many leases (`$1` instances, `$2` owners, `$3` epochs): returns those that
+    /// were ours.
+    pub release: String,
+    /// Upserts keys of many accounts: `$1` instances, `$2` kinds, `$3` ids, `$4` JSON texts,
+    /// `$5` epochs.
+    pub upsert_keys: String,
+    /// Upserts keys whose JSON value is a string: `$4` holds the strings themselves.
+    pub upsert_text_keys: String,
+    /// Deletes keys of many accounts: `$1` instances, `$2` kinds, `$3` ids.
+    pub delete_keys: String,
+    /// Upserts the creds of many accounts: `$1` instances, `$2` JSON texts, `$3` epochs.
+    pub upsert_creds: String,
+}
+
+impl FleetStatements {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = |sql: &str| schema.render(sql);
+        let upsert = |value: &str| {
+            s(&format!(
+                "INSERT INTO {{schema}}.keys AS k
+                    (instance_id, kind, key_id, data, updated_at, written_epoch)
+                SELECT t.instance_id, t.kind, t.key_id, {value}, now(), t.epoch
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])
+                    AS t(instance_id, kind, key_id, data, epoch)
+                ON CONFLICT (instance_id, kind, key_id) DO UPDATE SET
+                    data = EXCLUDED.data,
+                    updated_at = EXCLUDED.updated_at,
+                    written_epoch = EXCLUDED.written_epoch"
+            ))
+        };
+        Self {
+            guard: s("UPDATE {schema}.leases AS l
+                SET expires_at = now() + $4::float8 * interval '1 millisecond',
+                    renewed_at = now(),
+                    last_flush_at = CASE WHEN $5 THEN now() ELSE l.last_flush_at END
+                FROM (SELECT x.instance_id FROM {schema}.leases AS x
+                      JOIN unnest($1::text[], $2::text[], $3::int8[]) AS w(instance_id, owner_id, epoch)
+                        ON x.instance_id = w.instance_id AND x.owner_id = w.owner_id
+                           AND x.epoch = w.epoch
+                      FOR UPDATE OF x SKIP LOCKED) AS mine
+                WHERE l.instance_id = mine.instance_id
+                RETURNING l.instance_id"),
+            holders: s("SELECT instance_id, owner_id, epoch,
+                    (extract(epoch FROM (expires_at - now())) * 1000)::float8
+                FROM {schema}.leases WHERE instance_id = ANY($1::text[])"),
+            release: s("UPDATE {schema}.leases AS l
+                SET owner_id = NULL, expires_at = now(), renewed_at = now()
+                FROM unnest($1::text[], $2::text[], $3::int8[]) AS w(instance_id, owner_id, epoch)
+                WHERE l.instance_id = w.instance_id AND l.owner_id = w.owner_id
+                  AND l.epoch = w.epoch
+                RETURNING l.instance_id"),
+            upsert_keys: upsert("t.data::jsonb"),
+            upsert_text_keys: upsert("to_jsonb(t.data)"),
+            delete_keys: s("DELETE FROM {schema}.keys AS k
+                USING unnest($1::text[], $2::text[], $3::text[]) AS t(instance_id, kind, key_id)
+                WHERE k.instance_id = t.instance_id AND k.kind = t.kind AND k.key_id = t.key_id"),
+            upsert_creds: s("INSERT INTO {schema}.creds AS c
+                    (instance_id, data, updated_at, written_epoch)
+                SELECT t.instance_id, t.data::jsonb, now(), t.epoch
+                FROM unnest($1::text[], $2::text[], $3::int8[]) AS t(instance_id, data, epoch)
+                ON CONFLICT (instance_id) DO UPDATE SET
+                    data = EXCLUDED.data,
+                    updated_at = EXCLUDED.updated_at,
+                    written_epoch = EXCLUDED.written_epoch"),
+        }
+    }
+}
