@@ -25,6 +25,7 @@ use wa_auth::{
 };
 use wa_store_postgres::tokio_postgres::Client;
 use wa_store_postgres::{PostgresStore, PostgresStoreOptions, Takeover, connect_pool};
+use wa_testkit::postgres::Cluster;
 
 /// Batches flushed (acknowledged durable) before the black hole opens.
 const FLUSHED_BATCHES: u64 = 20;
@@ -39,9 +40,12 @@ struct Owner {
 
 /// Opens a new instance through a new proxy with `options` and flushes batches
 /// `0..FLUSHED_BATCHES` of the test stream.
-async fn owner_behind_proxy(options: impl FnOnce(&str) -> PostgresStoreOptions) -> Owner {
+async fn owner_behind_proxy(
+    cluster: &Cluster,
+    options: impl FnOnce(&str) -> PostgresStoreOptions,
+) -> Owner {
     support::init_tracing();
-    let proxy = BlackHoleProxy::start(support::cluster().port()).await;
+    let proxy = BlackHoleProxy::start(cluster.port()).await;
     let pool = connect_pool(&proxy.connection_string(), 4).expect("pool");
     let instance = support::unique("black-hole");
     let store = PostgresStore::open(pool, options(&instance).owner_id("owner-a"))
@@ -165,8 +169,14 @@ async fn hung_flush_result(flush: HungFlush, within: Duration) -> (Instant, wa_a
 /// stop it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_hole_mid_flush_refuses_writes_before_the_lease_expires() {
+    // The test puts a proxy in front of the server's own port.
+    let Some(cluster) = support::cluster(
+        "black_hole::black_hole_mid_flush_refuses_writes_before_the_lease_expires",
+    ) else {
+        return;
+    };
     let ttl = Duration::from_secs(5);
-    let mut owner = owner_behind_proxy(|instance| {
+    let mut owner = owner_behind_proxy(cluster, |instance| {
         PostgresStoreOptions::new(instance)
             .lease_ttl(ttl)
             .lease_renew_interval(Duration::from_millis(500))
@@ -176,7 +186,7 @@ async fn black_hole_mid_flush_refuses_writes_before_the_lease_expires() {
     })
     .await;
     let (flush, _, _) = black_hole_mid_flush(&mut owner).await;
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client_on(cluster).await;
     let expiry = server_lease_expiry(&client, &owner.instance).await;
 
     let (refusal, _) = commit_until_refused(&owner.store, expiry + Duration::from_secs(5)).await;
@@ -211,8 +221,14 @@ async fn black_hole_mid_flush_refuses_writes_before_the_lease_expires() {
 /// not from when it finally fails (here: `operation_timeout`, far beyond `unhealthy_after`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_round_makes_the_store_unhealthy_from_its_start() {
+    // The test puts a proxy in front of the server's own port.
+    let Some(cluster) =
+        support::cluster("black_hole::a_hung_round_makes_the_store_unhealthy_from_its_start")
+    else {
+        return;
+    };
     let operation_timeout = Duration::from_secs(8);
-    let mut owner = owner_behind_proxy(|instance| {
+    let mut owner = owner_behind_proxy(cluster, |instance| {
         PostgresStoreOptions::new(instance)
             .lease_ttl(Duration::from_secs(120))
             .unhealthy_after(Duration::from_secs(1))
@@ -248,8 +264,14 @@ async fn a_hung_round_makes_the_store_unhealthy_from_its_start() {
 /// nothing more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_holed_owner_is_taken_over_within_ttl_plus_lease_wait() {
+    // The test puts a proxy in front of the server's own port.
+    let Some(cluster) =
+        support::cluster("black_hole::black_holed_owner_is_taken_over_within_ttl_plus_lease_wait")
+    else {
+        return;
+    };
     let ttl = Duration::from_secs(3);
-    let mut owner = owner_behind_proxy(|instance| {
+    let mut owner = owner_behind_proxy(cluster, |instance| {
         PostgresStoreOptions::new(instance)
             .lease_ttl(ttl)
             .lease_renew_interval(Duration::from_millis(500))
@@ -259,7 +281,7 @@ async fn black_holed_owner_is_taken_over_within_ttl_plus_lease_wait() {
     // Commits accepted after the hole opened (while the lease is still valid) stay in memory.
     let (_, late) =
         commit_until_refused(&owner.store, Instant::now() + Duration::from_millis(200)).await;
-    let direct = support::pool();
+    let direct = support::pool_on(cluster);
     // Configured like the owner, as replicas of one deployment are.
     let replica = |wait: Duration| {
         PostgresStoreOptions::new(&owner.instance)
@@ -319,7 +341,7 @@ async fn black_holed_owner_is_taken_over_within_ttl_plus_lease_wait() {
         owner.store.commit(stream_batch(99, &mut owner.creds)).await,
         Err(AuthError::OwnershipLost { .. })
     ));
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client_on(cluster).await;
     assert_only_flushed_batches(&client, &owner.instance, &marker, &late).await;
     taken.close().await.expect("close");
 }

@@ -80,8 +80,12 @@ async fn until_healthy<F: Future<Output = wa_auth::Result<()>>>(mut operation: i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_killed_mid_stream_leaves_a_prefix_of_whole_batches() {
+    if !support::has_database(
+        "crash_recovery::client_killed_mid_stream_leaves_a_prefix_of_whole_batches",
+    ) {
+        return;
+    }
     support::init_tracing();
-    let cluster = support::cluster();
     let exe = std::env::current_exe().expect("test binary");
     for round in 0..3 {
         let instance = support::unique("crash");
@@ -93,7 +97,7 @@ async fn client_killed_mid_stream_leaves_a_prefix_of_whole_batches() {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(CHILD_CONNECTION, cluster.connection_string())
+            .env(CHILD_CONNECTION, support::connection_string())
             .env(CHILD_INSTANCE, &instance)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

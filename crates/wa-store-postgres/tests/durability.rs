@@ -113,6 +113,9 @@ fn large_snapshot(per_kind: usize) -> Snapshot {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_gives_identical_state() {
+    if !support::has_database("durability::restart_gives_identical_state") {
+        return;
+    }
     support::init_tracing();
     let instance = support::unique("restart");
     let expected = {
@@ -152,6 +155,9 @@ async fn restart_gives_identical_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_snapshot_of_every_kind_reads_back_identical() {
+    if !support::has_database("durability::large_snapshot_of_every_kind_reads_back_identical") {
+        return;
+    }
     support::init_tracing();
     let instance = support::unique("snapshot");
     let snapshot = large_snapshot(1500);
@@ -186,7 +192,7 @@ async fn large_snapshot_of_every_kind_reads_back_identical() {
     assert_eq!(loaded, snapshot, "the snapshot must read back identical");
 
     // One row per key, counted by the database itself.
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     assert_eq!(
         support::key_rows(&client, &instance).await,
         snapshot.key_count() as u64
@@ -196,6 +202,9 @@ async fn large_snapshot_of_every_kind_reads_back_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_have_the_documented_json_shapes() {
+    if !support::has_database("durability::rows_have_the_documented_json_shapes") {
+        return;
+    }
     let instance = support::unique("shapes");
     let store = open(&instance).await;
     let creds = creds_with_unknown_fields();
@@ -207,7 +216,7 @@ async fn rows_have_the_documented_json_shapes() {
     }
     store.commit(batch).await.expect("commit");
     store.flush().await.expect("flush");
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     for (kind, id, value) in &samples {
         let row = client
             .query_one(
@@ -270,6 +279,9 @@ async fn rows_have_the_documented_json_shapes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_state_flushes_before_send() {
+    if !support::has_database("durability::auth_state_flushes_before_send") {
+        return;
+    }
     let instance = support::unique("authstate");
     let store = Arc::new(open(&instance).await);
     assert_eq!(
@@ -293,7 +305,7 @@ async fn auth_state_flushes_before_send() {
         .await
         .expect("transaction");
     // No explicit flush: the transaction's flush rule made it durable before returning.
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     let rows: i64 = client
         .query_one(
             "SELECT count(*) FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'session'",
@@ -323,6 +335,9 @@ async fn auth_state_flushes_before_send() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_a_database_stay_apart() {
+    if !support::has_database("durability::instances_sharing_a_database_stay_apart") {
+        return;
+    }
     let (a_id, b_id) = (support::unique("tenant-a"), support::unique("tenant-b"));
     let a = open(&a_id).await;
     let b = open(&b_id).await;
@@ -366,6 +381,9 @@ async fn instances_sharing_a_database_stay_apart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_rows_are_errors_never_absent() {
+    if !support::has_database("durability::unreadable_rows_are_errors_never_absent") {
+        return;
+    }
     let instance = support::unique("corrupt");
     let store = open(&instance).await;
     let mut batch = WriteBatch::new();
@@ -378,7 +396,7 @@ async fn unreadable_rows_are_errors_never_absent() {
     store.commit(batch).await.expect("commit");
     store.close().await.expect("close");
 
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     for (kind, id, data) in [
         ("session", "4915112345678.0", r#""not base64!""#),
         ("pre-key", "7", r#"{"public": 1}"#),
@@ -485,6 +503,10 @@ async fn unreadable_rows_are_errors_never_absent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_postgres_cannot_hold_are_refused_before_queueing() {
+    if !support::has_database("durability::values_postgres_cannot_hold_are_refused_before_queueing")
+    {
+        return;
+    }
     let instance = support::unique("nul");
     let store = open(&instance).await;
     let kind = KeyKind::from_name("future-kind").expect("kind");

@@ -34,6 +34,11 @@ async fn blocking(cluster: &Arc<Cluster>, f: fn(&Cluster)) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_during_a_server_restart_and_crash_all_land_once() {
+    if !support::can_start_clusters(
+        "failover::commits_during_a_server_restart_and_crash_all_land_once",
+    ) {
+        return;
+    }
     support::init_tracing();
     let cluster = Arc::new(Cluster::start());
     let pool = support::pool_on(&cluster);
@@ -118,6 +123,9 @@ async fn commits_during_a_server_restart_and_crash_all_land_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_database_turns_unhealthy_and_recovers() {
+    if !support::can_start_clusters("failover::unreachable_database_turns_unhealthy_and_recovers") {
+        return;
+    }
     support::init_tracing();
     let cluster = Arc::new(Cluster::start());
     let pool = support::pool_on(&cluster);

@@ -42,7 +42,7 @@ async fn open_accounts(fleet: &PostgresFleet, prefix: &str, n: usize) -> Vec<Arc
 }
 
 async fn lease_row(instance: &str) -> (Option<String>, i64) {
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     let row = client
         .query_one(
             "SELECT owner_id, epoch FROM wa_auth.leases WHERE instance_id = $1",
@@ -54,7 +54,7 @@ async fn lease_row(instance: &str) -> (Option<String>, i64) {
 }
 
 async fn stored_lid(instance: &str, id: &str) -> Option<String> {
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .query_opt(
             "SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'lid-mapping' AND key_id = $2",
@@ -67,6 +67,9 @@ async fn stored_lid(instance: &str, id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_accounts_land_exactly_and_share_flush_transactions() {
+    if !support::has_database("fleet::many_accounts_land_exactly_and_share_flush_transactions") {
+        return;
+    }
     support::init_tracing();
     let fleet = open_fleet(account_options()).await;
     let stores = open_accounts(&fleet, "fleet-many", 24).await;
@@ -90,7 +93,7 @@ async fn many_accounts_land_exactly_and_share_flush_transactions() {
             .expect("task")
             .expect("every commit and flush succeeds");
     }
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     let mut flushes = 0;
     for store in &stores {
         support::assert_stream_present(&client, store.instance_id(), batches).await;
@@ -152,6 +155,9 @@ async fn many_accounts_land_exactly_and_share_flush_transactions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
+    if !support::has_database("fleet::a_fenced_account_neither_blocks_nor_poisons_the_others") {
+        return;
+    }
     support::init_tracing();
     let fleet = open_fleet(account_options()).await;
     let mut events = fleet.events();
@@ -166,7 +172,7 @@ async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
         store.flush().await.expect("flush");
     }
     // Another owner takes B over (as a replica after expiry would).
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .execute(
             "UPDATE wa_auth.leases SET owner_id = 'thief', epoch = epoch + 1 WHERE instance_id = $1",
@@ -240,12 +246,15 @@ async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_lease_row_delays_only_its_own_account() {
+    if !support::has_database("fleet::a_locked_lease_row_delays_only_its_own_account") {
+        return;
+    }
     support::init_tracing();
     let fleet = open_fleet(account_options()).await;
     let stores = open_accounts(&fleet, "fleet-locked", 2).await;
     let (a, b) = (&stores[0], &stores[1]);
     // Another transaction (a takeover attempt, an administrator) holds B's lease row.
-    let locker = support::client_on(support::cluster()).await;
+    let locker = support::client().await;
     locker.batch_execute("BEGIN").await.expect("begin");
     locker
         .execute(
@@ -284,6 +293,9 @@ async fn a_locked_lease_row_delays_only_its_own_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_leases_are_renewed_together_in_one_statement() {
+    if !support::has_database("fleet::idle_leases_are_renewed_together_in_one_statement") {
+        return;
+    }
     support::init_tracing();
     let account = account_options()
         .lease_ttl(Duration::from_secs(3))
@@ -316,7 +328,7 @@ async fn idle_leases_are_renewed_together_in_one_statement() {
 
 /// The distinct `renewed_at` of `ids`' leases.
 async fn lease_renewed_at(ids: &[String]) -> Vec<String> {
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .query(
             "SELECT DISTINCT renewed_at::text FROM wa_auth.leases WHERE instance_id = ANY($1)",
@@ -331,6 +343,11 @@ async fn lease_renewed_at(ids: &[String]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_flushes_and_releases_every_account_and_a_dropped_store_frees_its_own() {
+    if !support::has_database(
+        "fleet::close_flushes_and_releases_every_account_and_a_dropped_store_frees_its_own",
+    ) {
+        return;
+    }
     support::init_tracing();
     let account = account_options().flush_interval(Duration::from_secs(3600));
     let fleet = open_fleet(account).await;

@@ -19,7 +19,7 @@ use tokio::process::{Child, ChildStdout};
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Persistence, PersistenceExt};
 use wa_store_postgres::tokio_postgres::Client;
 use wa_store_postgres::{
-    FleetOptions, PostgresFleet, PostgresStore, PostgresStoreOptions, Takeover, connect_pool,
+    FleetOptions, Pool, PostgresFleet, PostgresStore, PostgresStoreOptions, Takeover, connect_pool,
 };
 
 const CHILD_CONNECTION: &str = "WA_PG_FLEET_CHILD";
@@ -177,10 +177,10 @@ async fn run_under_load(lines: &mut Lines<BufReader<ChildStdout>>, load: Duratio
 }
 
 /// Replica B takes every account over; returns its stores and how long it took.
-async fn take_over(prefix: &str) -> (PostgresFleet, Vec<PostgresStore>, Duration) {
+async fn take_over(pool: Pool, prefix: &str) -> (PostgresFleet, Vec<PostgresStore>, Duration) {
     let started = Instant::now();
     let fleet = PostgresFleet::open(
-        support::pool(),
+        pool,
         FleetOptions::new().account(replica_options("replica-b")),
     )
     .await
@@ -243,10 +243,14 @@ async fn check_accounts(client: &Client, stores: &[PostgresStore], acked: &Acked
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commit() {
     support::init_tracing();
+    if !support::has_database(
+        "fleet_failover::a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commit",
+    ) {
+        return;
+    }
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = support::cluster();
     let prefix = support::unique("fleet-kill");
-    let mut child = start_child(&cluster.connection_string(), &prefix);
+    let mut child = start_child(&support::connection_string(), &prefix);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut acked = run_under_load(&mut lines, Duration::from_millis(1500)).await;
     child.kill().await.expect("SIGKILL replica A");
@@ -259,11 +263,11 @@ async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commi
         "A acknowledged flushes of most accounts"
     );
 
-    let (fleet, stores, _) = take_over(&prefix).await;
+    let (fleet, stores, _) = take_over(support::pool(), &prefix).await;
     let took = killed.elapsed();
     let bound = LEASE_TTL + LEASE_WAIT + Duration::from_secs(5);
     assert!(took < bound, "took over in {took:?}, bound {bound:?}");
-    let client = support::client_on(cluster).await;
+    let client = support::client().await;
     let counters = check_accounts(&client, &stores, &acked).await;
     eprintln!("killed replica: took over {ACCOUNTS} accounts in {took:?}; batches {counters:?}");
     fleet.close().await.expect("close");
@@ -272,8 +276,13 @@ async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken_over() {
     support::init_tracing();
+    // The test puts a proxy in front of the server's own port.
+    let Some(cluster) = support::cluster(
+        "fleet_failover::a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken_over",
+    ) else {
+        return;
+    };
     let _turn = ONE_AT_A_TIME.lock().await;
-    let cluster = support::cluster();
     let proxy = BlackHoleProxy::start(cluster.port()).await;
     let prefix = support::unique("fleet-hole");
     let mut child = start_child(&proxy.connection_string(), &prefix);
@@ -291,7 +300,7 @@ async fn a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken
         acked_after
     });
 
-    let (fleet, stores, _) = take_over(&prefix).await;
+    let (fleet, stores, _) = take_over(support::pool_on(cluster), &prefix).await;
     let took = cut.elapsed();
     let bound = LEASE_TTL + LEASE_WAIT + Duration::from_secs(5);
     assert!(took < bound, "took over in {took:?}, bound {bound:?}");

@@ -132,6 +132,11 @@ fn lid_batch(id: &str, value: &str) -> WriteBatch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_reports_latencies_flushes_renewals_and_losses_with_bounded_labels() {
+    if !support::has_database(
+        "fleet_metrics::a_fleet_reports_latencies_flushes_renewals_and_losses_with_bounded_labels",
+    ) {
+        return;
+    }
     support::init_tracing();
     install();
     let name = support::unique("metrics");
@@ -203,7 +208,7 @@ async fn a_fleet_reports_latencies_flushes_renewals_and_losses_with_bounded_labe
     );
 
     // A lease lost to another owner.
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .execute(
             "UPDATE wa_auth.leases SET owner_id = 'thief', epoch = epoch + 1 WHERE instance_id = $1",
@@ -225,6 +230,11 @@ async fn a_fleet_reports_latencies_flushes_renewals_and_losses_with_bounded_labe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_reported_as_it_happens_and_its_end_too() {
+    if !support::can_start_clusters(
+        "fleet_metrics::an_outage_is_reported_as_it_happens_and_its_end_too",
+    ) {
+        return;
+    }
     support::init_tracing();
     let cluster = Arc::new(Cluster::start());
     let account = PostgresStoreOptions::new("t")

@@ -31,7 +31,7 @@ fn quiet_owner(instance: &str, owner: &str) -> PostgresStoreOptions {
 /// Ends the lease on the server, as time does for a stalled or partitioned owner (or a server
 /// clock that jumped): the owner itself still counts it as valid.
 async fn expire_lease(instance: &str) {
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     let rows = client
         .execute(
             "UPDATE wa_auth.leases SET expires_at = now() - interval '1 second' WHERE instance_id = $1",
@@ -43,7 +43,7 @@ async fn expire_lease(instance: &str) {
 }
 
 async fn stored_value(instance: &str, id: &str) -> Option<String> {
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .query_opt(
             "SELECT data::text FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'lid-mapping' AND key_id = $2",
@@ -56,6 +56,9 @@ async fn stored_value(instance: &str, id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_replica_gets_already_owned() {
+    if !support::has_database("lease_fencing::second_replica_gets_already_owned") {
+        return;
+    }
     support::init_tracing();
     let instance = support::unique("lease-two");
     let first = open(PostgresStoreOptions::new(&instance).owner_id("replica-a"))
@@ -91,6 +94,9 @@ async fn second_replica_gets_already_owned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn takeover_after_expiry_fences_the_old_owner() {
+    if !support::has_database("lease_fencing::takeover_after_expiry_fences_the_old_owner") {
+        return;
+    }
     support::init_tracing();
     let instance = support::unique("lease-takeover");
     // The old owner's lease ends on the server while the owner still counts it as valid.
@@ -168,6 +174,9 @@ async fn takeover_after_expiry_fences_the_old_owner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_lease_is_not_taken_unless_asked() {
+    if !support::has_database("lease_fencing::expired_lease_is_not_taken_unless_asked") {
+        return;
+    }
     let instance = support::unique("lease-never");
     let old = open(quiet_owner(&instance, "crashed-owner"))
         .await
@@ -191,6 +200,9 @@ async fn expired_lease_is_not_taken_unless_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_keeps_a_live_lease() {
+    if !support::has_database("lease_fencing::renewal_keeps_a_live_lease") {
+        return;
+    }
     let instance = support::unique("lease-renew");
     let owner = open(
         PostgresStoreOptions::new(&instance)
@@ -214,6 +226,9 @@ async fn renewal_keeps_a_live_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_lease_is_noticed_by_renewal() {
+    if !support::has_database("lease_fencing::a_stolen_lease_is_noticed_by_renewal") {
+        return;
+    }
     let instance = support::unique("lease-stolen");
     let owner = open(
         PostgresStoreOptions::new(&instance)
@@ -223,7 +238,7 @@ async fn a_stolen_lease_is_noticed_by_renewal() {
     .await
     .expect("owner");
     // An operator (or a buggy tool) moves the lease without going through a store.
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .execute(
             "UPDATE wa_auth.leases SET owner_id = 'operator', epoch = epoch + 1 WHERE instance_id = $1",
@@ -245,6 +260,9 @@ async fn a_stolen_lease_is_noticed_by_renewal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_releases_the_lease_at_once() {
+    if !support::has_database("lease_fencing::close_releases_the_lease_at_once") {
+        return;
+    }
     let instance = support::unique("lease-release");
     let first = open(PostgresStoreOptions::new(&instance).owner_id("first"))
         .await

@@ -11,6 +11,11 @@ use wa_store_postgres::{PostgresReader, PostgresStore, SchemaName};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
+    if !support::has_database(
+        "reader::a_reader_snapshots_a_live_account_without_touching_its_lease",
+    ) {
+        return;
+    }
     support::init_tracing();
     let instance = support::unique("reader");
     let owner = PostgresStore::open(support::pool(), support::options(&instance))
@@ -55,7 +60,7 @@ async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
     owner.close().await.unwrap();
 
     // A damaged row fails only its own read, naming it.
-    let client = support::client_on(support::cluster()).await;
+    let client = support::client().await;
     client
         .execute(
             "UPDATE wa_auth.keys SET data = '{\"not\": \"a device list\"}'::jsonb WHERE instance_id = $1 AND kind = 'device-list' AND key_id = 's-1-b'",
@@ -89,8 +94,11 @@ async fn a_reader_snapshots_a_live_account_without_touching_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_errors_keep_their_sqlstate() {
+    // A database that does not exist needs the server's own connection string.
+    let Some(cluster) = support::cluster("reader::database_errors_keep_their_sqlstate") else {
+        return;
+    };
     support::init_tracing();
-    let cluster = support::cluster();
     let pool = wa_store_postgres::connect_pool(&cluster.connection_string_for("no_such_db"), 1)
         .expect("pool");
     let err = PostgresReader::open(&pool, &SchemaName::default(), "anyone")

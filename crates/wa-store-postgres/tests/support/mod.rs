@@ -1,5 +1,15 @@
-//! Helpers shared by this crate's integration tests: one throwaway cluster per test binary,
-//! unique instance ids, and a direct client for looking at the rows.
+//! Helpers shared by this crate's integration tests: the gates that decide whether a test can
+//! run (see `wa_testkit::postgres`), unique instance ids, and a direct client for looking at
+//! the rows.
+//!
+//! A test that needs only a database starts with
+//! `if !support::has_database("binary::test") { return; }` and then uses [`pool`] and
+//! [`client`] (`$WA_TEST_DATABASE_URL` when set, else the shared throwaway cluster). A test that
+//! needs the server itself (its port, files or configuration) starts with
+//! `let Some(cluster) = support::cluster("binary::test") else { return };` and uses
+//! [`pool_on`] and [`client_on`] with it; one that starts clusters of its own first checks
+//! [`can_start_clusters`]. Each gate prints one line and returns `false`/`None` when
+//! PostgreSQL is missing (a panic instead under `WA_REQUIRE_POSTGRES=1`).
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -11,11 +21,29 @@ use std::time::Duration;
 use wa_auth::{AuthCreds, KeyKind, KeyValue, WriteBatch};
 use wa_store_postgres::tokio_postgres::{self, Client, NoTls};
 use wa_store_postgres::{Pool, PostgresStoreOptions, connect_pool};
-use wa_testkit::postgres::Cluster;
+use wa_testkit::postgres::{self, Cluster};
 
-/// The cluster shared by the tests of this binary.
-pub fn cluster() -> &'static Cluster {
-    Cluster::shared()
+/// Whether `test`, which needs only a database, can run (see the module docs).
+pub fn has_database(test: &str) -> bool {
+    postgres::database(test).is_some()
+}
+
+/// The shared throwaway cluster for `test`, which needs the server itself; `None` when it
+/// must be skipped (see the module docs).
+pub fn cluster(test: &str) -> Option<&'static Cluster> {
+    postgres::cluster(test)
+}
+
+/// Whether `test`, which starts clusters of its own, can run (see the module docs).
+pub fn can_start_clusters(test: &str) -> bool {
+    postgres::can_start_clusters(test)
+}
+
+/// The connection string of the database of a test that passed [`has_database`].
+pub fn connection_string() -> String {
+    postgres::database("a test past its gate")
+        .expect("the test checked has_database first")
+        .connection_string()
 }
 
 /// A pool on `cluster`.
@@ -23,9 +51,9 @@ pub fn pool_on(cluster: &Cluster) -> Pool {
     connect_pool(&cluster.connection_string(), 8).expect("pool")
 }
 
-/// A pool on the shared cluster.
+/// A pool on the database of a test that passed [`has_database`].
 pub fn pool() -> Pool {
-    pool_on(cluster())
+    connect_pool(&connection_string(), 8).expect("pool")
 }
 
 /// An id no other test (or earlier run) uses.
@@ -48,7 +76,16 @@ pub fn options(instance: &str) -> PostgresStoreOptions {
 
 /// A plain client on `cluster`, for looking at rows directly.
 pub async fn client_on(cluster: &Cluster) -> Client {
-    let (client, connection) = tokio_postgres::connect(&cluster.connection_string(), NoTls)
+    client_for(&cluster.connection_string()).await
+}
+
+/// A plain client on the database of a test that passed [`has_database`].
+pub async fn client() -> Client {
+    client_for(&connection_string()).await
+}
+
+async fn client_for(connection: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(connection, NoTls)
         .await
         .expect("connect");
     tokio::spawn(async move {
