@@ -370,7 +370,7 @@ impl PostgresFleet {
     /// Flushes every account, releases every lease and stops the fleet; afterwards
     /// `open_account` and every store of the fleet return [`AuthError::Closed`]. Returns the
     /// first error of an account whose last batches could not be written (as
-    /// [`PostgresStore::close`] does); accounts fenced earlier are not an error here.
+    /// [`Persistence::close`](wa_auth::Persistence::close) on a store does); accounts fenced earlier are not an error here.
     pub async fn close(&self) -> Result<()> {
         let fleet = &self.shared;
         fleet.closing.store(true, Ordering::Release);
