@@ -18,7 +18,8 @@
 
 pub mod atomic;
 pub mod blocking;
-mod fault;
+#[doc(hidden)]
+pub mod fault;
 pub mod group;
 
 pub use atomic::{publish_file, replace_file};

@@ -79,7 +79,8 @@
 
 mod commit;
 mod compaction;
-mod fault;
+/// The fault hooks the file stores share (inert without the `fault-injection` feature).
+use wa_store_fs::fault;
 mod format;
 pub mod inspect;
 pub mod layout;
