@@ -202,20 +202,7 @@ pub async fn migrate_between(
     // Folder targets: lock and clean up first, so a busy or non-empty destination is reported
     // before the (possibly long) read.
     let dir_target = prepare_folder(to, options)?;
-    let source = open_at(from, None, OpenMode::source(options.lenient))
-        .await
-        .map_err(|source| MigrateError::Source {
-            location: from.to_string(),
-            source,
-        })?;
-    let read = read_open(&source, from, options).await;
-    let closed = source.close().await;
-    let (read, mut summary) = read?;
-    if let Err(e) = closed {
-        summary
-            .warnings
-            .push(format!("closing the source {from} failed: {e}"));
-    }
+    let (read, mut summary) = read_source_at(from, options).await?;
     let flavour = flavour_for(options, read.flavour, &read.snapshot);
     write_prepared(
         &read.snapshot,
@@ -281,11 +268,12 @@ pub async fn read_location(
         })
 }
 
-async fn read_location_once(
+/// Opens the source at `from` read-only, reads it whole and closes it; a failed close is a
+/// warning in the summary (the read is complete by then).
+async fn read_source_at(
     from: &Location,
     options: &MigrateOptions,
-) -> Result<(Snapshot, Summary)> {
-    let fingerprint = from.path().map(folder_fingerprint).transpose()?;
+) -> Result<(SourceRead, Summary)> {
     let source = open_at(from, None, OpenMode::source(options.lenient))
         .await
         .map_err(|source| MigrateError::Source {
@@ -300,6 +288,15 @@ async fn read_location_once(
             .warnings
             .push(format!("closing the source {from} failed: {e}"));
     }
+    Ok((read, summary))
+}
+
+async fn read_location_once(
+    from: &Location,
+    options: &MigrateOptions,
+) -> Result<(Snapshot, Summary)> {
+    let fingerprint = from.path().map(folder_fingerprint).transpose()?;
+    let (read, summary) = read_source_at(from, options).await?;
     if let (Some(before), Some(dir)) = (fingerprint, from.path())
         && before != folder_fingerprint(dir)?
     {
