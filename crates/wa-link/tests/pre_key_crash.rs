@@ -147,6 +147,9 @@ fn main() {
                 );
             }
             reported.extend(fresh.iter().map(|k| k.id.0));
+            // Closed, not dropped: a store dropped inside a runtime releases its lock a moment
+            // later, and the next child (another process) must find it free.
+            state.close().await.expect("close after checking");
         });
     }
     assert!(
