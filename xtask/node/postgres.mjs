@@ -5,9 +5,12 @@
 //    (ALREADY_OWNED), also with takeover 'after-expiry' while A's lease is live.
 // 2. A is SIGKILLed; once its lease expired, B takes over and reads A's key.
 // 3. B is frozen (SIGSTOP) past its lease; C takes over; B, thawed, is fenced: its next set
-//    rejects with OWNERSHIP_LOST, and so do its reads. Nothing B wrote lands.
+//    is refused (OWNERSHIP_LOST, or UNHEALTHY while the renewal that tells it is in flight) and
+//    its reads soon reject with OWNERSHIP_LOST. Nothing B wrote lands.
 // 4. The same with a write-behind owner D: its set after the takeover may resolve (queued), but
 //    it never lands, and D's close reports OWNERSHIP_LOST.
+// 5. Connecting as libpq does: `sslmode=require` against the (TLS-less) test server is refused;
+//    the PG* environment variables alone, with no connection string, reach the database.
 
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -32,8 +35,8 @@ const base = {
 const takeover = { ...base, takeover: 'after-expiry', leaseWaitMs: 8000 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function actor(name) {
-	const proc = spawn(process.execPath, [script, config.package], { stdio: ['pipe', 'pipe', 'inherit'] })
+async function actor(name, env = process.env) {
+	const proc = spawn(process.execPath, [script, config.package], { stdio: ['pipe', 'pipe', 'inherit'], env })
 	const answers = []
 	const waiters = []
 	createInterface({ input: proc.stdout }).on('line', (line) => {
@@ -95,11 +98,22 @@ await r.check('B frozen past its lease; C takes over', async () => {
 	expectOk(await c.open(takeover), 'C open')
 	expectOk(await c.set({ 'lid-mapping': { c1: 'from-c' } }), 'C set')
 })
-await r.check('B thawed is fenced: its set rejects with OWNERSHIP_LOST, and so do its reads', async () => {
+await r.check('B thawed is fenced: its set is refused, and its reads soon reject with OWNERSHIP_LOST', async () => {
 	b.proc.kill('SIGCONT')
-	const message = expectCode(await b.set({ 'lid-mapping': { b2: 'from-b-after' } }), 'OWNERSHIP_LOST', 'B set')
-	expectCode(await b.get('lid-mapping', ['a1']), 'OWNERSHIP_LOST', 'B get')
-	return message.slice(0, 120)
+	// Thawed, B may first only know that its lease can no longer be trusted (UNHEALTHY: the
+	// renewal that tells it is still in flight on a loaded machine); both refuse the write.
+	// It must then learn it was fenced, within a few seconds.
+	const set = await b.set({ 'lid-mapping': { b2: 'from-b-after' } })
+	if (set.ok || (set.code !== 'OWNERSHIP_LOST' && set.code !== 'UNHEALTHY')) throw new Error(`B set: ${JSON.stringify(set)}`)
+	const deadline = Date.now() + 10000
+	let get = await b.get('lid-mapping', ['a1'])
+	// (An unhealthy store still serves reads from memory; a fenced one refuses them.)
+	while ((get.ok || get.code === 'UNHEALTHY') && Date.now() < deadline) {
+		await sleep(200)
+		get = await b.get('lid-mapping', ['a1'])
+	}
+	expectCode(get, 'OWNERSHIP_LOST', 'B get')
+	return `set refused (${set.code}), then reads say OWNERSHIP_LOST`
 })
 const d = await actor('D')
 await r.check('nothing B wrote after the takeover landed (C closed, D opens and reads)', async () => {
@@ -130,5 +144,29 @@ await r.check('write-behind D fenced: a set after the takeover never lands, clos
 	if (got.d2 !== null || got.c1 !== 'from-c') throw new Error(JSON.stringify(got))
 	return set.ok ? 'the set had resolved (queued), then was dropped by the fence' : `the set was refused (${set.code})`
 })
-for (const p of [b, c, d, e]) p.stop()
+
+// Connecting as libpq does: sslmode is honoured (the test cluster speaks no TLS, so `require`
+// must be refused, never silently downgraded), and the PG* variables fill an empty string.
+const g = await actor('G')
+await r.check('sslmode=require against a server without TLS is refused', async () => {
+	const answer = await g.open({ ...base, instanceId: 'tls-refused', connectionString: `${config.connection_string} sslmode=require` })
+	if (answer.ok || !/tls|ssl/i.test(answer.message)) throw new Error(`expected a TLS refusal, got ${JSON.stringify(answer)}`)
+	return `${answer.code}: ${answer.message.slice(0, 100)}`
+})
+const settings = Object.fromEntries(config.connection_string.split(/\s+/).map((pair) => pair.split('=')))
+const fromEnv = { ...process.env, PGHOST: settings.host, PGPORT: settings.port, PGUSER: settings.user, PGDATABASE: settings.dbname }
+const h = await actor('H', fromEnv)
+await r.check('the PG* environment variables alone reach the database', async () => {
+	const { connectionString, ...options } = base
+	expectOk(await h.open({ ...options, instanceId: 'from-env' }), 'H open')
+	expectOk(await h.set({ 'lid-mapping': { h1: 'from-env' } }), 'H set')
+	expectOk(await h.close(), 'H close')
+	const i = await actor('I')
+	expectOk(await i.open({ ...base, instanceId: 'from-env' }), 'I open')
+	const got = expectOk(await i.get('lid-mapping', ['h1']), 'I get')
+	expectOk(await i.close(), 'I close')
+	i.stop()
+	if (got.h1 !== 'from-env') throw new Error(JSON.stringify(got))
+})
+for (const p of [b, c, d, e, g, h]) p.stop()
 r.finish()

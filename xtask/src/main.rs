@@ -10,6 +10,7 @@ mod bench_folder;
 mod interop;
 mod node_package;
 mod node_test;
+mod node_types;
 
 /// A subcommand: its name, a one-line summary, and its entry point.
 type Command = (

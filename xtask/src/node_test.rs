@@ -12,7 +12,10 @@
 //!      the folder migrated into native, kept as a Baileys folder, migrated into PostgreSQL;
 //!    - `fresh.mjs` (fresh account, bad input) for every Baileys version and store;
 //!    - `crash.mjs`: `--kills` SIGKILLs (default 200) per store, native and Baileys folder;
-//!    - `postgres.mjs`: ownership, takeover and fencing across processes.
+//!    - `postgres.mjs`: ownership, takeover and fencing across processes, and connecting as
+//!      libpq does (`sslmode`, the `PG*` variables);
+//!    - `types-check.ts`, type-checked with `tsc --strict` against every installed Baileys:
+//!      the package's declarations fit Baileys' types and still reject misuse.
 //!
 //! Prints one line per run (the whole output of a run that fails) and ends with
 //! `node-test: N passed, M failed`. `--keep` leaves the work folder in place.
@@ -338,6 +341,27 @@ fn fresh_runs(env: &mut Env) -> Result<(), String> {
     Ok(())
 }
 
+/// Proof 5: the package's type declarations fit every installed Baileys' own types.
+fn types_runs(env: &mut Env, typescript: &Path) -> Result<(), String> {
+    for (version, dir) in env.baileys.clone() {
+        let label = format!("TypeScript: the declarations fit Baileys {version}");
+        let run = env.run_dir(&label)?;
+        let started = Instant::now();
+        let (passed, printed) =
+            crate::node_types::check(&env.root, typescript, &env.package, &dir, &run)?;
+        if passed {
+            println!(
+                "  ok   {label}: tsc --strict, no errors ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        } else {
+            println!("  FAIL {label}:\n{printed}");
+        }
+        env.results.push((label, passed));
+    }
+    Ok(())
+}
+
 /// Proof 3: the kill loop, with the newest Baileys.
 fn crash_run(env: &mut Env, kills: u32) -> Result<(), String> {
     let (version, dir) = env.baileys.last().cloned().ok_or("no Baileys")?;
@@ -497,6 +521,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     fresh_runs(&mut env)?;
     println!("\n== PostgreSQL ownership");
     postgres_run(&mut env)?;
+    println!("\n== TypeScript declarations");
+    let typescript =
+        crate::node_types::ensure_typescript(&env.root.join(".interop-cache"), options.offline)?;
+    types_runs(&mut env, &typescript)?;
     println!("\n== crash test");
     crash_run(&mut env, options.kills)?;
     if options.keep {

@@ -1,9 +1,14 @@
 // Type declarations of wa-auth-node. The shapes are structural so that the package needs no
 // type dependency on Baileys: `state` is assignable to Baileys' `AuthenticationState`
-// (`{ creds: AuthenticationCreds, keys: SignalKeyStore }`) in Baileys 6 and 7.
+// (`{ creds: AuthenticationCreds, keys: SignalKeyStore }`) in Baileys 6 and 7
+// (`cargo xtask node-test` type-checks that against every installed Baileys).
 
-/** Baileys' `AuthenticationCreds`, with Buffers where Baileys' own file store yields them. */
-export type AuthenticationCreds = { [field: string]: any }
+/** Baileys' `AuthenticationCreds`, with Buffers where Baileys' own file store yields them.
+ * Typed `any` on purpose: its required fields differ between Baileys versions, and only `any`
+ * is assignable to each version's own type without this package depending on Baileys' types.
+ * Annotate it with Baileys' type where you want it checked:
+ * `const creds: AuthenticationCreds = state.creds`. */
+export type AuthenticationCreds = any
 
 /** Baileys' key types (`session`, `pre-key`, ...) or any other `[a-z0-9_-]{1,64}` namespace. */
 export type KeyType =
@@ -53,8 +58,12 @@ export interface FolderOptions extends CommonOptions {
 }
 
 export interface PostgresOptions extends CommonOptions {
-	/** libpq key-value string (`host=... user=... dbname=...`) or `postgresql://` URL. */
-	connectionString: string
+	/** libpq key-value string (`host=... user=... dbname=...`) or `postgresql://` URL, completed
+	 * as libpq does from `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+	 * `PGSSLROOTCERT` and the password file (`PGPASSFILE`, `~/.pgpass`). TLS (rustls) follows
+	 * `sslmode` (`disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`) with the
+	 * roots of `sslrootcert`. Omitted or empty: the environment alone. */
+	connectionString?: string
 	/** The account's instance id (1..=256 bytes, no control characters). */
 	instanceId: string
 	/** Take over the lease of an owner whose lease expired (it crashed). Default `'never'`. */

@@ -255,10 +255,14 @@ async function usePostgresAuthState(options) {
 	if (!isPlainObject(options)) {
 		throw invalid(`usePostgresAuthState(options): options must be an object, got ${describe(options)}`)
 	}
-	for (const field of ['connectionString', 'instanceId']) {
-		if (typeof options[field] !== 'string' || options[field].length === 0) {
-			throw invalid(`usePostgresAuthState(options): options.${field} must be a non-empty string`)
-		}
+	if (typeof options.instanceId !== 'string' || options.instanceId.length === 0) {
+		throw invalid('usePostgresAuthState(options): options.instanceId must be a non-empty string')
+	}
+	// Omitted or empty: libpq's environment variables (PGHOST, ...) say where to connect.
+	if (options.connectionString !== undefined && typeof options.connectionString !== 'string') {
+		throw invalid(
+			`usePostgresAuthState(options): options.connectionString must be a string, got ${describe(options.connectionString)}`,
+		)
 	}
 	const wire = wireOptions(options, 'usePostgresAuthState')
 	return authState(await call(addon.openPostgres(wire)))

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use wa_auth::{AuthCreds, AuthError, KeyKind, Persistence, PersistenceExt, Result, WriteBatch};
 use wa_store_compat::{CompatStore, CompatStoreOptions, Flavour, FlavourSource};
 use wa_store_native::NativeStore;
-use wa_store_postgres::{PostgresStore, connect_pool};
+use wa_store_postgres::{PostgresStore, connect};
 
 use crate::options::{Common, FolderOptions, NativeOptions, PostgresOptions};
 use crate::values::{self, GetOutput};
@@ -304,14 +304,16 @@ impl Handle {
 }
 
 /// One pool per connection string, shared by every instance the process opens (the first
-/// open of a connection string sets its size).
+/// open of a connection string sets its size). The string is resolved as libpq does: the
+/// `PG*` environment variables fill what it leaves out, a password file supplies the
+/// password, and `sslmode`/`sslrootcert` select TLS (rustls).
 fn shared_pool(connection_string: &str, size: usize) -> Result<Pool> {
     static POOLS: OnceLock<Mutex<HashMap<String, Pool>>> = OnceLock::new();
     let mut pools = POOLS.get_or_init(Default::default).lock();
     if let Some(pool) = pools.get(connection_string) {
         return Ok(pool.clone());
     }
-    let pool = connect_pool(connection_string, size)?;
+    let pool = connect::pool(connection_string, size)?;
     pools.insert(connection_string.to_owned(), pool.clone());
     Ok(pool)
 }

@@ -83,7 +83,9 @@ pub struct PostgresOptions {
     pub baileys_version: Option<u8>,
     /// The major version of the installed Baileys (a hint from the JS side).
     pub installed_baileys: Option<u8>,
-    /// libpq key-value string or `postgresql://` URL.
+    /// libpq key-value string or `postgresql://` URL, completed from the `PG*` environment
+    /// variables and the password file as libpq does (empty or missing: the environment alone).
+    #[serde(default)]
     pub connection_string: String,
     /// The account's instance id.
     pub instance_id: String,

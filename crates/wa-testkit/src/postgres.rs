@@ -486,10 +486,17 @@ pub fn bin_dir() -> PathBuf {
     })
 }
 
-/// Where the PostgreSQL server binaries are, if found.
+/// Where the PostgreSQL server binaries are, if found. Panics when `$WA_PG_BINDIR` is set to a
+/// directory without `initdb`: a setting that is wrong must not turn into a skipped test.
 pub fn find_bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WA_PG_BINDIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("initdb").is_file(),
+            "WA_PG_BINDIR is {} but it holds no initdb: point it at PostgreSQL's server binaries",
+            dir.display()
+        );
+        return Some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
