@@ -4,7 +4,10 @@
 //! BaileysEx's file persistence does), printed as a Markdown table for `docs/benchmarks.md`.
 //!
 //! `cargo bench -p wa-store-native` runs everything (about a minute, most of it the per-key-file
-//! bulk write). `WA_BENCH_QUICK=1` shrinks the per-key-file bulk write to 1,000 sessions.
+//! bulk write). `WA_BENCH_QUICK=1` shrinks the per-key-file bulk write to 1,000 sessions;
+//! `WA_BENCH_ONLY=bulk` (or `single`, `concurrent`, `open`, comma-separated) runs only those
+//! benchmarks (the concurrent row needs `single` for its ratio); `WA_BENCH_BULK_RUNS=N` makes
+//! the bulk row's median one of N runs instead of 5.
 //!
 //! Cold opens run in a child process (this binary again, with `WA_BENCH_CHILD` set), so that
 //! resident memory is measured in a process that did nothing else.
@@ -30,6 +33,8 @@ const COMMITTERS: usize = 64;
 const COMMITS_PER_COMMITTER: usize = 20;
 const BULK_SESSIONS: usize = 10_000;
 const BULK_RUNS: usize = 5;
+/// Overrides [`BULK_RUNS`] (more runs make the medians steadier on a busy machine).
+const BULK_RUNS_ENV: &str = "WA_BENCH_BULK_RUNS";
 const OPEN_SESSIONS: usize = 10_000;
 const OPEN_PRE_KEYS: usize = 1_000;
 const OPEN_OTHERS: usize = 5_000;
@@ -51,12 +56,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let only = std::env::var("WA_BENCH_ONLY").unwrap_or_default();
+    let runs = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
     let mut rows = Vec::new();
     runtime.block_on(async {
-        single_commit(tmp.path(), &mut rows).await;
-        concurrent_commits(tmp.path(), &mut rows).await;
-        bulk_write(tmp.path(), quick, &mut rows).await;
-        cold_open(tmp.path(), &mut rows).await;
+        if runs("single") {
+            single_commit(tmp.path(), &mut rows).await;
+        }
+        if runs("concurrent") {
+            concurrent_commits(tmp.path(), &mut rows).await;
+        }
+        if runs("bulk") {
+            bulk_write(tmp.path(), quick, &mut rows).await;
+        }
+        if runs("open") {
+            cold_open(tmp.path(), &mut rows).await;
+        }
     });
     println!();
     println!(
@@ -366,7 +381,11 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
     let mut encode_times = Vec::new();
     let mut no_sync_times = Vec::new();
     let mut written = 0;
-    for run in 0..BULK_RUNS {
+    let bulk_runs = std::env::var(BULK_RUNS_ENV)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(BULK_RUNS);
+    for run in 0..bulk_runs {
         let dir = root.join(format!("bulk-{run}"));
         let store = NativeStore::open(&dir).await.expect("open");
         let before = fs::metadata(dir.join(LOG_FILE)).expect("log").len();
@@ -421,11 +440,15 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
         raw.push(started.elapsed());
         fs::remove_file(&path).expect("clean");
     }
+    let fastest = |d: &[Duration]| ms(d.iter().copied().min().unwrap_or_default());
     breakdown(format!(
-        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {}; the store without the sync (validate, encode in parallel runs with their checksums, write, apply) {}; raw `write` of the same bytes {}, raw write + fdatasync {}",
-        ms(median(encode_times)),
-        ms(median(no_sync_times)),
-        ms(median(raw_write)),
+        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {} (fastest {}); the store without the sync (validate, encode in parallel runs with their checksums, write, apply) {} (fastest {}); raw `write` of the same bytes {} (fastest {}), raw write + fdatasync {}",
+        ms(median(encode_times.clone())),
+        fastest(&encode_times),
+        ms(median(no_sync_times.clone())),
+        fastest(&no_sync_times),
+        ms(median(raw_write.clone())),
+        fastest(&raw_write),
         ms(median(raw.clone())),
     ));
     let native_all = native.clone();
@@ -449,7 +472,7 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
         )
     };
     rows.push(format!(
-        "| durable bulk write of {BULK_SESSIONS} sessions ({:.1} MB of values, {:.1} MB in the log), one commit, median of {BULK_RUNS} | {} (runs: {}) | {} (runs: {}) | {per_key_note} | ≤ 2× raw: **{:.2}×** |",
+        "| durable bulk write of {BULK_SESSIONS} sessions ({:.1} MB of values, {:.1} MB in the log), one commit, median of {bulk_runs} | {} (runs: {}) | {} (runs: {}) | {per_key_note} | ≤ 2× raw: **{:.2}×** |",
         value_bytes as f64 / 1e6,
         written as f64 / 1e6,
         ms(native),

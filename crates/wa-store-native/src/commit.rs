@@ -26,7 +26,7 @@ use crate::format::{FRAME_HEADER_LEN, FrameHeader};
 use crate::layout::Paths;
 use crate::log::write_all_vectored;
 use crate::options::{Durability, NativeStoreOptions};
-use crate::state::{EncodedBatch, State, extend_crc};
+use crate::state::{EncodedBatch, State, extend_crc, free_spent};
 
 /// The log file and what goes with it; guarded by [`Shared::log`], held by the leader of a
 /// group while it writes, and by compaction while it starts or publishes.
@@ -143,12 +143,14 @@ fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatc
         batches.len(),
         batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
     );
+    let mut spent = Vec::new();
     {
         let mut state = shared.state.write();
         for (seq, batch) in (first_seq..).zip(batches) {
-            state.apply(batch, seq);
+            state.apply(batch, seq, &mut spent);
         }
     }
+    free_spent(spent);
     debug!(
         first_seq,
         batches = count,
