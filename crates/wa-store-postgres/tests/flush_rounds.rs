@@ -5,40 +5,11 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wa_auth::{AuthError, KeyKind, KeyValue, Persistence, WriteBatch};
-use wa_store_postgres::tokio_postgres;
-use wa_store_postgres::{FleetOptions, PostgresFleet, PostgresStore, PostgresStoreOptions};
-
-fn lid_batch(id: &str, value: &str) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    batch.put(KeyKind::LidMapping, id, KeyValue::LidMapping(value.into()));
-    batch
-}
-
-async fn open_accounts(fleet: &PostgresFleet, prefix: &str, n: usize) -> Vec<Arc<PostgresStore>> {
-    let mut stores = Vec::new();
-    for _ in 0..n {
-        let id = support::unique(prefix);
-        stores.push(Arc::new(
-            fleet.open_account(&id).await.expect("open account"),
-        ));
-    }
-    stores
-}
-
-async fn stored_lid(client: &tokio_postgres::Client, instance: &str, id: &str) -> Option<String> {
-    client
-        .query_opt(
-            "SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'lid-mapping' AND key_id = $2",
-            &[&instance, &id],
-        )
-        .await
-        .expect("query")
-        .map(|row| row.get(0))
-}
+use support::{lid_batch, open_accounts};
+use wa_auth::{AuthError, KeyKind, KeyValue, Persistence};
+use wa_store_postgres::{FleetOptions, PostgresFleet, PostgresStoreOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_round_does_not_delay_another_account_s_durable_commits() {
@@ -98,11 +69,15 @@ async fn a_stalled_round_does_not_delay_another_account_s_durable_commits() {
     );
     assert!(!a_flush.is_finished(), "A's round still waits");
     assert_eq!(
-        stored_lid(&client, b.instance_id(), "k").await.as_deref(),
+        support::stored_lid(&client, b.instance_id(), "k")
+            .await
+            .as_deref(),
         Some("19")
     );
     assert_eq!(
-        stored_lid(&client, a.instance_id(), "k").await.as_deref(),
+        support::stored_lid(&client, a.instance_id(), "k")
+            .await
+            .as_deref(),
         Some("1")
     );
 
@@ -113,7 +88,9 @@ async fn a_stalled_round_does_not_delay_another_account_s_durable_commits() {
         .expect("task")
         .expect("A's flush succeeds");
     assert_eq!(
-        stored_lid(&client, a.instance_id(), "k").await.as_deref(),
+        support::stored_lid(&client, a.instance_id(), "k")
+            .await
+            .as_deref(),
         Some("2")
     );
     assert!(a.metrics().healthy && b.metrics().healthy);
@@ -178,7 +155,7 @@ async fn each_account_s_batches_land_in_order_across_concurrent_rounds() {
         let id = store.instance_id();
         let last = (batches - 1).to_string();
         assert_eq!(
-            stored_lid(&client, id, "latest").await.as_deref(),
+            support::stored_lid(&client, id, "latest").await.as_deref(),
             Some(last.as_str()),
             "{id}"
         );
