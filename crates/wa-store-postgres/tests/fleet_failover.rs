@@ -303,7 +303,7 @@ async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commi
     assert!(took < bound, "took over in {took:?}, bound {bound:?}");
     let client = support::client().await;
     let counters = check_accounts(&client, &stores, &acked).await;
-    report("killed", took, &counters);
+    report("killed", took, &counters, &acked);
     fleet.close().await.expect("close");
 }
 
@@ -355,18 +355,21 @@ async fn a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken
         *known = (known.0.max(entry.0), known.1.max(entry.1));
     }
     let counters = check_accounts(&client, &stores, &acked).await;
-    report("black-holed", took, &counters);
+    report("black-holed", took, &counters, &acked);
     fleet.close().await.expect("close");
     drop(proxy);
 }
 
-/// Prints the takeover time and how many batches the accounts had.
-fn report(how: &str, took: Duration, counters: &[u64]) {
+/// Prints the takeover time, how many accounts A had acknowledged durable batches of, and how
+/// many batches the accounts hold.
+fn report(how: &str, took: Duration, counters: &[u64], acked: &Acked) {
     let batches: u64 = counters.iter().map(|c| c + 1).sum();
     eprintln!(
-        "{how} replica: took over {} accounts in {took:?} (bound {:?}); {batches} batches present",
+        "{how} replica: took over {} accounts in {took:?} (bound {:?}); {} accounts with \
+         acknowledged batches, {batches} batches present",
         counters.len(),
-        LEASE_TTL + LEASE_WAIT + Duration::from_secs(5)
+        LEASE_TTL + LEASE_WAIT + Duration::from_secs(5),
+        acked.0.len(),
     );
 }
 
