@@ -100,14 +100,16 @@ impl FlushState {
     /// What the account needs at `now`: gather commits for `flush_interval`, flush at once
     /// when `flush_batch_keys` wait, a caller waits in `flush`, the account closes or a failed
     /// flush is retried (after its backoff, unless a caller waits); renew the lease when due.
-    /// A renewal due before `horizon` is [`Need::RenewSoon`] (a fleet aligns them).
-    pub(crate) fn step(&self, now: Instant, horizon: Instant) -> Need {
+    /// A renewal due before `horizon` is [`Need::RenewSoon`] (a fleet aligns them). Adds the
+    /// keys queued or being written to `queued` (read under the same lock).
+    pub(crate) fn step(&self, now: Instant, horizon: Instant, queued: &mut usize) -> Need {
         let shared = &self.shared;
         let renew_at = self.renew_retry_at.unwrap_or_else(|| {
             let interval = shared.timings.lease_renew_interval;
             shared.status.borrow().lease.renewal_due(interval)
         });
         let mut queue = shared.queue.lock();
+        *queued += queue.pending.len() + queue.in_flight_keys;
         if queue.pending.is_empty() && self.in_flight.is_none() {
             if queue.closing {
                 return Need::Release;
@@ -243,7 +245,7 @@ async fn run(shared: Arc<Shared>) {
     };
     loop {
         let now = Instant::now();
-        let go_on = match flusher.state.step(now, now) {
+        let go_on = match flusher.state.step(now, now, &mut 0) {
             Need::Wait(until) | Need::RenewSoon(until) => flusher.sleep_until(until).await,
             Need::Renew => flusher.renew().await,
             Need::Flush => flusher.flush().await,

@@ -234,15 +234,12 @@ impl Flusher {
             plan.next = Some(plan.next.map_or(at, |next| next.min(at)));
         };
         for (&id, slot) in &self.slots {
-            let shared = &slot.state.shared;
-            {
-                let queue = shared.queue.lock();
-                plan.queued_keys += queue.pending.len() + queue.in_flight_keys;
-            }
             if slot.busy || slot.state.stopped() {
+                let queue = slot.state.shared.queue.lock();
+                plan.queued_keys += queue.pending.len() + queue.in_flight_keys;
                 continue;
             }
-            match slot.state.step(now, horizon) {
+            match slot.state.step(now, horizon, &mut plan.queued_keys) {
                 Need::Flush => plan.flush.push(id),
                 Need::Renew => plan.renew.push(id),
                 Need::RenewSoon(at) => {
