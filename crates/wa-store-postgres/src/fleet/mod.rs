@@ -3,9 +3,10 @@
 //!
 //! Each account opened with [`PostgresFleet::open_account`] is a [`PostgresStore`] like one
 //! opened on its own (same lease, same memory image, same write-behind queue, same errors);
-//! only its flusher is the fleet's: one task whose flush transaction carries the queued
-//! batches of many accounts, each guarded by its own lease check inside that transaction
-//! ([`round`]), and which renews every lease due in one statement.
+//! only its flusher is the fleet's: one task whose flush transactions (up to `flush_rounds` in
+//! flight at once, over disjoint accounts) each carry the queued batches of many accounts, each
+//! guarded by its own lease check inside that transaction ([`round`]), and which renews every
+//! lease due in one statement.
 
 mod flusher;
 pub(crate) mod round;
