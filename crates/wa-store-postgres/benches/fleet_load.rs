@@ -13,7 +13,9 @@
 //!    resident memory.
 //! 4. Saturation: every account commits and flushes back to back for 5 s: keys flushed/s.
 //!
-//! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`)
+//! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`);
+//! `WA_BENCH_FLUSH_ROUNDS` sets the fleet's `flush_rounds` (default: the fleet's own, half the
+//! pool).
 
 mod support;
 
@@ -104,7 +106,14 @@ type Stores = Vec<Arc<PostgresStore>>;
 
 async fn open_fleet(pool: &Pool, accounts: usize) -> (PostgresFleet, Stores, Duration) {
     let started = Instant::now();
-    let fleet = PostgresFleet::open(pool.clone(), FleetOptions::new().account(options()))
+    let mut fleet_options = FleetOptions::new().account(options());
+    if let Some(rounds) = std::env::var("WA_BENCH_FLUSH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        fleet_options = fleet_options.flush_rounds(rounds);
+    }
+    let fleet = PostgresFleet::open(pool.clone(), fleet_options)
         .await
         .expect("fleet");
     let fleet_ref = &fleet;
@@ -304,6 +313,8 @@ fn main() {
         println!("\n| mode | cold start of {accounts} accounts (s) | RSS after (MiB) |\n|---|---|---|");
         let rss0 = rss_mib();
         let (fleet, fleet_stores, took) = open_fleet(&pool, accounts).await;
+        let rounds = fleet.options().flush_rounds.map_or_else(|| "default (half the pool)".to_owned(), |n| n.to_string());
+        println!("fleet flush_rounds: {rounds}");
         let rss_fleet = rss_mib();
         println!("| fleet, load-all | {:.2} | {rss_fleet:.0} (+{:.0}) |", took.as_secs_f64(), rss_fleet - rss0);
 

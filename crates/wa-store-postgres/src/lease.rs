@@ -31,22 +31,49 @@ pub(crate) async fn describe_holder(
     instance: &str,
 ) -> std::result::Result<String, tokio_postgres::Error> {
     let Some(row) = client.query_opt(&statements.holder, &[&instance]).await? else {
-        return Ok("nobody (the lease row is gone)".to_owned());
+        return Ok(Holder::GONE.to_owned());
     };
-    let owner: Option<String> = row.try_get(0)?;
-    let epoch: i64 = row.try_get(1)?;
-    let remaining_ms: f64 = row.try_get(2)?;
-    Ok(match owner {
-        None => format!("nobody (released at epoch {epoch})"),
-        Some(owner) if remaining_ms > 0.0 => format!(
-            "{owner} (epoch {epoch}, lease valid for another {:.1} s)",
-            remaining_ms / 1000.0
-        ),
-        Some(owner) => format!(
-            "{owner} (epoch {epoch}, lease expired {:.1} s ago)",
-            -remaining_ms / 1000.0
-        ),
-    })
+    Ok(Holder::from_row(&row, 0)?.describe())
+}
+
+/// A lease as read back: its owner, epoch and the milliseconds until it expires.
+pub(crate) struct Holder {
+    pub owner: Option<String>,
+    pub epoch: i64,
+    pub remaining_ms: f64,
+}
+
+impl Holder {
+    /// How a lease whose row is gone is described.
+    pub(crate) const GONE: &str = "nobody (the lease row is gone)";
+
+    /// The holder in columns `at`, `at + 1` and `at + 2` of `row`.
+    pub(crate) fn from_row(
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> std::result::Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            owner: row.try_get(at)?,
+            epoch: row.try_get(at + 1)?,
+            remaining_ms: row.try_get(at + 2)?,
+        })
+    }
+
+    /// Who holds the lease, for errors and logs.
+    pub(crate) fn describe(&self) -> String {
+        let epoch = self.epoch;
+        match &self.owner {
+            None => format!("nobody (released at epoch {epoch})"),
+            Some(owner) if self.remaining_ms > 0.0 => format!(
+                "{owner} (epoch {epoch}, lease valid for another {:.1} s)",
+                self.remaining_ms / 1000.0
+            ),
+            Some(owner) => format!(
+                "{owner} (epoch {epoch}, lease expired {:.1} s ago)",
+                -self.remaining_ms / 1000.0
+            ),
+        }
+    }
 }
 
 /// A lease taken by [`acquire`].
@@ -132,9 +159,7 @@ pub(crate) async fn renew(
         return Ok(());
     }
     let holder = describe_holder(client, statements, &options.instance_id).await?;
-    Err(RoundError::Fenced(format!(
-        "the lease (epoch {epoch}) is now held by {holder}"
-    )))
+    Err(RoundError::Fenced { epoch, holder })
 }
 
 /// Releases our lease; `false` when it was not ours any more.

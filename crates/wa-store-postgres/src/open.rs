@@ -8,7 +8,7 @@ use deadpool_postgres::{Object, Pool};
 use tracing::warn;
 use wa_auth::{AuthError, Result};
 
-use crate::error::{RoundError, backend_msg, describe};
+use crate::error::{RoundError, backend_msg};
 use crate::health::LeaseClock;
 use crate::lease::{self, Acquired};
 use crate::load;
@@ -51,7 +51,7 @@ pub(crate) async fn open(setup: &Setup<'_>) -> Result<Opened> {
     let connect = Lent::get(setup.pool, setup.timings.operation_timeout);
     let mut client = match tokio::time::timeout_at(deadline, connect).await {
         Ok(Ok(client)) => client,
-        Ok(Err(reason)) => return Err(backend_msg(reason)),
+        Ok(Err(error)) => return Err(error.into_auth(&setup.options.instance_id, "")),
         Err(_) => return Err(timed_out()),
     };
     let acquired = match tokio::time::timeout_at(deadline, take_lease(setup, &mut client)).await {
@@ -112,13 +112,10 @@ async fn load(setup: &Setup<'_>, client: &Object, acquired: Acquired) -> Result<
         let (statements, limits) = (setup.statements, setup.limits);
         match lease::renew(client, statements, limits, options, acquired.epoch).await {
             Ok(()) => lease.confirm(sent),
-            Err(RoundError::Fenced(reason)) => {
-                return Err(AuthError::OwnershipLost {
-                    resource: format!("PostgreSQL instance {}", options.instance_id),
-                    reason: format!("while the keys were loading: {reason}"),
-                });
+            Err(error) => {
+                let context = "while the keys were loading: ";
+                return Err(error.into_auth(&options.instance_id, context));
             }
-            Err(RoundError::Transient(reason)) => return Err(backend_msg(reason)),
         }
     }
     Ok(Opened {
@@ -140,17 +137,15 @@ fn release_in_background(setup: &Setup<'_>, epoch: i64) {
     tokio::spawn(async move {
         let release = async {
             let mut client = Lent::get(&pool, timeout).await?;
-            lease::release(&client, &statements, &limits, &options, epoch)
-                .await
-                .map_err(|e| describe(&e))?;
+            lease::release(&client, &statements, &limits, &options, epoch).await?;
             client.keep();
-            Ok::<(), String>(())
+            Ok::<(), RoundError>(())
         };
         let outcome = tokio::time::timeout(timeout, release).await;
         if let Some(error) = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(error)) => Some(error),
-            Err(_) => Some("timed out".to_owned()),
+            Err(_) => Some(RoundError::TimedOut { after: timeout }),
         } {
             warn!(instance = %options.instance_id, %error, "cannot release the lease after a failed open; it will expire");
         }

@@ -21,7 +21,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use crate::error::pool_error;
+use crate::error::{DatabaseError, RoundError, pool_error};
 use crate::options::Timings;
 
 /// The statement that opens each of the store's transactions.
@@ -58,15 +58,17 @@ pub(crate) struct Lent {
 }
 
 impl Lent {
-    /// A connection from `pool`, waiting at most `timeout`; the error describes the failure.
-    pub(crate) async fn get(pool: &Pool, timeout: Duration) -> Result<Self, String> {
+    /// A connection from `pool`, waiting at most `timeout`.
+    pub(crate) async fn get(pool: &Pool, timeout: Duration) -> Result<Self, RoundError> {
         match tokio::time::timeout(timeout, pool.get()).await {
             Ok(Ok(client)) => Ok(Self {
                 client: Some(client),
                 keep: false,
             }),
-            Ok(Err(e)) => Err(pool_error(e)),
-            Err(_) => Err("timed out waiting for a database connection".to_owned()),
+            Ok(Err(e)) => Err(RoundError::no_connection(&e)),
+            Err(_) => Err(RoundError::NoConnection(DatabaseError::message(
+                pool_error("timed out waiting for one"),
+            ))),
         }
     }
 

@@ -32,10 +32,10 @@ pub(crate) async fn write(
         client.batch_execute("ROLLBACK").await?;
         let instance = shared.options.instance_id.as_str();
         let holder = lease::describe_holder(client, &shared.statements, instance).await?;
-        return Err(RoundError::Fenced(format!(
-            "the lease (epoch {}) is now held by {holder}",
-            shared.epoch
-        )));
+        return Err(RoundError::Fenced {
+            epoch: shared.epoch,
+            holder,
+        });
     }
     client.batch_execute("COMMIT").await?;
     Ok(())

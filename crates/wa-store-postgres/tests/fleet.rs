@@ -5,20 +5,13 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::stream_batch;
-use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Persistence, WriteBatch};
+use support::{lid_batch, open_accounts, stream_batch};
+use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Persistence};
 use wa_store_postgres::{
-    FleetOptions, Ownership, OwnershipEvent, PostgresFleet, PostgresStore, PostgresStoreOptions,
+    FleetOptions, Ownership, OwnershipEvent, PostgresFleet, PostgresStoreOptions,
 };
-
-fn lid_batch(id: &str, value: &str) -> WriteBatch {
-    let mut batch = WriteBatch::new();
-    batch.put(KeyKind::LidMapping, id, KeyValue::LidMapping(value.into()));
-    batch
-}
 
 fn account_options() -> PostgresStoreOptions {
     PostgresStoreOptions::new("template").lease_wait(Duration::from_secs(20))
@@ -28,17 +21,6 @@ async fn open_fleet(account: PostgresStoreOptions) -> PostgresFleet {
     PostgresFleet::open(support::pool(), FleetOptions::new().account(account))
         .await
         .expect("open fleet")
-}
-
-async fn open_accounts(fleet: &PostgresFleet, prefix: &str, n: usize) -> Vec<Arc<PostgresStore>> {
-    let mut stores = Vec::new();
-    for _ in 0..n {
-        let id = support::unique(prefix);
-        stores.push(Arc::new(
-            fleet.open_account(&id).await.expect("open account"),
-        ));
-    }
-    stores
 }
 
 async fn lease_row(instance: &str) -> (Option<String>, i64) {
@@ -54,15 +36,7 @@ async fn lease_row(instance: &str) -> (Option<String>, i64) {
 }
 
 async fn stored_lid(instance: &str, id: &str) -> Option<String> {
-    let client = support::client().await;
-    client
-        .query_opt(
-            "SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'lid-mapping' AND key_id = $2",
-            &[&instance, &id],
-        )
-        .await
-        .expect("query")
-        .map(|row| row.get(0))
+    support::stored_lid(&support::client().await, instance, id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

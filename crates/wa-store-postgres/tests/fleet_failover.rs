@@ -5,6 +5,11 @@
 //! there, account by account, as a prefix of whole batches; A's in-flight transactions are
 //! rolled back and land neither then nor later; a black-holed A stops acknowledging before B
 //! takes over.
+//!
+//! `WA_PG_FLEET_FAILOVER_ACCOUNTS` sets how many accounts A serves (default 16, for `cargo
+//! test`); the figures in docs/benchmarks.md come from 1,000 accounts in release mode. A holds
+//! its aggregate load near 2,000 commits/s beyond 16 accounts (each account pauses
+//! `accounts / 2` ms between batches; up to 16, 4 ms).
 
 mod support;
 
@@ -25,7 +30,27 @@ use wa_store_postgres::{
 const CHILD_CONNECTION: &str = "WA_PG_FLEET_CHILD";
 const CHILD_PREFIX: &str = "WA_PG_FLEET_PREFIX";
 const CHILD_ACCOUNTS: &str = "WA_PG_FLEET_ACCOUNTS";
-const ACCOUNTS: usize = 16;
+const ACCOUNTS_VAR: &str = "WA_PG_FLEET_FAILOVER_ACCOUNTS";
+
+/// How many accounts replica A serves: `WA_PG_FLEET_FAILOVER_ACCOUNTS`, default 16.
+fn accounts() -> usize {
+    std::env::var(ACCOUNTS_VAR).map_or(16, |n| n.parse().expect("a number of accounts"))
+}
+
+/// The pause between two batches of one account in A: 4 ms for a few accounts (as fast as
+/// they go), else `accounts / 2` ms, about 2,000 commits/s in all.
+fn pause(accounts: usize) -> Duration {
+    if accounts <= 16 {
+        Duration::from_millis(4)
+    } else {
+        Duration::from_micros(500 * accounts as u64)
+    }
+}
+
+/// How long A runs under load before it is killed or cut off.
+fn load_time(accounts: usize) -> Duration {
+    Duration::from_millis(1500).max(Duration::from_millis(5 * accounts as u64))
+}
 /// The two failover tests load the machine: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LEASE_TTL: Duration = Duration::from_secs(3);
@@ -68,14 +93,21 @@ fn fleet_replica_child() {
         let pool = connect_pool(&connection, 4).expect("pool");
         let options = FleetOptions::new().account(replica_options("replica-a"));
         let fleet = PostgresFleet::open(pool, options).await.expect("fleet");
-        let mut tasks = Vec::new();
-        for account in 0..accounts {
-            let store = fleet
-                .open_account(&format!("{prefix}-{account}"))
-                .await
-                .expect("open account");
-            tasks.push(tokio::spawn(serve(account, store)));
-        }
+        // Opened concurrently: the fleet bounds the opens in flight to half its pool.
+        let opening = (0..accounts).map(|account| {
+            let (fleet, prefix) = (&fleet, &prefix);
+            async move {
+                let id = format!("{prefix}-{account}");
+                fleet.open_account(&id).await.expect("open account")
+            }
+        });
+        let stores = futures::future::join_all(opening).await;
+        let pause = pause(accounts);
+        let tasks: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(account, store)| tokio::spawn(serve(account, store, pause)))
+            .collect();
         println!("READY");
         for task in tasks {
             let _ = task.await;
@@ -84,7 +116,7 @@ fn fleet_replica_child() {
 }
 
 /// One account's load in replica A: commits, a flush every third batch.
-async fn serve(account: usize, store: PostgresStore) {
+async fn serve(account: usize, store: PostgresStore, pause: Duration) {
     let mut creds = AuthCreds::generate();
     for i in 0u64.. {
         let batch = stream_batch(i, &mut creds);
@@ -104,7 +136,7 @@ async fn serve(account: usize, store: PostgresStore) {
                 Err(_) => return,
             }
         }
-        tokio::time::sleep(Duration::from_millis(4)).await;
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -119,7 +151,7 @@ fn start_child(connection: &str, prefix: &str) -> Child {
         ])
         .env(CHILD_CONNECTION, connection)
         .env(CHILD_PREFIX, prefix)
-        .env(CHILD_ACCOUNTS, ACCOUNTS.to_string())
+        .env(CHILD_ACCOUNTS, accounts().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -152,7 +184,9 @@ impl Acked {
 async fn run_under_load(lines: &mut Lines<BufReader<ChildStdout>>, load: Duration) -> Acked {
     let mut acked = Acked::default();
     loop {
-        let line = tokio::time::timeout(Duration::from_secs(45), lines.next_line())
+        // A opens every account first.
+        let start = Duration::from_secs(45) + Duration::from_millis(50 * accounts() as u64);
+        let line = tokio::time::timeout(start, lines.next_line())
             .await
             .expect("replica A starts")
             .expect("read")
@@ -185,7 +219,7 @@ async fn take_over(pool: Pool, prefix: &str) -> (PostgresFleet, Vec<PostgresStor
     )
     .await
     .expect("fleet B");
-    let opening = (0..ACCOUNTS).map(|a| {
+    let opening = (0..accounts()).map(|a| {
         let id = format!("{prefix}-{a}");
         let fleet = &fleet;
         async move {
@@ -252,14 +286,14 @@ async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commi
     let prefix = support::unique("fleet-kill");
     let mut child = start_child(&support::connection_string(), &prefix);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut acked = run_under_load(&mut lines, Duration::from_millis(1500)).await;
+    let mut acked = run_under_load(&mut lines, load_time(accounts())).await;
     child.kill().await.expect("SIGKILL replica A");
     let killed = Instant::now();
     while let Ok(Some(line)) = lines.next_line().await {
         acked.read(&line);
     }
     assert!(
-        acked.0.len() >= ACCOUNTS / 2,
+        acked.0.len() >= accounts() / 2,
         "A acknowledged flushes of most accounts"
     );
 
@@ -269,7 +303,7 @@ async fn a_killed_replica_s_accounts_are_all_taken_over_with_every_durable_commi
     assert!(took < bound, "took over in {took:?}, bound {bound:?}");
     let client = support::client().await;
     let counters = check_accounts(&client, &stores, &acked).await;
-    eprintln!("killed replica: took over {ACCOUNTS} accounts in {took:?}; batches {counters:?}");
+    report("killed", took, &counters, &acked);
     fleet.close().await.expect("close");
 }
 
@@ -287,7 +321,7 @@ async fn a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken
     let prefix = support::unique("fleet-hole");
     let mut child = start_child(&proxy.connection_string(), &prefix);
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut acked = run_under_load(&mut lines, Duration::from_millis(1500)).await;
+    let mut acked = run_under_load(&mut lines, load_time(accounts())).await;
     // The network to A is cut, likely in the middle of a flush: the server keeps that
     // transaction (and the lease rows it locked) until its idle timeout ends it.
     proxy.black_hole_now();
@@ -321,11 +355,22 @@ async fn a_black_holed_replica_stops_acknowledging_before_its_accounts_are_taken
         *known = (known.0.max(entry.0), known.1.max(entry.1));
     }
     let counters = check_accounts(&client, &stores, &acked).await;
-    eprintln!(
-        "black-holed replica: took over {ACCOUNTS} accounts in {took:?}; batches {counters:?}"
-    );
+    report("black-holed", took, &counters, &acked);
     fleet.close().await.expect("close");
     drop(proxy);
+}
+
+/// Prints the takeover time, how many accounts A had acknowledged durable batches of, and how
+/// many batches the accounts hold.
+fn report(how: &str, took: Duration, counters: &[u64], acked: &Acked) {
+    let batches: u64 = counters.iter().map(|c| c + 1).sum();
+    eprintln!(
+        "{how} replica: took over {} accounts in {took:?} (bound {:?}); {} accounts with \
+         acknowledged batches, {batches} batches present",
+        counters.len(),
+        LEASE_TTL + LEASE_WAIT + Duration::from_secs(5),
+        acked.0.len(),
+    );
 }
 
 /// When B's lease on `instance` was acquired, by the server's clock (this machine's).

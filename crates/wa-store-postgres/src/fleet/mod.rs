@@ -3,9 +3,10 @@
 //!
 //! Each account opened with [`PostgresFleet::open_account`] is a [`PostgresStore`] like one
 //! opened on its own (same lease, same memory image, same write-behind queue, same errors);
-//! only its flusher is the fleet's: one task whose flush transaction carries the queued
-//! batches of many accounts, each guarded by its own lease check inside that transaction
-//! ([`round`]), and which renews every lease due in one statement.
+//! only its flusher is the fleet's: one task whose flush transactions (up to `flush_rounds` in
+//! flight at once, over disjoint accounts) each carry the queued batches of many accounts, each
+//! guarded by its own lease check inside that transaction ([`round`]), and which renews every
+//! lease due in one statement.
 
 mod flusher;
 pub(crate) mod round;
@@ -47,6 +48,11 @@ pub struct FleetOptions {
     /// The most rows one flush transaction carries, over all its accounts; accounts beyond it
     /// go in the next transaction, at once. Default 16,384.
     pub fleet_batch_keys: usize,
+    /// How many flush rounds (each a transaction on a pooled connection of its own, over
+    /// accounts no other round carries) may be in flight at once. None (the default): half
+    /// the pool's connections, at least one; the other half is left to accounts opening
+    /// and to reads.
+    pub flush_rounds: Option<usize>,
     /// How many accounts (the first opened) get their own `instance` label on the metrics;
     /// the others share `instance="other"`. Default 0: per-replica aggregates only.
     pub account_labels: usize,
@@ -68,6 +74,7 @@ impl FleetOptions {
             name: "default".to_owned(),
             account: PostgresStoreOptions::new("fleet"),
             fleet_batch_keys: 16_384,
+            flush_rounds: None,
             account_labels: 0,
             event_capacity: 4096,
         }
@@ -88,6 +95,12 @@ impl FleetOptions {
     /// Sets [`fleet_batch_keys`](Self::fleet_batch_keys).
     pub fn fleet_batch_keys(mut self, keys: usize) -> Self {
         self.fleet_batch_keys = keys;
+        self
+    }
+
+    /// Sets [`flush_rounds`](Self::flush_rounds).
+    pub fn flush_rounds(mut self, rounds: usize) -> Self {
+        self.flush_rounds = Some(rounds);
         self
     }
 
@@ -119,6 +132,12 @@ impl FleetOptions {
                 "must be more than zero",
             ));
         }
+        if self.flush_rounds == Some(0) {
+            return Err(AuthError::invalid(
+                "option flush_rounds",
+                "must be more than zero",
+            ));
+        }
         self.account.validate()
     }
 }
@@ -131,6 +150,8 @@ pub(crate) struct FleetShared {
     pub statements: Statements,
     pub fleet_statements: FleetStatements,
     pub pool: Pool,
+    /// How many flush rounds may be in flight at once (`flush_rounds` or its default).
+    pub flush_rounds: usize,
     /// Wakes the flusher; every account's commits and flushes notify it.
     pub wake: Arc<Notify>,
     /// Wakes the ownership monitor after a round.
@@ -232,8 +253,10 @@ impl PostgresFleet {
         }
         drop(client);
         let timings = options.account.timings();
-        let opening = Semaphore::new((pool.status().max_size / 2).max(1));
+        let half_pool = (pool.status().max_size / 2).max(1);
+        let opening = Semaphore::new(half_pool);
         let shared = Arc::new(FleetShared {
+            flush_rounds: options.flush_rounds.unwrap_or(half_pool),
             timings,
             limits: Limits::new(&timings),
             statements: Statements::new(schema),

@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::error::RoundError;
 use crate::fleet::sql::FleetStatements;
-use crate::lease;
+use crate::lease::{self, Holder};
 use crate::queue::{Data, Pending};
 use crate::session::{Limits, one_statement};
 
@@ -33,12 +33,12 @@ pub(crate) struct Account<'a> {
 }
 
 /// What a round did for one account.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// The lease was confirmed (and the account's work written, if any).
     Confirmed,
-    /// Another owner holds the lease.
-    Fenced(String),
+    /// Another owner holds the lease ([`RoundError::Fenced`]).
+    Fenced(RoundError),
     /// The lease row was locked by another transaction: nothing was written; retry.
     Locked,
 }
@@ -58,17 +58,13 @@ pub(crate) async fn flush(
     accounts: &[Account<'_>],
 ) -> Result<Vec<Verdict>, RoundError> {
     let guard = client.prepare_cached(&cx.statements.guard).await?;
-    let (instances, owners, epochs) = identities(accounts);
-    let params: [&(dyn ToSql + Sync); 5] = [&instances, &owners, &epochs, &cx.ttl_ms, &true];
+    let identities = Identities::of(accounts);
     let ((), rows) = try_join(
         client.batch_execute(cx.limits.begin()),
-        client.query(&guard, &params),
+        client.query(&guard, &identities.guard_params(cx, &true)),
     )
     .await?;
-    let matched: HashSet<String> = rows
-        .iter()
-        .map(|row| row.try_get::<_, String>(0))
-        .collect::<Result<_, _>>()?;
+    let matched = matched(&rows)?;
     let writing: Vec<&Account<'_>> = accounts
         .iter()
         .filter(|a| a.work.is_some() && matched.contains(a.instance))
@@ -84,14 +80,10 @@ pub(crate) async fn renew(
     accounts: &[Account<'_>],
 ) -> Result<Vec<Verdict>, RoundError> {
     let guard = client.prepare_cached(&cx.statements.guard).await?;
-    let (instances, owners, epochs) = identities(accounts);
-    let params: [&(dyn ToSql + Sync); 5] = [&instances, &owners, &epochs, &cx.ttl_ms, &false];
+    let identities = Identities::of(accounts);
+    let params = identities.guard_params(cx, &false);
     let rows = one_statement(client, cx.limits, &guard, &params).await?;
-    let matched: HashSet<String> = rows
-        .iter()
-        .map(|row| row.try_get::<_, String>(0))
-        .collect::<Result<_, _>>()?;
-    verdicts(client, cx, accounts, &matched).await
+    verdicts(client, cx, accounts, &matched(&rows)?).await
 }
 
 /// Releases the leases of `accounts` in one statement; returns those that were still ours.
@@ -99,20 +91,39 @@ pub(crate) async fn release(
     client: &Object,
     cx: &Context<'_>,
     accounts: &[Account<'_>],
-) -> Result<HashSet<String>, tokio_postgres::Error> {
+) -> Result<HashSet<String>, RoundError> {
     let statement = client.prepare_cached(&cx.statements.release).await?;
-    let (instances, owners, epochs) = identities(accounts);
+    let Identities(instances, owners, epochs) = Identities::of(accounts);
     let params: [&(dyn ToSql + Sync); 3] = [&instances, &owners, &epochs];
     let rows = one_statement(client, cx.limits, &statement, &params).await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(matched(&rows)?)
 }
 
-fn identities<'a>(accounts: &[Account<'a>]) -> (Vec<&'a str>, Vec<&'a str>, Vec<i64>) {
-    (
-        accounts.iter().map(|a| a.instance).collect(),
-        accounts.iter().map(|a| a.owner).collect(),
-        accounts.iter().map(|a| a.epoch).collect(),
-    )
+/// The instances, owners and epochs of a round's accounts, as parallel arrays.
+struct Identities<'a>(Vec<&'a str>, Vec<&'a str>, Vec<i64>);
+
+impl<'a> Identities<'a> {
+    fn of(accounts: &[Account<'a>]) -> Self {
+        Self(
+            accounts.iter().map(|a| a.instance).collect(),
+            accounts.iter().map(|a| a.owner).collect(),
+            accounts.iter().map(|a| a.epoch).collect(),
+        )
+    }
+
+    /// The parameters of [`FleetStatements::guard`].
+    fn guard_params<'s>(
+        &'s self,
+        cx: &'s Context<'_>,
+        flush: &'s bool,
+    ) -> [&'s (dyn ToSql + Sync); 5] {
+        [&self.0, &self.1, &self.2, &cx.ttl_ms, flush]
+    }
+}
+
+/// The instance ids a lease statement returned.
+fn matched(rows: &[tokio_postgres::Row]) -> Result<HashSet<String>, tokio_postgres::Error> {
+    rows.iter().map(|row| row.try_get::<_, String>(0)).collect()
 }
 
 /// The verdict for each account: confirmed when its check matched, else fenced or locked
@@ -139,46 +150,19 @@ async fn verdicts(
             if matched.contains(a.instance) {
                 return Verdict::Confirmed;
             }
-            match holders.get(a.instance) {
+            let holder = match holders.get(a.instance) {
                 Some(h) if h.owner.as_deref() == Some(a.owner) && h.epoch == a.epoch => {
-                    Verdict::Locked
+                    return Verdict::Locked;
                 }
-                Some(h) => Verdict::Fenced(format!(
-                    "the lease (epoch {}) is now held by {}",
-                    a.epoch,
-                    h.describe()
-                )),
-                None => Verdict::Fenced(format!(
-                    "the lease (epoch {}) is now held by nobody (the lease row is gone)",
-                    a.epoch
-                )),
-            }
+                Some(h) => h.describe(),
+                None => Holder::GONE.to_owned(),
+            };
+            Verdict::Fenced(RoundError::Fenced {
+                epoch: a.epoch,
+                holder,
+            })
         })
         .collect())
-}
-
-/// A lease as read back.
-struct Holder {
-    owner: Option<String>,
-    epoch: i64,
-    remaining_ms: f64,
-}
-
-impl Holder {
-    fn describe(&self) -> String {
-        let epoch = self.epoch;
-        match &self.owner {
-            None => format!("nobody (released at epoch {epoch})"),
-            Some(owner) if self.remaining_ms > 0.0 => format!(
-                "{owner} (epoch {epoch}, lease valid for another {:.1} s)",
-                self.remaining_ms / 1000.0
-            ),
-            Some(owner) => format!(
-                "{owner} (epoch {epoch}, lease expired {:.1} s ago)",
-                -self.remaining_ms / 1000.0
-            ),
-        }
-    }
 }
 
 async fn holders(
@@ -188,14 +172,7 @@ async fn holders(
 ) -> Result<HashMap<String, Holder>, tokio_postgres::Error> {
     let rows = client.query(&cx.statements.holders, &[&instances]).await?;
     rows.iter()
-        .map(|row| {
-            let holder = Holder {
-                owner: row.try_get(1)?,
-                epoch: row.try_get(2)?,
-                remaining_ms: row.try_get(3)?,
-            };
-            Ok((row.try_get(0)?, holder))
-        })
+        .map(|row| Ok((row.try_get(0)?, Holder::from_row(row, 1)?)))
         .collect()
 }
 

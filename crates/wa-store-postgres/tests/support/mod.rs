@@ -136,6 +136,41 @@ pub fn stream_batch(i: u64, creds: &mut AuthCreds) -> WriteBatch {
     batch
 }
 
+/// A batch that puts LID mapping `id` = `value`.
+pub fn lid_batch(id: &str, value: &str) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    batch.put(KeyKind::LidMapping, id, KeyValue::LidMapping(value.into()));
+    batch
+}
+
+/// The stored value of LID mapping `id` of `instance`, if any.
+pub async fn stored_lid(client: &Client, instance: &str, id: &str) -> Option<String> {
+    client
+        .query_opt(
+            "SELECT data #>> '{}' FROM wa_auth.keys WHERE instance_id = $1 AND kind = 'lid-mapping' AND key_id = $2",
+            &[&instance, &id],
+        )
+        .await
+        .expect("query")
+        .map(|row| row.get(0))
+}
+
+/// Opens `n` new accounts (ids from `prefix`) on `fleet`.
+pub async fn open_accounts(
+    fleet: &wa_store_postgres::PostgresFleet,
+    prefix: &str,
+    n: usize,
+) -> Vec<std::sync::Arc<wa_store_postgres::PostgresStore>> {
+    let mut stores = Vec::new();
+    for _ in 0..n {
+        let id = unique(prefix);
+        stores.push(std::sync::Arc::new(
+            fleet.open_account(&id).await.expect("open account"),
+        ));
+    }
+    stores
+}
+
 /// How many key rows `instance` has, counted by the database itself.
 pub async fn key_rows(client: &Client, instance: &str) -> u64 {
     let rows: i64 = client
