@@ -74,6 +74,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod budget;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod connect;
@@ -98,6 +99,7 @@ mod store;
 pub mod telemetry;
 mod write;
 
+pub use budget::FleetMemory;
 pub use error::{DatabaseError, sqlstate};
 pub use events::{Ownership, OwnershipEvent};
 pub use fleet::{FleetOptions, PostgresFleet};

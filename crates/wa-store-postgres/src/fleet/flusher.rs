@@ -278,7 +278,7 @@ impl Flusher {
     fn gauges(&self) {
         let telemetry = &self.fleet.telemetry;
         telemetry.accounts.set(self.slots.len() as f64);
-        let bytes: usize = self.slots.iter().map(|s| s.shared.loaded_bytes).sum();
+        let bytes: usize = self.slots.iter().map(|s| s.shared.resident_bytes()).sum();
         telemetry.resident_bytes.set(bytes as f64);
     }
 

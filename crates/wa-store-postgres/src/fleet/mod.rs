@@ -21,8 +21,9 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tracing::info;
-use wa_auth::{AuthError, Result};
+use wa_auth::{AuthError, KeyKind, Result};
 
+use crate::budget::{Budget, Cache, FleetMemory};
 use crate::error::{backend_msg, pool_error};
 use crate::events::{self, OwnershipEvent};
 use crate::open::{self, Setup};
@@ -53,6 +54,21 @@ pub struct FleetOptions {
     /// Events kept for a slow [`PostgresFleet::events`] receiver before it lags. Default
     /// 4,096.
     pub event_capacity: usize,
+    /// The replica's memory budget in bytes (budgeted mode), or `None` (the default):
+    /// load-all, every key of every account in memory as for a store on its own.
+    ///
+    /// In budgeted mode each account keeps its creds and small kinds resident (loaded at
+    /// open); its sessions and sender keys are read from the database on first use and
+    /// evicted least recently used (over all the fleet's accounts) whenever the resident
+    /// bytes exceed the budget — never one written by a commit that is not yet durable. Bytes
+    /// are counted as stored (JSON text and ids, plus a fixed overhead per cached key); see
+    /// [`PostgresFleet::memory`] and `docs/postgres.md` for the cost of an account in each
+    /// mode. Reads of a key not in memory wait for one database query.
+    pub memory_budget: Option<usize>,
+    /// The kinds a budgeted fleet reads on first use and may evict; the others stay resident.
+    /// Default: sessions and sender keys (about nine tenths of a realistic account's bytes;
+    /// every other kind is small, see `docs/postgres.md`). Ignored in load-all mode.
+    pub cached_kinds: Vec<KeyKind>,
 }
 
 impl Default for FleetOptions {
@@ -70,6 +86,8 @@ impl FleetOptions {
             fleet_batch_keys: 16_384,
             account_labels: 0,
             event_capacity: 4096,
+            memory_budget: None,
+            cached_kinds: crate::budget::default_cached_kinds(),
         }
     }
 
@@ -94,6 +112,18 @@ impl FleetOptions {
     /// Sets [`account_labels`](Self::account_labels).
     pub fn account_labels(mut self, accounts: usize) -> Self {
         self.account_labels = accounts;
+        self
+    }
+
+    /// Sets [`memory_budget`](Self::memory_budget) to `bytes` (budgeted mode).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Sets [`cached_kinds`](Self::cached_kinds).
+    pub fn cached_kinds(mut self, kinds: impl IntoIterator<Item = KeyKind>) -> Self {
+        self.cached_kinds = kinds.into_iter().collect();
         self
     }
 
@@ -144,6 +174,8 @@ pub(crate) struct FleetShared {
     pub closing: AtomicBool,
     /// Aggregates (`instance="other"`).
     pub telemetry: Arc<Telemetry>,
+    /// The memory budget, in budgeted mode.
+    pub budget: Option<Arc<Budget>>,
     /// Accounts given their own metric labels so far.
     labeled: AtomicUsize,
     /// Bounds the accounts opening at once to half the pool, so that opens waiting for
@@ -233,6 +265,11 @@ impl PostgresFleet {
         drop(client);
         let timings = options.account.timings();
         let opening = Semaphore::new((pool.status().max_size / 2).max(1));
+        let telemetry = Arc::new(Telemetry::new(&options.name, "other"));
+        let budget = options.memory_budget.map(|limit| {
+            let kinds = options.cached_kinds.clone();
+            Arc::new(Budget::new(limit, kinds, telemetry.clone()))
+        });
         let shared = Arc::new(FleetShared {
             timings,
             limits: Limits::new(&timings),
@@ -245,7 +282,8 @@ impl PostgresFleet {
             added: Mutex::new(Vec::new()),
             events: events::channel(options.event_capacity),
             closing: AtomicBool::new(false),
-            telemetry: Arc::new(Telemetry::new(&options.name, "other")),
+            telemetry,
+            budget,
             labeled: AtomicUsize::new(0),
             opening,
             options,
@@ -260,10 +298,14 @@ impl PostgresFleet {
                 move || b.is_closing() && b.accounts.lock().is_empty(),
             ))
         };
-        info!(fleet = %shared.options.name, owner = %shared.options.account.owner_id, "opened PostgreSQL fleet");
+        let mut workers = vec![flusher, monitor];
+        if let Some(budget) = &shared.budget {
+            workers.push(tokio::spawn(Budget::trimmer(Arc::downgrade(budget))));
+        }
+        info!(fleet = %shared.options.name, owner = %shared.options.account.owner_id, budget = ?shared.options.memory_budget, "opened PostgreSQL fleet");
         Ok(Self {
             shared,
-            workers: Mutex::new(vec![flusher, monitor]),
+            workers: Mutex::new(workers),
         })
     }
 
@@ -294,8 +336,13 @@ impl PostgresFleet {
             timings: &fleet.timings,
             statements: &fleet.statements,
             limits: &fleet.limits,
+            skip_kinds: fleet
+                .budget
+                .as_ref()
+                .map(|b| b.kind_names())
+                .unwrap_or_default(),
         };
-        let opened = {
+        let mut opened = {
             let _turn = fleet
                 .opening
                 .acquire()
@@ -303,6 +350,10 @@ impl PostgresFleet {
                 .map_err(|_| AuthError::Closed)?;
             open::open(&setup).await?
         };
+        if let Some(budget) = &fleet.budget {
+            let pinned = opened.memory.stored_bytes();
+            opened.memory.cache = Some(Cache::new(budget.clone(), pinned));
+        }
         let keys = opened.memory.key_count();
         let parts = Parts {
             telemetry: fleet.telemetry_for(instance_id),
@@ -313,8 +364,12 @@ impl PostgresFleet {
             pool: fleet.pool.clone(),
             wake: fleet.wake.clone(),
             events: Some(fleet.events.clone()),
+            budget: fleet.budget.clone(),
         };
         let shared = Arc::new(Shared::new(parts, opened));
+        if let Some(budget) = &fleet.budget {
+            budget.register(&shared);
+        }
         self.register(shared.clone());
         tracing::debug!(
             instance = %instance_id,
@@ -367,6 +422,21 @@ impl PostgresFleet {
         &self.shared.options
     }
 
+    /// What the fleet's open accounts hold in memory (see
+    /// [`memory_budget`](FleetOptions::memory_budget)); computed by walking every account.
+    pub fn memory(&self) -> FleetMemory {
+        match &self.shared.budget {
+            Some(budget) => budget.usage(),
+            None => {
+                let pinned_bytes = self.shared.snapshot().iter().map(|a| a.loaded_bytes).sum();
+                let mut usage = FleetMemory::default();
+                usage.pinned_bytes = pinned_bytes;
+                usage.resident_bytes = pinned_bytes;
+                usage
+            }
+        }
+    }
+
     /// Flushes every account, releases every lease and stops the fleet; afterwards
     /// `open_account` and every store of the fleet return [`AuthError::Closed`]. Returns the
     /// first error of an account whose last batches could not be written (as
@@ -391,6 +461,12 @@ impl PostgresFleet {
         if let Some(err) = first_error {
             return Err(err);
         }
+        for account in &accounts {
+            account.release_cache();
+        }
+        if let Some(budget) = &fleet.budget {
+            budget.stop();
+        }
         fleet.wake.notify_one();
         fleet.monitor_wake.notify_one();
         let workers = std::mem::take(&mut *self.workers.lock());
@@ -410,6 +486,9 @@ impl Drop for PostgresFleet {
                 account.begin_close();
             }
             fleet.wake.notify_one();
+        }
+        if let Some(budget) = &fleet.budget {
+            budget.stop();
         }
     }
 }
