@@ -429,10 +429,11 @@ impl PostgresFleet {
             Some(budget) => budget.usage(),
             None => {
                 let pinned_bytes = self.shared.snapshot().iter().map(|a| a.loaded_bytes).sum();
-                let mut usage = FleetMemory::default();
-                usage.pinned_bytes = pinned_bytes;
-                usage.resident_bytes = pinned_bytes;
-                usage
+                FleetMemory {
+                    pinned_bytes,
+                    resident_bytes: pinned_bytes,
+                    ..FleetMemory::default()
+                }
             }
         }
     }
