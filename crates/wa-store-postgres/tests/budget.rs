@@ -537,9 +537,16 @@ async fn database_reads_never_replace_a_concurrent_commit() {
                     None => 0,
                     Some(other) => panic!("unexpected {other:?}"),
                 };
-                let now = committed[k].load(Ordering::SeqCst);
-                // Current: the state after one of the changes committed while the read ran
-                // (from the newest one before it on).
+                // The writer records a change once its commit returned: the change after the
+                // newest recorded one may already be visible.
+                let now = committed
+                    .iter()
+                    .map(|c| c.load(Ordering::SeqCst))
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                // Current: the state after one of the changes made while the read ran (from
+                // the newest one before it on).
                 let during = |i: u64| i >= floor && i <= now && (i == 0 || i % 4 == k as u64);
                 let legal = if seen == 0 {
                     floor == 0 || (floor..=now).any(|i| during(i) && i % 5 == 0)
