@@ -332,16 +332,26 @@ pub(crate) struct Budget {
     accounts: Mutex<Vec<Weak<Shared>>>,
     /// One eviction pass at a time.
     trimming: Mutex<()>,
+    /// Bounds the database reads running at once to half the pool, so that first-use reads
+    /// never starve the flusher of connections.
+    reads: tokio::sync::Semaphore,
     telemetry: Arc<Telemetry>,
     stopped: AtomicBool,
     warned: AtomicBool,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize, kinds: Vec<KeyKind>, telemetry: Arc<Telemetry>) -> Self {
+    /// A budget of `limit` bytes caching `kinds`, reading through a pool of `pool_size`.
+    pub(crate) fn new(
+        limit: usize,
+        kinds: Vec<KeyKind>,
+        pool_size: usize,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
         Self {
             limit,
             kinds,
+            reads: tokio::sync::Semaphore::new((pool_size / 2).max(1)),
             clock: AtomicU64::new(1),
             pinned: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
@@ -632,6 +642,7 @@ async fn fetch(shared: &Shared, kind: &KeyKind, ids: &[KeyId]) -> Result<HashMap
     let timeout = shared.timings.operation_timeout;
     let instance = shared.options.instance_id.as_str();
     let read = async {
+        let _turn = read_turn(shared).await?;
         let mut client = Lent::get(&shared.pool, timeout)
             .await
             .map_err(backend_msg)?;
@@ -667,6 +678,7 @@ async fn fetch_ids(shared: &Shared, kind: &KeyKind) -> Result<Vec<KeyId>> {
     let timeout = shared.timings.operation_timeout;
     let instance = shared.options.instance_id.as_str();
     let read = async {
+        let _turn = read_turn(shared).await?;
         let mut client = Lent::get(&shared.pool, timeout)
             .await
             .map_err(backend_msg)?;
@@ -684,6 +696,17 @@ async fn fetch_ids(shared: &Shared, kind: &KeyKind) -> Result<Vec<KeyId>> {
             .collect()
     };
     timed(timeout, read).await
+}
+
+/// Waits for a turn to read (see [`Budget`]'s `reads`).
+async fn read_turn(shared: &Shared) -> Result<Option<tokio::sync::SemaphorePermit<'_>>> {
+    match &shared.budget {
+        Some(budget) => match budget.reads.acquire().await {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(wa_auth::AuthError::Closed),
+        },
+        None => Ok(None),
+    }
 }
 
 async fn timed<T>(timeout: Duration, read: impl Future<Output = Result<T>>) -> Result<T> {

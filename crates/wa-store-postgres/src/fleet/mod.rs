@@ -268,7 +268,12 @@ impl PostgresFleet {
         let telemetry = Arc::new(Telemetry::new(&options.name, "other"));
         let budget = options.memory_budget.map(|limit| {
             let kinds = options.cached_kinds.clone();
-            Arc::new(Budget::new(limit, kinds, telemetry.clone()))
+            Arc::new(Budget::new(
+                limit,
+                kinds,
+                pool.status().max_size,
+                telemetry.clone(),
+            ))
         });
         let shared = Arc::new(FleetShared {
             timings,
