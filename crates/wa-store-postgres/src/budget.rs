@@ -170,7 +170,8 @@ impl Cache {
         self.budget.cached.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Applies the changes of commit `seq` to cached kind `kind` (sizes from `encoded`).
+    /// Applies the changes of commit `seq` to cached kind `kind` (`encoded`: the same batch as
+    /// the database receives it).
     pub(crate) fn apply(
         &mut self,
         kind: &KeyKind,
@@ -178,15 +179,23 @@ impl Cache {
         seq: u64,
         encoded: &Encoded,
     ) {
-        let sizes: HashMap<&KeyId, usize> = encoded
+        // Kept in stored form, as the database has it: what the budget counts is what is
+        // held (a decoded session takes several times its JSON), at the price of a decode
+        // per read.
+        let stored: HashMap<&KeyId, &Data> = encoded
             .keys
             .iter()
             .filter(|(k, _, _)| k == kind)
-            .map(|(_, id, data)| (id, data.as_ref().map_or(0, Data::len)))
+            .filter_map(|(_, id, data)| data.as_ref().map(|data| (id, data)))
             .collect();
         for (id, value) in entries {
-            let size = sizes.get(&id).copied().unwrap_or(0);
-            let slot = value.map(|value| Slot::Value(Box::new(value)));
+            let slot = match (value, stored.get(&id)) {
+                (None, _) => None,
+                (Some(_), Some(data)) => Some(Slot::Stored((*data).clone())),
+                // Not reached: every put of the batch is encoded.
+                (Some(value), None) => Some(Slot::Value(Box::new(value))),
+            };
+            let size = stored.get(&id).map_or(0, |data| data.len());
             self.insert(kind, id, slot, size, seq);
         }
     }
