@@ -4,14 +4,20 @@
 //!
 //! 1. Seeds `WA_BENCH_ACCOUNTS` (default 1,000) accounts with a realistic key mix (see
 //!    [`MIX`]) directly in SQL, with values encoded by the store's own codec.
-//! 2. Cold start: time until every account is open and serving (load-all).
+//! 2. Cold start: time until every account is open and serving, in load-all mode and in
+//!    budgeted mode (`FleetOptions::memory_budget`, `WA_BENCH_BUDGET_MB`, default 48 MiB),
+//!    with the memory the fleet counts per account and the process's RSS.
 //! 3. Paced load: an aggregate `WA_BENCH_RATE` (default 2,000) commits/s spread over the
 //!    accounts for `WA_BENCH_SECONDS` (default 10), every commit awaited to durability
-//!    (`commit` then `flush`). Mostly one session update + one pre-key deletion; some sender
-//!    keys, LID mappings and device lists. Reports p50/p99 durable latency, flush transactions
-//!    per second (the server's `xact_commit`), keys flushed per second, the replica's CPU and
-//!    resident memory.
+//!    (`commit` then `flush`). Each commit first reads the key it replaces (as a client reads
+//!    a session before encrypting): mostly one session update + one pre-key deletion; some
+//!    sender keys, LID mappings and device lists. Reports p50/p99 durable latency, flush
+//!    transactions per second (the server's `xact_commit`), keys flushed per second, the
+//!    replica's CPU and resident memory.
 //! 4. Saturation: every account commits and flushes back to back for 5 s: keys flushed/s.
+//!
+//! `WA_BENCH_MODES` (default `budgeted,fleet,single`) picks the modes and their order: the
+//! allocator keeps what a mode freed, so for RSS figures run one mode per process.
 //!
 //! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`);
 //! `WA_BENCH_FLUSH_ROUNDS` sets the fleet's `flush_rounds` (default: the fleet's own, half the
@@ -24,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use wa_auth::codec::encode_json;
-use wa_auth::{KeyKind, KeyValue, Persistence, WriteBatch, sample};
+use wa_auth::{KeyId, KeyKind, KeyValue, Persistence, WriteBatch, sample};
 use wa_store_postgres::tokio_postgres::{self, NoTls};
 use wa_store_postgres::{
     FleetOptions, Pool, PostgresFleet, PostgresStore, PostgresStoreOptions, connect_pool,
@@ -104,7 +110,12 @@ fn options() -> PostgresStoreOptions {
 /// The store under test: one per account, of a fleet or on its own.
 type Stores = Vec<Arc<PostgresStore>>;
 
-async fn open_fleet(pool: &Pool, accounts: usize) -> (PostgresFleet, Stores, Duration) {
+async fn open_fleet(
+    pool: &Pool,
+    mode: &str,
+    accounts: usize,
+    budget: Option<usize>,
+) -> (PostgresFleet, Stores, Duration) {
     let started = Instant::now();
     let mut fleet_options = FleetOptions::new().account(options());
     if let Some(rounds) = std::env::var("WA_BENCH_FLUSH_ROUNDS")
@@ -113,13 +124,14 @@ async fn open_fleet(pool: &Pool, accounts: usize) -> (PostgresFleet, Stores, Dur
     {
         fleet_options = fleet_options.flush_rounds(rounds);
     }
+    fleet_options.memory_budget = budget;
     let fleet = PostgresFleet::open(pool.clone(), fleet_options)
         .await
         .expect("fleet");
     let fleet_ref = &fleet;
     let stores: Stores = futures::stream::iter(0..accounts)
         .map(|i| async move {
-            let id = account_id("fleet", i);
+            let id = account_id(mode, i);
             Arc::new(fleet_ref.open_account(&id).await.expect("open account"))
         })
         .buffer_unordered(8)
@@ -145,6 +157,16 @@ async fn open_standalone(pool: &Pool, accounts: usize) -> (Stores, Duration) {
         .collect()
         .await;
     (stores, started.elapsed())
+}
+
+/// The key commit `n` of an account replaces, read before the commit.
+fn read_before(n: u64) -> (KeyKind, KeyId) {
+    match n % 20 {
+        0 | 1 => (KeyKind::SenderKey, KeyId::new(format!("{}", n % 5 + 1))),
+        2 => (KeyKind::LidMapping, KeyId::new(format!("{}", n % 30 + 1))),
+        3 => (KeyKind::DeviceList, KeyId::new(format!("{}", n % 30 + 1))),
+        _ => (KeyKind::Session, KeyId::new(format!("{}", n % 40 + 1))),
+    }
 }
 
 /// Commit `n` of an account: the realistic mix.
@@ -245,6 +267,9 @@ async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<u64> {
                     break;
                 }
                 let t = Instant::now();
+                let (kind, id) = read_before(n);
+                let read = store.get(&kind, &[id]).await.expect("read");
+                assert_eq!(read.len(), 1, "the key read exists");
                 store
                     .commit(batch(n, &session, &sender))
                     .await
@@ -288,11 +313,83 @@ async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seco
     );
 }
 
+/// The cold start of `mode` (`fleet` or `budgeted`), its load phases, and what it held.
+async fn run_fleet(
+    pool: &Pool,
+    connection: &str,
+    mode: &str,
+    accounts: usize,
+    rate: usize,
+    seconds: u64,
+    budget: Option<usize>,
+) {
+    let rss0 = rss_mib();
+    let (fleet, stores, took) = open_fleet(pool, mode, accounts, budget).await;
+    let rss = rss_mib();
+    let memory = fleet.memory();
+    let rounds = fleet.options().flush_rounds.map_or_else(
+        || "default (half the pool)".to_owned(),
+        |n| n.to_string(),
+    );
+    println!("{mode}: flush_rounds {rounds}");
+    let label = match budget {
+        None => "fleet, load-all".to_owned(),
+        Some(b) => format!("fleet, budget {} MiB", b >> 20),
+    };
+    println!(
+        "\n| mode | cold start of {accounts} accounts (s) | RSS after (MiB) | RSS per account | counted per account after open |\n|---|---|---|---|---|"
+    );
+    println!(
+        "| {label} | {:.2} | {rss:.0} (+{:.0}) | {:.0} KB | {:.1} KB |",
+        took.as_secs_f64(),
+        rss - rss0,
+        (rss - rss0) * 1024.0 * 1024.0 / 1000.0 / accounts as f64,
+        memory.resident_bytes as f64 / 1000.0 / accounts as f64,
+    );
+    println!(
+        "\n| mode | commits/s | p50 durable (ms) | p99 durable (ms) | max (ms) | flush tx/s | keys/s | replica CPU | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    phase(
+        &format!("{label}, paced"),
+        connection,
+        &stores,
+        rate,
+        seconds,
+    )
+    .await;
+    let after_paced = fleet.memory();
+    phase(&format!("{label}, saturation"), connection, &stores, 0, 5).await;
+    let after = fleet.memory();
+    println!(
+        "\n| {label}: memory counted by the fleet | resident | pinned | cached | cached keys | loaded on first use | evicted |\n|---|---|---|---|---|---|---|"
+    );
+    for (when, m) in [
+        ("after open", &memory),
+        ("after paced", &after_paced),
+        ("after saturation", &after),
+    ] {
+        println!(
+            "| {when} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {} | {} | {} |",
+            m.resident_bytes as f64 / 1048576.0,
+            m.pinned_bytes as f64 / 1048576.0,
+            m.cached_bytes as f64 / 1048576.0,
+            m.cached_keys,
+            m.cache_loads,
+            m.evictions,
+        );
+    }
+    fleet.close().await.expect("close fleet");
+    drop(stores);
+}
+
 fn main() {
     support::init_tracing();
     let accounts = env("WA_BENCH_ACCOUNTS", 1000);
     let rate = env("WA_BENCH_RATE", 2000);
     let seconds = env("WA_BENCH_SECONDS", 10) as u64;
+    let budget = env("WA_BENCH_BUDGET_MB", 48) << 20;
+    let modes =
+        std::env::var("WA_BENCH_MODES").unwrap_or_else(|_| "budgeted,fleet,single".to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -305,37 +402,52 @@ fn main() {
         wa_store_postgres::migrate(&pool, &Default::default())
             .await
             .expect("migrate");
-        seed(&connection, "fleet", accounts).await;
-        seed(&connection, "single", accounts).await;
+        let modes: Vec<&str> = modes.split(',').map(str::trim).collect();
+        for mode in &modes {
+            seed(&connection, mode, accounts).await;
+        }
         let keys: usize = MIX.iter().map(|(_, n)| n).sum();
-        println!("{accounts} accounts of {keys} keys each ({MIX:?}); {rate} commits/s for {seconds} s; RSS before open {:.0} MiB", rss_mib());
-
-        println!("\n| mode | cold start of {accounts} accounts (s) | RSS after (MiB) |\n|---|---|---|");
-        let rss0 = rss_mib();
-        let (fleet, fleet_stores, took) = open_fleet(&pool, accounts).await;
-        let rounds = fleet.options().flush_rounds.map_or_else(|| "default (half the pool)".to_owned(), |n| n.to_string());
-        println!("fleet flush_rounds: {rounds}");
-        let rss_fleet = rss_mib();
-        println!("| fleet, load-all | {:.2} | {rss_fleet:.0} (+{:.0}) |", took.as_secs_f64(), rss_fleet - rss0);
-
-        println!("\n| mode | commits/s | p50 durable (ms) | p99 durable (ms) | max (ms) | flush tx/s | keys/s | replica CPU | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|");
-        phase("fleet, paced", &connection, &fleet_stores, rate, seconds).await;
-        phase("fleet, saturation", &connection, &fleet_stores, 0, 5).await;
-        fleet.close().await.expect("close fleet");
-        drop(fleet_stores);
-
-        let rss1 = rss_mib();
-        let (single_stores, took) = open_standalone(&pool, accounts).await;
-        let rss_single = rss_mib();
-        phase("store per account, paced", &connection, &single_stores, rate, seconds).await;
-        phase("store per account, saturation", &connection, &single_stores, 0, 5).await;
-        println!(
-            "\n| store per account, load-all | cold start {:.2} s | RSS {rss_single:.0} (+{:.0}) MiB |",
-            took.as_secs_f64(),
-            rss_single - rss1
-        );
-        for store in &single_stores {
-            store.close().await.expect("close");
+        println!("{accounts} accounts of {keys} keys each ({MIX:?}); {rate} commits/s for {seconds} s; modes {modes:?}; RSS before open {:.0} MiB", rss_mib());
+        for mode in modes {
+            match mode {
+                "fleet" => run_fleet(&pool, &connection, mode, accounts, rate, seconds, None).await,
+                "budgeted" => run_fleet(&pool, &connection, mode, accounts, rate, seconds, Some(budget)).await,
+                "single" => run_single(&pool, &connection, accounts, rate, seconds).await,
+                other => panic!("unknown mode {other}"),
+            }
         }
     });
+}
+
+async fn run_single(pool: &Pool, connection: &str, accounts: usize, rate: usize, seconds: u64) {
+    let rss1 = rss_mib();
+    let (single_stores, took) = open_standalone(pool, accounts).await;
+    let rss_single = rss_mib();
+    println!(
+        "\n| mode | commits/s | p50 durable (ms) | p99 durable (ms) | max (ms) | flush tx/s | keys/s | replica CPU | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    phase(
+        "store per account, paced",
+        connection,
+        &single_stores,
+        rate,
+        seconds,
+    )
+    .await;
+    phase(
+        "store per account, saturation",
+        connection,
+        &single_stores,
+        0,
+        5,
+    )
+    .await;
+    println!(
+        "\n| store per account, load-all | cold start {:.2} s | RSS {rss_single:.0} (+{:.0}) MiB |",
+        took.as_secs_f64(),
+        rss_single - rss1
+    );
+    for store in &single_stores {
+        store.close().await.expect("close");
+    }
 }

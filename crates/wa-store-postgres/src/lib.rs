@@ -65,6 +65,11 @@
 //! not, exports metrics through the [`metrics`](https://docs.rs/metrics) facade
 //! ([`telemetry`]).
 //!
+//! A fleet can bound its memory ([`FleetOptions::memory_budget`]): its accounts then keep their
+//! creds and small kinds resident, read sessions and sender keys from the database on first use
+//! and evict them least recently used across the replica, never while a commit of theirs is not
+//! yet durable ([`PostgresFleet::memory`]).
+//!
 //! # Features
 //! - `tls`: [`connect_pool_tls`], TLS connections through rustls (ring provider). Without it,
 //!   any pool built with deadpool-postgres and a TLS connector of your choice works too.
@@ -74,6 +79,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+mod budget;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod connect;
@@ -98,6 +104,7 @@ mod store;
 pub mod telemetry;
 mod write;
 
+pub use budget::FleetMemory;
 pub use error::{DatabaseError, sqlstate};
 pub use events::{Ownership, OwnershipEvent};
 pub use fleet::{FleetOptions, PostgresFleet};

@@ -25,11 +25,13 @@ const IN_FLIGHT: usize = 4;
 
 type Decoded = Result<Vec<(KeyKind, KeyId, Slot)>>;
 
-/// Loads the creds and every key of `instance`.
+/// Loads the creds and every key of `instance` but those of the kinds `skip` (budgeted mode's
+/// cached kinds, see [`crate::budget`]).
 pub(crate) async fn load(
     client: &Client,
     statements: &Statements,
     instance: &str,
+    skip: &[String],
 ) -> Result<Memory> {
     let mut memory = Memory::default();
     if let Some(row) = client
@@ -48,10 +50,19 @@ pub(crate) async fn load(
         });
     }
 
-    let rows = client
-        .query_raw(&statements.load_keys, [instance])
-        .await
-        .map_err(backend)?;
+    let rows = if !skip.is_empty() {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&instance, &skip];
+        client
+            .query_raw(&statements.load_pinned_keys, params)
+            .await
+            .map_err(backend)?
+    } else {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&instance];
+        client
+            .query_raw(&statements.load_keys, params)
+            .await
+            .map_err(backend)?
+    };
     futures::pin_mut!(rows);
     let started = std::time::Instant::now();
     let mut count = 0usize;

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result};
 
-use crate::queue::Data;
+use crate::budget::Cache;
+use crate::queue::{Data, Encoded};
 
 /// One key.
 #[derive(Clone, Debug)]
@@ -31,14 +32,21 @@ pub(crate) enum CredsSlot {
     Corrupt(AuthError),
 }
 
-/// Every key and the creds of one instance.
+/// Every key and the creds of one instance; in budgeted mode, sessions and sender keys are in
+/// `cache` instead of `keys` (see [`crate::budget`]).
 #[derive(Debug, Default)]
 pub(crate) struct Memory {
     pub creds: Option<CredsSlot>,
     pub keys: HashMap<KeyKind, HashMap<KeyId, Slot>>,
+    pub cache: Option<Cache>,
 }
 
 impl Memory {
+    /// Whether `kind` is read through the cache (budgeted mode, a cached kind).
+    pub(crate) fn is_cached(&self, kind: &KeyKind) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.caches(kind))
+    }
+
     pub(crate) fn load_creds(&self) -> Result<Option<AuthCreds>> {
         match &self.creds {
             None => Ok(None),
@@ -119,16 +127,24 @@ impl Memory {
         self.keys.values().map(HashMap::len).sum()
     }
 
-    /// Applies a validated batch's parts.
+    /// Applies a validated batch's parts (commit `seq`, encoded as `encoded`).
     pub(crate) fn apply(
         &mut self,
         creds: Option<AuthCreds>,
         keys: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+        seq: u64,
+        encoded: &Encoded,
     ) {
         if let Some(creds) = creds {
             self.creds = Some(CredsSlot::Value(Box::new(creds)));
         }
         for (kind, entries) in keys {
+            if let Some(cache) = &mut self.cache
+                && cache.caches(&kind)
+            {
+                cache.apply(&kind, entries, seq, encoded);
+                continue;
+            }
             let stored = self.keys.entry(kind.clone()).or_default();
             for (id, value) in entries {
                 match value {

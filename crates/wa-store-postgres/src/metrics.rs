@@ -42,6 +42,15 @@ pub struct StoreMetrics {
     /// confirmed renewal was sent, less the time since. At zero, writes are refused until a
     /// renewal succeeds.
     pub lease_remaining: Duration,
+    /// What the account holds in memory, counted as stored (JSON text and ids): the keys
+    /// loaded at open, plus, in a budgeted fleet, its cached sessions and sender keys.
+    pub resident_bytes: usize,
+    /// Cached sessions and sender keys (budgeted fleet; 0 otherwise), absences included.
+    pub cached_keys: usize,
+    /// Keys read from the database on first use since open (budgeted fleet).
+    pub cache_loads: u64,
+    /// Cached keys evicted since open (budgeted fleet).
+    pub evictions: u64,
 }
 
 /// The counters behind [`StoreMetrics`].

@@ -32,6 +32,8 @@ pub(crate) struct Setup<'a> {
     pub timings: &'a Timings,
     pub statements: &'a Statements,
     pub limits: &'a Limits,
+    /// Kinds not loaded at open (budgeted mode's cached kinds, see [`crate::budget`]).
+    pub skip_kinds: Vec<String>,
 }
 
 /// Opens the instance of `setup.options` (see the module docs).
@@ -105,7 +107,13 @@ async fn take_lease(setup: &Setup<'_>, client: &mut Object) -> Result<Acquired> 
 /// fresh one (or finds out that another replica took the account over meanwhile).
 async fn load(setup: &Setup<'_>, client: &Object, acquired: Acquired) -> Result<Opened> {
     let options = setup.options;
-    let memory = load::load(client, setup.statements, &options.instance_id).await?;
+    let memory = load::load(
+        client,
+        setup.statements,
+        &options.instance_id,
+        &setup.skip_kinds,
+    )
+    .await?;
     let mut lease = LeaseClock::new(setup.timings.lease_valid_for(), acquired.sent);
     if Instant::now() >= lease.renewal_due(setup.timings.lease_renew_interval) {
         let sent = Instant::now();

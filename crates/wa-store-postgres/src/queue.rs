@@ -32,6 +32,13 @@ impl Data {
         }
     }
 
+    /// The length of the stored text.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Data::Text(text) | Data::Json(text) => text.len(),
+        }
+    }
+
     /// Decodes the value of `kind` stored under `id` ([`AuthError::Corrupt`] when it cannot).
     pub(crate) fn decode(&self, kind: &KeyKind, id: &KeyId) -> Result<KeyValue> {
         let json = match self {

@@ -49,7 +49,7 @@ impl PostgresReader {
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
             .map_err(backend)?;
-        let loaded = load::load(&client, &statements, instance).await;
+        let loaded = load::load(&client, &statements, instance, &[]).await;
         // Ending a read-only transaction cannot lose anything; a failure here only matters
         // for the connection, which the pool then discards.
         let ended = client.batch_execute("COMMIT").await.map_err(backend);

@@ -33,6 +33,12 @@ pub(crate) struct Statements {
     /// itself for JSON strings (no escaping on the server, no JSON parsing on the client) and
     /// the JSON text otherwise.
     pub load_keys: String,
+    /// [`load_keys`](Self::load_keys) without the kinds `$2` (budgeted mode's cold start).
+    pub load_pinned_keys: String,
+    /// Keys `$3` of kind `$2`: `(key_id, is_string, text)` as in `load_keys` (budgeted mode).
+    pub get_keys: String,
+    /// The ids of kind `$2` (budgeted mode).
+    pub list_ids: String,
 }
 
 impl Statements {
@@ -95,6 +101,14 @@ impl Statements {
             load_keys: s("SELECT kind, key_id, jsonb_typeof(data) = 'string',
                     CASE WHEN jsonb_typeof(data) = 'string' THEN data #>> '{}' ELSE data::text END
                 FROM {schema}.keys WHERE instance_id = $1"),
+            load_pinned_keys: s("SELECT kind, key_id, jsonb_typeof(data) = 'string',
+                    CASE WHEN jsonb_typeof(data) = 'string' THEN data #>> '{}' ELSE data::text END
+                FROM {schema}.keys WHERE instance_id = $1 AND kind <> ALL($2::text[])"),
+            get_keys: s("SELECT key_id, jsonb_typeof(data) = 'string',
+                    CASE WHEN jsonb_typeof(data) = 'string' THEN data #>> '{}' ELSE data::text END
+                FROM {schema}.keys
+                WHERE instance_id = $1 AND kind = $2 AND key_id = ANY($3::text[])"),
+            list_ids: s("SELECT key_id FROM {schema}.keys WHERE instance_id = $1 AND kind = $2"),
         }
     }
 }

@@ -15,6 +15,7 @@ use wa_auth::{
     WriteBatch,
 };
 
+use crate::budget::{self, Budget};
 use crate::error::{BACKEND, backend_msg};
 use crate::events::{self, Ownership, OwnershipEvent};
 use crate::flusher;
@@ -88,6 +89,8 @@ pub(crate) struct Shared {
     pub telemetry: Arc<Telemetry>,
     /// The stored size of what was loaded at open.
     pub loaded_bytes: usize,
+    /// The fleet's memory budget, in budgeted mode.
+    pub budget: Option<Arc<Budget>>,
 }
 
 /// What a store is built from besides what `open` loaded.
@@ -100,6 +103,7 @@ pub(crate) struct Parts {
     pub wake: Arc<Notify>,
     pub events: Option<broadcast::Sender<OwnershipEvent>>,
     pub telemetry: Arc<Telemetry>,
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl Shared {
@@ -131,6 +135,27 @@ impl Shared {
             events: parts.events,
             telemetry: parts.telemetry,
             loaded_bytes,
+            budget: parts.budget,
+        }
+    }
+
+    /// Evicts from the fleet's cached keys when over budget (budgeted mode).
+    pub(crate) fn trim(&self) {
+        if let Some(budget) = &self.budget {
+            budget.trim();
+        }
+    }
+
+    /// What the account holds in memory: loaded at open, plus its cached keys.
+    pub(crate) fn resident_bytes(&self) -> usize {
+        let cached = self.memory.read().cache.as_ref().map_or(0, |c| c.bytes());
+        self.loaded_bytes + cached
+    }
+
+    /// The account is closed: its cached keys leave memory and the budget.
+    pub(crate) fn release_cache(&self) {
+        if let Some(cache) = &mut self.memory.write().cache {
+            cache.clear();
         }
     }
 
@@ -241,6 +266,7 @@ impl PostgresStore {
             timings: &timings,
             statements: &statements,
             limits: &limits,
+            skip_kinds: Vec::new(),
         };
         let opened = open::open(&setup).await?;
         info!(
@@ -262,6 +288,7 @@ impl PostgresStore {
             wake: Arc::new(Notify::new()),
             events: None,
             telemetry,
+            budget: None,
         };
         let shared = Arc::new(Shared::new(parts, opened));
         tokio::spawn(events::watch_store(shared.clone()));
@@ -337,7 +364,15 @@ impl PostgresStore {
         let status = shared.status.borrow().clone();
         let now = Instant::now();
         let counters = &shared.counters;
+        let (cached_keys, cache_loads, evictions) = match &shared.memory.read().cache {
+            Some(cache) => (cache.len(), cache.loads, cache.evictions),
+            None => (0, 0, 0),
+        };
         StoreMetrics {
+            resident_bytes: shared.resident_bytes(),
+            cached_keys,
+            cache_loads,
+            evictions,
             queued_keys,
             queued_batches: last_seq.saturating_sub(status.flushed_seq),
             committed_batches: Counters::get(&counters.committed_batches),
@@ -433,7 +468,7 @@ fn enqueue(shared: &Shared, queue: &mut Queue, encoded: Encoded, batch: WriteBat
     queue.last_seq += 1;
     let seq = queue.last_seq;
     let (creds, keys) = batch.into_parts();
-    shared.memory.write().apply(creds, keys);
+    shared.memory.write().apply(creds, keys, seq, &encoded);
     queue.pending.push(encoded, seq, Instant::now());
     Counters::add(&shared.counters.committed_batches, 1);
     // The flusher needs waking for the first batch (it starts its timer) and when enough
@@ -486,7 +521,12 @@ impl Persistence for PostgresStore {
 
     async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
         self.shared.check_readable()?;
-        let slots = self.shared.memory.read().get(kind, ids);
+        let cached = self.shared.memory.read().is_cached(kind);
+        let slots = if cached {
+            budget::get(&self.shared, kind, ids).await?
+        } else {
+            self.shared.memory.read().get(kind, ids)
+        };
         let instance = &self.shared.options.instance_id;
         slots
             .into_iter()
@@ -496,11 +536,17 @@ impl Persistence for PostgresStore {
 
     async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
         self.shared.check_readable()?;
+        if self.shared.memory.read().is_cached(kind) {
+            return budget::list(&self.shared, kind).await;
+        }
         Ok(self.shared.memory.read().list(kind))
     }
 
     async fn kinds(&self) -> Result<Vec<KeyKind>> {
         self.shared.check_readable()?;
+        if self.shared.budget.is_some() {
+            return budget::kinds(&self.shared).await;
+        }
         Ok(self.shared.memory.read().kinds())
     }
 
@@ -531,6 +577,7 @@ impl Persistence for PostgresStore {
             debug!(instance = %shared.options.instance_id, "closing");
         }
         wait_for(shared, |status, _| status.stopped).await?;
+        shared.release_cache();
         let worker = self.worker.lock().take();
         if let Some(worker) = worker {
             let _ = worker.await;
@@ -558,10 +605,14 @@ impl PostgresStore {
             let used = queue.pending.len() + queue.in_flight_keys;
             if used == 0 || used + keys <= shared.options.queue_capacity {
                 enqueue(shared, &mut queue, encoded, batch);
+                drop(queue);
+                shared.trim();
                 return Ok(());
             }
         }
-        self.wait_for_room(keys, encoded, batch).await
+        self.wait_for_room(keys, encoded, batch).await?;
+        self.shared.trim();
+        Ok(())
     }
 
     async fn flush_all(&self) -> Result<()> {
@@ -579,6 +630,9 @@ impl PostgresStore {
             }
         }
         shared.queue.lock().flush_requested = true;
-        wait_for(shared, durable).await
+        wait_for(shared, durable).await?;
+        // What was flushed may be evicted now.
+        shared.trim();
+        Ok(())
     }
 }

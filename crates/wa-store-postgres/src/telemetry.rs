@@ -80,7 +80,17 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     (
         RESIDENT_BYTES,
         "bytes",
-        "gauge: stored size of the keys and creds held in memory (as loaded at open)",
+        "gauge: stored size of the keys and creds held in memory: loaded at open, plus the cached sessions and sender keys of a budgeted fleet",
+    ),
+    (
+        EVICTIONS,
+        "count",
+        "counter: cached keys evicted to keep a budgeted fleet within its memory budget",
+    ),
+    (
+        CACHE_LOADS,
+        "count",
+        "counter: keys a budgeted fleet read from the database on first use",
     ),
     (ACCOUNTS, "count", "gauge: accounts open on the fleet"),
 ];
@@ -113,6 +123,10 @@ pub const OWNERSHIP_CHANGES: &str = "wa_store_postgres_ownership_changes_total";
 pub const QUEUE_KEYS: &str = "wa_store_postgres_queue_keys";
 /// Bytes held in memory.
 pub const RESIDENT_BYTES: &str = "wa_store_postgres_resident_bytes";
+/// Cached keys evicted.
+pub const EVICTIONS: &str = "wa_store_postgres_evictions_total";
+/// Keys read on first use.
+pub const CACHE_LOADS: &str = "wa_store_postgres_cache_loads_total";
 /// Accounts open.
 pub const ACCOUNTS: &str = "wa_store_postgres_accounts";
 
@@ -133,6 +147,8 @@ pub(crate) struct Telemetry {
     pub lease_losses: Counter,
     pub queue_keys: Gauge,
     pub resident_bytes: Gauge,
+    pub evictions: Counter,
+    pub cache_loads: Counter,
     pub accounts: Gauge,
 }
 
@@ -160,6 +176,8 @@ impl Telemetry {
             lease_losses: metrics::counter!(LEASE_LOSSES, l()),
             queue_keys: metrics::gauge!(QUEUE_KEYS, l()),
             resident_bytes: metrics::gauge!(RESIDENT_BYTES, l()),
+            evictions: metrics::counter!(EVICTIONS, l()),
+            cache_loads: metrics::counter!(CACHE_LOADS, l()),
             accounts: metrics::gauge!(ACCOUNTS, l()),
             labels,
         }

@@ -298,3 +298,78 @@ async fn an_outage_is_reported_as_it_happens_and_its_end_too() {
     store.flush().await.expect("flush");
     fleet.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budgeted_fleet_reports_resident_bytes_loads_and_evictions() {
+    if !support::has_database(
+        "fleet_metrics::a_budgeted_fleet_reports_resident_bytes_loads_and_evictions",
+    ) {
+        return;
+    }
+    support::init_tracing();
+    install();
+    let name = support::unique("budget-metrics");
+    let fleet_label = format!("fleet={name}");
+    let budget = 8 * 1024;
+    let options = FleetOptions::new()
+        .name(&name)
+        .account(PostgresStoreOptions::new("t"))
+        .account_labels(1)
+        .memory_budget(budget);
+    let fleet = PostgresFleet::open(support::pool(), options)
+        .await
+        .expect("fleet");
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        let id = support::unique("budget-metrics-account");
+        stores.push(fleet.open_account(&id).await.expect("open"));
+    }
+    let ids: Vec<wa_auth::KeyId> = (0..20)
+        .map(|i| wa_auth::KeyId::new(format!("4915400000000.{i}")))
+        .collect();
+    for store in &stores {
+        let mut batch = WriteBatch::new();
+        for id in &ids {
+            batch.put(
+                KeyKind::Session,
+                id.clone(),
+                KeyValue::Session(wa_auth::sample::session(5)),
+            );
+        }
+        store.commit(batch).await.expect("commit");
+        store.flush().await.expect("flush");
+    }
+    // Both accounts' sessions do not fit: reading them in turn loads and evicts.
+    for _ in 0..2 {
+        for store in &stores {
+            let got = store.get(&KeyKind::Session, &ids).await.expect("get");
+            assert_eq!(got.len(), ids.len());
+        }
+    }
+    let memory = fleet.memory();
+    assert!(memory.evictions > 0 && memory.cache_loads > 0, "{memory:?}");
+    let r = &*RECORDED;
+    let f = fleet_label.as_str();
+    assert_eq!(r.total(telemetry::EVICTIONS, &[f]), memory.evictions as f64);
+    assert_eq!(
+        r.total(telemetry::CACHE_LOADS, &[f]),
+        memory.cache_loads as f64
+    );
+    // The labelled account's share is reported under its own label.
+    let own = format!("instance={}", stores[0].instance_id());
+    assert_eq!(
+        r.total(telemetry::EVICTIONS, &[f, &own]),
+        stores[0].metrics().evictions as f64
+    );
+    let resident = r.last(telemetry::RESIDENT_BYTES, &[f, "instance=other"]);
+    assert!(
+        resident.is_some_and(|bytes| bytes > 0.0 && bytes <= budget as f64),
+        "{resident:?} for a budget of {budget}"
+    );
+    fleet.close().await.expect("close");
+    assert_eq!(
+        r.last(telemetry::RESIDENT_BYTES, &[f, "instance=other"]),
+        Some(0.0),
+        "closed accounts hold nothing"
+    );
+}

@@ -188,7 +188,7 @@ impl Flusher {
         let bytes: usize = self
             .slots
             .values()
-            .map(|s| s.state.shared.loaded_bytes)
+            .map(|s| s.state.shared.resident_bytes())
             .sum();
         telemetry.resident_bytes.set(bytes as f64);
     }

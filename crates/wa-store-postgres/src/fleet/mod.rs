@@ -22,8 +22,9 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tracing::info;
-use wa_auth::{AuthError, Result};
+use wa_auth::{AuthError, KeyKind, Result};
 
+use crate::budget::{Budget, Cache, FleetMemory};
 use crate::error::{backend_msg, pool_error};
 use crate::events::{self, OwnershipEvent};
 use crate::open::{self, Setup};
@@ -59,6 +60,21 @@ pub struct FleetOptions {
     /// Events kept for a slow [`PostgresFleet::events`] receiver before it lags. Default
     /// 4,096.
     pub event_capacity: usize,
+    /// The replica's memory budget in bytes (budgeted mode), or `None` (the default):
+    /// load-all, every key of every account in memory as for a store on its own.
+    ///
+    /// In budgeted mode each account keeps its creds and small kinds resident (loaded at
+    /// open); its sessions and sender keys are read from the database on first use and
+    /// evicted least recently used (over all the fleet's accounts) whenever the resident
+    /// bytes exceed the budget — never one written by a commit that is not yet durable. Bytes
+    /// are counted as stored (JSON text and ids, plus a fixed overhead per cached key); see
+    /// [`PostgresFleet::memory`] and `docs/postgres.md` for the cost of an account in each
+    /// mode. Reads of a key not in memory wait for one database query.
+    pub memory_budget: Option<usize>,
+    /// The kinds a budgeted fleet reads on first use and may evict; the others stay resident.
+    /// Default: sessions and sender keys (about nine tenths of a realistic account's bytes;
+    /// every other kind is small, see `docs/postgres.md`). Ignored in load-all mode.
+    pub cached_kinds: Vec<KeyKind>,
 }
 
 impl Default for FleetOptions {
@@ -77,6 +93,8 @@ impl FleetOptions {
             flush_rounds: None,
             account_labels: 0,
             event_capacity: 4096,
+            memory_budget: None,
+            cached_kinds: crate::budget::default_cached_kinds(),
         }
     }
 
@@ -107,6 +125,18 @@ impl FleetOptions {
     /// Sets [`account_labels`](Self::account_labels).
     pub fn account_labels(mut self, accounts: usize) -> Self {
         self.account_labels = accounts;
+        self
+    }
+
+    /// Sets [`memory_budget`](Self::memory_budget) to `bytes` (budgeted mode).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Sets [`cached_kinds`](Self::cached_kinds).
+    pub fn cached_kinds(mut self, kinds: impl IntoIterator<Item = KeyKind>) -> Self {
+        self.cached_kinds = kinds.into_iter().collect();
         self
     }
 
@@ -165,6 +195,8 @@ pub(crate) struct FleetShared {
     pub closing: AtomicBool,
     /// Aggregates (`instance="other"`).
     pub telemetry: Arc<Telemetry>,
+    /// The memory budget, in budgeted mode.
+    pub budget: Option<Arc<Budget>>,
     /// Accounts given their own metric labels so far.
     labeled: AtomicUsize,
     /// Bounds the accounts opening at once to half the pool, so that opens waiting for
@@ -255,6 +287,16 @@ impl PostgresFleet {
         let timings = options.account.timings();
         let half_pool = (pool.status().max_size / 2).max(1);
         let opening = Semaphore::new(half_pool);
+        let telemetry = Arc::new(Telemetry::new(&options.name, "other"));
+        let budget = options.memory_budget.map(|limit| {
+            let kinds = options.cached_kinds.clone();
+            Arc::new(Budget::new(
+                limit,
+                kinds,
+                pool.status().max_size,
+                telemetry.clone(),
+            ))
+        });
         let shared = Arc::new(FleetShared {
             flush_rounds: options.flush_rounds.unwrap_or(half_pool),
             timings,
@@ -268,7 +310,8 @@ impl PostgresFleet {
             added: Mutex::new(Vec::new()),
             events: events::channel(options.event_capacity),
             closing: AtomicBool::new(false),
-            telemetry: Arc::new(Telemetry::new(&options.name, "other")),
+            telemetry,
+            budget,
             labeled: AtomicUsize::new(0),
             opening,
             options,
@@ -283,10 +326,14 @@ impl PostgresFleet {
                 move || b.is_closing() && b.accounts.lock().is_empty(),
             ))
         };
-        info!(fleet = %shared.options.name, owner = %shared.options.account.owner_id, "opened PostgreSQL fleet");
+        let mut workers = vec![flusher, monitor];
+        if let Some(budget) = &shared.budget {
+            workers.push(tokio::spawn(Budget::trimmer(Arc::downgrade(budget))));
+        }
+        info!(fleet = %shared.options.name, owner = %shared.options.account.owner_id, budget = ?shared.options.memory_budget, "opened PostgreSQL fleet");
         Ok(Self {
             shared,
-            workers: Mutex::new(vec![flusher, monitor]),
+            workers: Mutex::new(workers),
         })
     }
 
@@ -317,8 +364,13 @@ impl PostgresFleet {
             timings: &fleet.timings,
             statements: &fleet.statements,
             limits: &fleet.limits,
+            skip_kinds: fleet
+                .budget
+                .as_ref()
+                .map(|b| b.kind_names())
+                .unwrap_or_default(),
         };
-        let opened = {
+        let mut opened = {
             let _turn = fleet
                 .opening
                 .acquire()
@@ -326,6 +378,10 @@ impl PostgresFleet {
                 .map_err(|_| AuthError::Closed)?;
             open::open(&setup).await?
         };
+        if let Some(budget) = &fleet.budget {
+            let pinned = opened.memory.stored_bytes();
+            opened.memory.cache = Some(Cache::new(budget.clone(), pinned));
+        }
         let keys = opened.memory.key_count();
         let parts = Parts {
             telemetry: fleet.telemetry_for(instance_id),
@@ -336,8 +392,12 @@ impl PostgresFleet {
             pool: fleet.pool.clone(),
             wake: fleet.wake.clone(),
             events: Some(fleet.events.clone()),
+            budget: fleet.budget.clone(),
         };
         let shared = Arc::new(Shared::new(parts, opened));
+        if let Some(budget) = &fleet.budget {
+            budget.register(&shared);
+        }
         self.register(shared.clone());
         tracing::debug!(
             instance = %instance_id,
@@ -390,6 +450,22 @@ impl PostgresFleet {
         &self.shared.options
     }
 
+    /// What the fleet's open accounts hold in memory (see
+    /// [`memory_budget`](FleetOptions::memory_budget)); computed by walking every account.
+    pub fn memory(&self) -> FleetMemory {
+        match &self.shared.budget {
+            Some(budget) => budget.usage(),
+            None => {
+                let pinned_bytes = self.shared.snapshot().iter().map(|a| a.loaded_bytes).sum();
+                FleetMemory {
+                    pinned_bytes,
+                    resident_bytes: pinned_bytes,
+                    ..FleetMemory::default()
+                }
+            }
+        }
+    }
+
     /// Flushes every account, releases every lease and stops the fleet; afterwards
     /// `open_account` and every store of the fleet return [`AuthError::Closed`]. Returns the
     /// first error of an account whose last batches could not be written (as
@@ -414,6 +490,12 @@ impl PostgresFleet {
         if let Some(err) = first_error {
             return Err(err);
         }
+        for account in &accounts {
+            account.release_cache();
+        }
+        if let Some(budget) = &fleet.budget {
+            budget.stop();
+        }
         fleet.wake.notify_one();
         fleet.monitor_wake.notify_one();
         let workers = std::mem::take(&mut *self.workers.lock());
@@ -433,6 +515,9 @@ impl Drop for PostgresFleet {
                 account.begin_close();
             }
             fleet.wake.notify_one();
+        }
+        if let Some(budget) = &fleet.budget {
+            budget.stop();
         }
     }
 }
