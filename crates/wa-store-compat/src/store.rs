@@ -11,15 +11,15 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tracing::{info, warn};
 use wa_auth::dir_lock::{DirLock, ReleaseNotice};
-use wa_store_fs::GroupCommit;
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, CorruptItem, Durability, KeyId, KeyKind, KeyValue,
     Persistence, Result, WriteBatch,
 };
+use wa_store_fs::GroupCommit;
 
 use crate::codec::{self, CompatError, Flavour};
-use crate::folder::{Token, View, current_token, open_folder, read_indexed, refuse_other_backends};
 use crate::fault::{self, FaultPoint};
+use crate::folder::{Token, View, current_token, open_folder, read_indexed, refuse_other_backends};
 use crate::fsio::sync_parent;
 use crate::journal::JournalId;
 use crate::layout::{CREDS_FILE, LOCK_FILE, key_file_name};
@@ -267,13 +267,6 @@ impl CompatStore {
     }
 }
 
-/// Closes a dropped store; a failure has no one to go to but the log.
-fn close_dropped(committer: &Arc<Committer>) {
-    if let Err(e) = writer::close(committer) {
-        warn!(error = %e, "closing a dropped compat store failed");
-    }
-}
-
 impl Drop for CompatStore {
     fn drop(&mut self) {
         let Some(committer) = self.committer.take() else {
@@ -283,17 +276,12 @@ impl Drop for CompatStore {
             // `close` already did (or is doing) the work.
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                // Never block a runtime thread: the closing work moves to the blocking pool,
-                // and an opener in this process waits for the lock meanwhile.
-                if let Some(notice) = &self.notice {
-                    notice.releasing();
-                }
-                drop(handle.spawn_blocking(move || close_dropped(&committer)));
+        // Never blocks a runtime thread (see `wa_store_fs::blocking::close_dropped`).
+        wa_store_fs::blocking::close_dropped(self.notice.as_ref(), move || {
+            if let Err(e) = writer::close(&committer) {
+                warn!(error = %e, "closing a dropped compat store failed");
             }
-            Err(_) => close_dropped(&committer),
-        }
+        });
     }
 }
 

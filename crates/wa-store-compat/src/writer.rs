@@ -73,9 +73,8 @@ impl GroupWriter for JournalWriter {
         }
         // A panic half-way would leave the folder in doubt: the store then refuses commits
         // until reopened (which decides the journaled batch, if any).
-        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            commit_group(shared, group)
-        }));
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit_group(shared, group)));
         written.unwrap_or_else(|_| {
             let reason = "a commit panicked while writing the folder".to_owned();
             error!(dir = %shared.dir.display(), "{reason}; refusing further commits");

@@ -3,7 +3,8 @@
 //!
 //! - [`group`]: leader/follower group commit on the committers' own threads ([`GroupCommit`]);
 //! - [`atomic`]: replacing a file atomically (temp file, sync, rename, folder sync);
-//! - [`blocking`]: running blocking file work from async code without stalling a tokio worker;
+//! - [`blocking`]: running blocking file work from async code without stalling a tokio worker,
+//!   and a dropped store's closing work off the runtime's thread;
 //! - the folder lock and durable folder operations, re-exported from `wa-auth`
 //!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`], and [`create_dir_durably_with`] for a
 //!   store with its own sync policy or fault hooks).

@@ -100,12 +100,16 @@ impl Victim {
                 Err(RecvTimeoutError::Timeout) => {
                     self.kill();
                     let stderr = self.stderr();
-                    panic!("the child did not print {ready:?} within {timeout:?} (before {what}); its stderr:\n{stderr}");
+                    panic!(
+                        "the child did not print {ready:?} within {timeout:?} (before {what}); its stderr:\n{stderr}"
+                    );
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.wait().expect("wait for the child");
                     let stderr = self.stderr();
-                    panic!("the child exited ({status}) before printing {ready:?} (before {what}); its stderr:\n{stderr}");
+                    panic!(
+                        "the child exited ({status}) before printing {ready:?} (before {what}); its stderr:\n{stderr}"
+                    );
                 }
             }
         }
