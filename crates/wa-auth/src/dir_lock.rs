@@ -69,10 +69,18 @@ impl Drop for DirLock {
     fn drop(&mut self) {
         // Unlocked before waiters are told, so the one woken finds the lock free.
         let _ = self.file.unlock();
-        HELD.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            .map(|map| map.remove(&self.key));
+        // Only this lock's own entry goes: once unlocked, a new holder in this process may
+        // have taken the lock and registered its entry under the same key already, and
+        // removing that one would leave its openers unable to wait for its release.
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(map) = held.as_mut()
+            && map
+                .get(&self.key)
+                .is_some_and(|entry| Arc::ptr_eq(entry, &self.held))
+        {
+            map.remove(&self.key);
+        }
+        drop(held);
         self.held.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
         self.held.changed.notify_all();
     }
@@ -223,6 +231,28 @@ mod tests {
         holder.join().unwrap();
         drop(second);
         DirLock::acquire(dir.path(), "lock").expect("released again");
+    }
+
+    /// A lock dropped late (its holder released asynchronously) must not take the entry of
+    /// the holder that took the lock once it was unlocked: that holder's own release would
+    /// then go unseen, and an opener in this process would fail with `AlreadyOwned` naming
+    /// this very process instead of waiting (the compat fault-injection flake).
+    #[test]
+    fn a_late_drop_keeps_the_next_holders_release_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path(), "lock").unwrap();
+        // The moment inside `first`'s drop between its unlock and its entry's removal.
+        first.file.unlock().unwrap();
+        let second = DirLock::acquire(dir.path(), "lock").expect("the lock is free");
+        drop(first);
+        second.notice().releasing();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(second);
+        });
+        let third = DirLock::acquire(dir.path(), "lock");
+        holder.join().unwrap();
+        third.expect("waits for the second holder's release");
     }
 
     /// Taking the lock of `dir` fails with an error saying `what`, and `target` keeps its bytes.

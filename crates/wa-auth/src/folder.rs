@@ -20,6 +20,18 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// whether `path` was created (`false`: it existed). A path that exists but is not a folder is
 /// an error.
 pub fn create_dir_durably(path: &Path, mode: u32) -> io::Result<bool> {
+    create_dir_durably_with(path, mode, sync_dir)
+}
+
+/// [`create_dir_durably`] with the caller's step for making each new folder's entry durable:
+/// `sync_parent` is called with the folder holding each one created, outermost first (a store
+/// that can skip syncs, or checks its own fault hooks first, passes its own; the plain step is
+/// [`sync_dir`]).
+pub fn create_dir_durably_with(
+    path: &Path,
+    mode: u32,
+    mut sync_parent: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<bool> {
     let missing = missing_folders(path)?;
     if missing.is_empty() {
         return Ok(false);
@@ -27,7 +39,7 @@ pub fn create_dir_durably(path: &Path, mode: u32) -> io::Result<bool> {
     DirBuilder::new().recursive(true).mode(mode).create(path)?;
     // Outermost first: each new folder's entry is durable before anything is put in it.
     for created in missing.iter().rev() {
-        sync_dir(parent_of(created))?;
+        sync_parent(parent_of(created))?;
     }
     Ok(true)
 }
@@ -81,6 +93,25 @@ mod tests {
         let file = tmp.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         assert!(create_dir_durably(&file.join("sub"), 0o700).is_err());
+    }
+
+    #[test]
+    fn the_callers_step_runs_for_each_created_folders_parent_outermost_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inner = tmp.path().join("a").join("b");
+        let mut synced = Vec::new();
+        let created = create_dir_durably_with(&inner, 0o700, |parent| {
+            synced.push(parent.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+        assert!(created);
+        assert_eq!(synced, vec![tmp.path().to_path_buf(), tmp.path().join("a")]);
+        // A failing step fails the creation (the folders stay: a later open syncs again).
+        let other = tmp.path().join("c");
+        let err = create_dir_durably_with(&other, 0o700, |_| Err(io::Error::other("no")));
+        assert!(err.is_err());
+        assert!(other.is_dir());
     }
 
     #[cfg(all(feature = "fault-injection", debug_assertions))]

@@ -8,8 +8,7 @@
 //! `WA_PRE_KEY_CHILD_DIR` is set.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -60,31 +59,18 @@ fn main() {
     let mut kills_mid_stream = 0;
 
     for iteration in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(CHILD_DIR, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(30)).ok().as_deref(),
-            Some("ready"),
-            "child did not start"
+        let mut command = Command::new(&exe);
+        command.env(CHILD_DIR, &path);
+        let delay = Duration::from_millis(rng.random_range(0..60));
+        let printed = wa_testkit::crash::run_and_kill_when_ready(
+            command,
+            "ready",
+            Duration::from_secs(30),
+            delay,
+            &format!("kill {iteration}"),
         );
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..60)));
-        child.kill().expect("SIGKILL"); // std sends SIGKILL on Unix
-        child.wait().unwrap();
         let mut lines = 0;
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        for line in &printed {
             if let Some(ids) = line.strip_prefix("committed ") {
                 reported.extend(
                     ids.split(',')

@@ -10,9 +10,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -83,25 +82,22 @@ fn kept_backups(parent: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs the child over `dest`, kills it at a random moment, and returns how many migrations
-/// it said it published.
+/// Runs the child over `dest`, kills it at a random moment once it is ready, and returns how
+/// many migrations it said it published.
 fn migrate_until_killed(exe: &Path, dest: &Path, rng: &mut rand::rngs::StdRng) -> usize {
-    let mut child = Command::new(exe)
-        .env(CHILD, dest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    std::thread::sleep(Duration::from_millis(rng.random_range(0..700)));
-    child.kill().expect("kill");
-    let status = child.wait().unwrap();
-    assert!(status.code().is_none(), "child exited by itself: {status}");
-    lines
-        .map_while(Result::ok)
-        .filter(|l| l.starts_with("published"))
-        .count()
+    let mut command = Command::new(exe);
+    command.env(CHILD, dest);
+    let delay = Duration::from_millis(rng.random_range(0..700));
+    wa_testkit::crash::run_and_kill_when_ready(
+        command,
+        "ready",
+        Duration::from_secs(30),
+        delay,
+        "the kill",
+    )
+    .iter()
+    .filter(|l| l.starts_with("published"))
+    .count()
 }
 
 fn main() {

@@ -1,8 +1,9 @@
-//! Small blocking file helpers. Called only from the writer thread and tokio's blocking pool.
+//! Small blocking file helpers. Called only from a commit group's leader, from close and from
+//! tokio's blocking pool.
 
 use std::fs::{File, FileType, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -106,32 +107,6 @@ pub(crate) fn content_hash(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Creates the folder `dir` (0700) and any missing parent, each made durable in its parent
-/// (synced) when `fsync`, so a folder the store reports as created survives a power loss.
-pub(crate) fn create_dir_durably(dir: &Path, fsync: bool) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut next = Some(dir);
-    while let Some(path) = next {
-        if path.as_os_str().is_empty() || path.exists() {
-            break;
-        }
-        missing.push(path);
-        next = path.parent();
-    }
-    for path in missing.into_iter().rev() {
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => {}
-            // Created meanwhile by someone else: fine, it is there.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(AuthError::io(path, e)),
-        }
-        if fsync {
-            sync_parent(dir, path)?;
-        }
-    }
-    Ok(())
 }
 
 /// Syncs the parent of `path` (a folder of the store `dir`).

@@ -27,7 +27,9 @@
 //! - **One owner**: a lock file (`.wa-store-compat.lock`, invisible to Baileys) held while the
 //!   folder is open for writing.
 //! - **Reads**: the folder is listed once when opened; values are read from their files when
-//!   asked for, on tokio's blocking pool; commits run on a dedicated writer thread. A
+//!   asked for, on tokio's blocking pool. Commits are written in groups by the committers
+//!   themselves (leader/follower, `wa_store_fs::GroupCommit`: one journal and one folder sync
+//!   per group, no writer thread; a tokio caller never blocks a worker). A
 //!   read-only view ([`CompatReader`]) beside a live owner returns only
 //!   values of the state it indexed (the state after a prefix of the owner's commits), or
 //!   fails with [`AuthError::ChangedWhileReading`](wa_auth::AuthError::ChangedWhileReading):

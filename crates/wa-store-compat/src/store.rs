@@ -3,31 +3,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 use wa_auth::dir_lock::{DirLock, ReleaseNotice};
 use wa_auth::{
     AuthCreds, AuthError, Capabilities, CorruptItem, Durability, KeyId, KeyKind, KeyValue,
     Persistence, Result, WriteBatch,
 };
+use wa_store_fs::GroupCommit;
 
 use crate::codec::{self, CompatError, Flavour};
+use crate::fault::{self, FaultPoint};
 use crate::folder::{Token, View, current_token, open_folder, read_indexed, refuse_other_backends};
-use crate::fsio::{create_dir_durably, sync_dir, sync_parent};
+use crate::fsio::sync_parent;
 use crate::journal::JournalId;
 use crate::layout::{CREDS_FILE, LOCK_FILE, key_file_name};
 use crate::options::{CompatStoreOptions, ReadMode};
 use crate::parallel;
 use crate::report::{FlavourSource, FolderReport, Recovery, SkippedFile, UnrecognisedFile};
-use crate::writer::{self, Job};
+use crate::writer::{self, Committer, JournalWriter, Pending};
 
 /// A commit that failed after its commit point: its outcome is decided when the folder is
 /// reopened, and until then the files it touches cannot be read.
@@ -36,7 +35,7 @@ pub(crate) struct Failure {
     pub names: BTreeSet<String>,
 }
 
-/// State shared by the store handle, its blocking reads and its writer thread.
+/// State shared by the store handle, its blocking reads and its commit queue's leaders.
 pub(crate) struct Shared {
     pub dir: PathBuf,
     pub options: CompatStoreOptions,
@@ -60,6 +59,10 @@ pub(crate) struct Shared {
     pub skipped: Mutex<BTreeMap<String, SkippedFile>>,
     /// Without fsync: the files renamed into place since the last flush, which syncs them.
     pub unsynced: Mutex<BTreeSet<String>>,
+    /// A journal was written since the store opened: closing seals it.
+    pub journaled: AtomicBool,
+    /// Held while the store is open for writing; released by [`writer::close`].
+    pub lock: Mutex<Option<DirLock>>,
 }
 
 impl Shared {
@@ -90,34 +93,24 @@ impl Shared {
     }
 }
 
-struct Writer {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// The folder lock lives on the writer thread (released when it ends); this says so.
-    lock: ReleaseNotice,
-}
-
-impl Writer {
-    /// Stops the writer after the queued commits; returns its thread to join.
-    fn stop(&self) -> Option<JoinHandle<()>> {
-        self.jobs.lock().take();
-        self.thread.lock().take()
-    }
-}
-
 /// A [`Persistence`] over a Baileys `useMultiFileAuthState` folder, keeping it readable by
 /// Baileys (see the [crate docs](crate)).
 ///
 /// Opening lists the folder once into an index; values are read from their files when asked
 /// for (so opening a 10 000-session folder takes milliseconds) and not cached (an
-/// [`AuthState`](wa_auth::AuthState) over the store caches). Commits go to a dedicated writer
-/// thread; reads run on tokio's blocking pool. [`Persistence::close`] stops the writer after
-/// the queued commits and releases the folder's lock before it returns; dropping the store
-/// asks the writer to stop but does not wait for it inside an async runtime (a store opened
-/// again meanwhile in this process waits for the lock's release).
+/// [`AuthState`](wa_auth::AuthState) over the store caches). Commits are written in groups by
+/// the committers themselves (one journal and one folder sync per group, see the
+/// [crate docs](crate)); reads run on tokio's blocking pool. [`Persistence::close`] writes the
+/// commits already queued, seals the journal and releases the folder's lock before it
+/// returns, without blocking the async runtime; dropping the store does the same, but inside
+/// an async runtime `drop` does not wait for it (the work moves to the blocking pool, and a
+/// store opened again meanwhile in this process waits for the lock's release). Outside a
+/// runtime `drop` waits.
 pub struct CompatStore {
     shared: Arc<Shared>,
-    writer: Option<Writer>,
+    committer: Option<Arc<Committer>>,
+    /// Tells same-process openers that a dropped store is releasing the lock.
+    notice: Option<ReleaseNotice>,
     closed: AtomicBool,
 }
 
@@ -174,7 +167,7 @@ impl CompatStore {
         for (file, why) in &scan.view.unrecognised {
             warn!(file = %file, reason = %why, "unrecognised file left alone");
         }
-        let read_only = options.read_only;
+        let notice = lock.as_ref().map(DirLock::notice);
         let shared = Arc::new(Shared {
             dir,
             options,
@@ -189,30 +182,16 @@ impl CompatStore {
             failure: RwLock::new(None),
             skipped: Mutex::new(BTreeMap::new()),
             unsynced: Mutex::new(BTreeSet::new()),
+            journaled: AtomicBool::new(false),
+            lock: Mutex::new(lock),
         });
-        let writer = match lock {
-            Some(lock) if !read_only => {
-                let (tx, rx) = mpsc::channel();
-                let for_thread = shared.clone();
-                let notice = lock.notice();
-                let thread = std::thread::Builder::new()
-                    .name("wa-store-compat-writer".into())
-                    .spawn(move || {
-                        writer::run(for_thread, rx);
-                        drop(lock);
-                    })
-                    .map_err(|e| AuthError::io(&shared.dir, e))?;
-                Some(Writer {
-                    jobs: Mutex::new(Some(tx)),
-                    thread: Mutex::new(Some(thread)),
-                    lock: notice,
-                })
-            }
-            _ => None,
-        };
+        let committer = notice
+            .is_some()
+            .then(|| Arc::new(GroupCommit::new(JournalWriter(shared.clone()))));
         Ok(Self {
             shared,
-            writer,
+            committer,
+            notice,
             closed: AtomicBool::new(false),
         })
     }
@@ -290,42 +269,20 @@ impl CompatStore {
 
 impl Drop for CompatStore {
     fn drop(&mut self) {
-        let Some(writer) = &self.writer else {
+        let Some(committer) = self.committer.take() else {
             return;
         };
-        let thread = writer.stop();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Never block a runtime thread: the writer finishes on its own, and an opener in
-            // this process waits for the lock.
-            writer.lock.releasing();
-        } else if let Some(thread) = thread {
-            let _ = thread.join();
+        if self.closed.swap(true, Ordering::SeqCst) {
+            // `close` already did (or is doing) the work.
+            return;
         }
+        // Never blocks a runtime thread (see `wa_store_fs::blocking::close_dropped`).
+        wa_store_fs::blocking::close_dropped(self.notice.as_ref(), move || {
+            if let Err(e) = writer::close(&committer) {
+                warn!(error = %e, "closing a dropped compat store failed");
+            }
+        });
     }
-}
-
-/// Syncs the files renamed into place since the last flush, then the folder (for a store
-/// without fsync, whose commits are not synced one by one).
-fn sync_unsynced(shared: &Shared) -> Result<()> {
-    let names = std::mem::take(&mut *shared.unsynced.lock());
-    if names.is_empty() {
-        return Ok(());
-    }
-    let synced = names.iter().try_for_each(|name| {
-        let path = shared.dir.join(name);
-        match std::fs::File::open(&path).and_then(|file| file.sync_all()) {
-            Ok(()) => Ok(()),
-            // Deleted by a later commit: the folder sync below makes that durable.
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(AuthError::io(&path, e)),
-        }
-    });
-    let synced = synced.and_then(|()| sync_dir(&shared.dir));
-    if synced.is_err() {
-        // Synced again by the next flush.
-        shared.unsynced.lock().extend(names);
-    }
-    synced
 }
 
 impl std::fmt::Debug for CompatStore {
@@ -354,7 +311,18 @@ fn prepare_folder(dir: &Path, options: &CompatStoreOptions) -> Result<()> {
             "exists and is not a directory",
         )),
         Err(e) if e.kind() == ErrorKind::NotFound && options.create && !options.read_only => {
-            create_dir_durably(dir, options.fsync)
+            // The shared creation, with this store's fault hook before each parent sync (and
+            // no sync without fsync).
+            let fsync = options.fsync;
+            wa_store_fs::create_dir_durably_with(dir, 0o700, |parent| {
+                if !fsync {
+                    return Ok(());
+                }
+                fault::check(dir, FaultPoint::SyncParent)?;
+                wa_store_fs::sync_dir(parent)
+            })
+            .map(|_| ())
+            .map_err(|e| AuthError::io(dir, e))
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Err(AuthError::NotFound {
             what: format!("auth folder {}", dir.display()),
@@ -540,17 +508,21 @@ impl Persistence for CompatStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let (reply, answer) = oneshot::channel();
-        let sent = self.writer.as_ref().is_some_and(|w| {
-            w.jobs
-                .lock()
-                .as_ref()
-                .is_some_and(|tx| tx.send(Job { batch, reply }).is_ok())
-        });
-        if !sent {
+        let Some(committer) = &self.committer else {
             return Err(AuthError::Closed);
+        };
+        let refused = Arc::new(OnceLock::new());
+        let written = committer
+            .commit(Pending {
+                batch,
+                refused: refused.clone(),
+            })
+            .await;
+        // A batch refused alone says why, whatever became of the rest of its group.
+        match refused.get() {
+            Some(e) => Err(e.clone()),
+            None => written,
         }
-        answer.await.map_err(|_| AuthError::Closed)?
     }
 
     async fn flush(&self) -> Result<()> {
@@ -559,32 +531,20 @@ impl Persistence for CompatStore {
             return Ok(());
         }
         let shared = self.shared.clone();
-        blocking(move || sync_unsynced(&shared)).await
+        blocking(move || writer::sync_unsynced(&shared)).await
     }
 
-    /// Stops the writer after the commits already queued, syncs what a store without fsync
-    /// left unsynced, and releases the folder's lock; the join runs on tokio's blocking pool.
+    /// Writes the commits already queued, seals the journal, syncs what a store without fsync
+    /// left unsynced and releases the folder's lock before it returns; the work runs on
+    /// tokio's blocking pool. Idempotent; later operations fail with [`AuthError::Closed`].
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let Some(writer) = &self.writer else {
+        let Some(committer) = &self.committer else {
             return Ok(());
         };
-        let thread = writer.stop();
-        let shared = self.shared.clone();
-        blocking(move || {
-            if let Some(thread) = thread {
-                thread
-                    .join()
-                    .map_err(|_| AuthError::backend("compat", "the writer thread panicked"))?;
-            }
-            if shared.options.fsync {
-                Ok(())
-            } else {
-                sync_unsynced(&shared)
-            }
-        })
-        .await
+        let committer = committer.clone();
+        blocking(move || writer::close(&committer)).await
     }
 }

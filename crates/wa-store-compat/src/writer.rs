@@ -1,5 +1,8 @@
-//! The writer: a dedicated thread that applies commits, several queued batches at a time
-//! (group commit: one journal and one folder sync for all of them).
+//! The commit path: the journal writer behind the store's [`GroupCommit`] (group commit: one
+//! journal and one folder sync for every batch of a group). No dedicated writer thread: the
+//! committers lead and follow on their own threads, as in the native store (see
+//! [`wa_store_fs::group`]); a tokio caller's leader runs through [`wa_store_fs::blocking`], so
+//! it never blocks a worker.
 //!
 //! A group is applied in three steps (see `docs/format-compat.md`):
 //! 1. every new file is written under a temp name (and synced), and the hash of what each file
@@ -10,24 +13,25 @@
 //! 3. the renames and deletes are carried out, in order: key files, deletes, the registry,
 //!    `creds.json` last.
 //!
-//! A failure before the commit point removes what was written: nothing happened, and the store
-//! goes on. A failure after it (the folder sync, a rename, a delete) leaves the journal and
-//! every temp file where they are, so that the next open finishes the batch or drops it as a
-//! whole; until then the store is failed: it refuses every commit and every read of a file the
-//! batch touches, since their content is in doubt.
+//! A batch that cannot be stored is refused alone, before anything is written (its committer
+//! gets its own error; the rest of the group goes on). A failure before the commit point
+//! removes what was written: nothing happened, and the store goes on. A failure after it (the
+//! folder sync, a rename, a delete) leaves the journal and every temp file where they are, so
+//! that the next open finishes the batch or drops it as a whole; until then the store is
+//! failed: it refuses every commit and every read of a file the batch touches, since their
+//! content is in doubt.
 //!
-//! The journal stays until the next commit replaces it; when the writer stops (the store is
-//! closed) it is sealed (the same id, no operations), which saves a second folder sync per
-//! commit and gives the next open nothing to check.
+//! The journal stays until the next commit replaces it; when the store is closed it is sealed
+//! (the same id, no operations), which saves a second folder sync per commit and gives the
+//! next open nothing to check.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::oneshot;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 use wa_auth::{AuthError, KeyId, KeyKind, Result, WriteBatch};
+use wa_store_fs::{GroupCommit, GroupWriter};
 
 use crate::fault::{self, FaultPoint};
 use crate::fsio::{content_hash, read_regular, remove_if_exists, sync_dir, write_new};
@@ -38,13 +42,50 @@ use crate::plan::{Change, Plan, prepare};
 use crate::recovery;
 use crate::store::{Failure, Shared};
 
-/// Most batches merged into one group commit.
-const MAX_GROUP: usize = 64;
-
-/// A batch waiting for the writer.
-pub(crate) struct Job {
+/// One committer's batch, with where the leader puts the error of a batch refused alone.
+pub(crate) struct Pending {
     pub batch: WriteBatch,
-    pub reply: oneshot::Sender<Result<()>>,
+    pub refused: Arc<OnceLock<AuthError>>,
+}
+
+/// The [`GroupWriter`] of the compat store.
+pub(crate) struct JournalWriter(pub Arc<Shared>);
+
+/// The store's commit queue.
+pub(crate) type Committer = GroupCommit<JournalWriter>;
+
+impl GroupWriter for JournalWriter {
+    type Item = Pending;
+    const BACKEND: &'static str = "compat";
+    /// Most batches merged into one group commit.
+    const MAX_ITEMS: usize = 64;
+    /// Groups are bounded by their number of batches only.
+    const MAX_WEIGHT: usize = usize::MAX;
+
+    fn weight(_: &Pending) -> usize {
+        1
+    }
+
+    fn write_group(&self, group: Vec<Pending>) -> Result<()> {
+        let shared = &self.0;
+        if let Some(failure) = shared.failure.read().as_ref() {
+            return Err(unhealthy(&failure.reason));
+        }
+        // A panic half-way would leave the folder in doubt: the store then refuses commits
+        // until reopened (which decides the journaled batch, if any).
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit_group(shared, group)));
+        written.unwrap_or_else(|_| {
+            let reason = "a commit panicked while writing the folder".to_owned();
+            error!(dir = %shared.dir.display(), "{reason}; refusing further commits");
+            let mut failure = shared.failure.write();
+            failure.get_or_insert_with(|| Failure {
+                reason: reason.clone(),
+                names: BTreeSet::new(),
+            });
+            Err(unhealthy(&reason))
+        })
+    }
 }
 
 /// How a group commit failed.
@@ -53,41 +94,6 @@ enum Outcome {
     NotCommitted(AuthError),
     /// After it: the store is failed until reopened.
     InDoubt(String),
-}
-
-/// The writer thread's loop: until every sender is gone.
-pub(crate) fn run(shared: Arc<Shared>, jobs: Receiver<Job>) {
-    let mut wrote_journal = false;
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        if let Some(failure) = shared.failure.read().as_ref() {
-            for job in group {
-                let _ = job.reply.send(Err(unhealthy(&failure.reason)));
-            }
-            continue;
-        }
-        wrote_journal |= commit_group(&shared, group);
-    }
-    // Closed cleanly: every commit is applied; seal the journal.
-    if wrote_journal && shared.failure.read().is_none() {
-        let dir = shared.dir.as_path();
-        let fsync = shared.options.fsync;
-        let journal = Journal {
-            id: shared.journal_id.lock().clone(),
-            ops: Vec::new(),
-        };
-        let sealed = (if fsync { sync_dir(dir) } else { Ok(()) })
-            .and_then(|()| recovery::seal(dir, &journal, fsync));
-        if let Err(e) = sealed {
-            error!(error = %e, "cannot seal the journal on close (the next open checks it)");
-        }
-    }
 }
 
 fn unhealthy(reason: &str) -> AuthError {
@@ -99,38 +105,93 @@ fn unhealthy(reason: &str) -> AuthError {
     }
 }
 
-/// The error for one of several committers.
-fn reply_error(outcome: &Outcome) -> AuthError {
-    match outcome {
-        Outcome::InDoubt(reason) => unhealthy(reason),
-        Outcome::NotCommitted(e) => e.clone(),
-    }
-}
-
-/// Commits a group; returns whether its journal was written.
-fn commit_group(shared: &Shared, group: Vec<Job>) -> bool {
+/// Commits a group: each batch is planned (a batch that cannot be stored is refused alone,
+/// in its [`Pending::refused`]), then the accepted ones are written together.
+fn commit_group(shared: &Shared, group: Vec<Pending>) -> Result<()> {
     let mut plan = Plan::default();
-    let mut accepted = Vec::with_capacity(group.len());
+    let mut accepted = 0;
     {
         let view = shared.view.read();
-        for job in group {
-            match prepare(shared, &view, &mut plan, &job.batch) {
-                Ok(()) => accepted.push(job.reply),
+        for pending in group {
+            match prepare(shared, &view, &mut plan, &pending.batch) {
+                Ok(()) => accepted += 1,
                 Err(e) => {
-                    let _ = job.reply.send(Err(e));
+                    let _ = pending.refused.set(e);
                 }
             }
         }
     }
-    if accepted.is_empty() {
-        return false;
+    if accepted == 0 {
+        return Ok(());
     }
     let outcome = execute(shared, plan);
-    let journaled = !matches!(outcome, Err(Outcome::NotCommitted(_)));
-    for reply in accepted {
-        let _ = reply.send(outcome.as_ref().map_err(reply_error).copied());
+    if !matches!(outcome, Err(Outcome::NotCommitted(_))) {
+        shared.journaled.store(true, Ordering::SeqCst);
     }
-    journaled
+    outcome.map_err(|outcome| match outcome {
+        Outcome::InDoubt(reason) => unhealthy(&reason),
+        Outcome::NotCommitted(e) => e,
+    })
+}
+
+/// Closes the store for writing: refuses new commits, writes those already queued, seals the
+/// journal, syncs what a store without fsync left unsynced, and releases the folder's lock
+/// (also when the sync fails, which is then returned). Blocking; idempotent.
+pub(crate) fn close(committer: &Arc<Committer>) -> Result<()> {
+    committer.close_blocking();
+    let shared = &committer.writer().0;
+    if shared.journaled.swap(false, Ordering::SeqCst) && shared.failure.read().is_none() {
+        seal(shared);
+    }
+    let synced = if shared.options.fsync {
+        Ok(())
+    } else {
+        sync_unsynced(shared)
+    };
+    if shared.lock.lock().take().is_some() {
+        debug!(dir = %shared.dir.display(), "compat store closed");
+    }
+    synced
+}
+
+/// Closed cleanly: every commit is applied; the journal is sealed. A failure only costs the
+/// next open a check of the journal.
+fn seal(shared: &Shared) {
+    let dir = shared.dir.as_path();
+    let fsync = shared.options.fsync;
+    let journal = Journal {
+        id: shared.journal_id.lock().clone(),
+        ops: Vec::new(),
+    };
+    let sealed = (if fsync { sync_dir(dir) } else { Ok(()) })
+        .and_then(|()| recovery::seal(dir, &journal, fsync));
+    if let Err(e) = sealed {
+        warn!(error = %e, "cannot seal the journal on close (the next open checks it)");
+    }
+}
+
+/// Syncs the files renamed into place since the last flush, then the folder (for a store
+/// without fsync, whose commits are not synced one by one).
+pub(crate) fn sync_unsynced(shared: &Shared) -> Result<()> {
+    let names = std::mem::take(&mut *shared.unsynced.lock());
+    if names.is_empty() {
+        return Ok(());
+    }
+    let synced = names.iter().try_for_each(|name| {
+        let path = shared.dir.join(name);
+        match std::fs::File::open(&path).and_then(|file| file.sync_all()) {
+            Ok(()) => Ok(()),
+            // Deleted by a later commit: the folder sync below makes that durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AuthError::io(&path, e)),
+        }
+    });
+    let synced = synced.and_then(|()| sync_dir(&shared.dir));
+    if synced.is_err() {
+        // Synced again by the next flush.
+        shared.unsynced.lock().extend(names);
+    }
+    synced
 }
 
 fn unique_prefix() -> String {

@@ -9,6 +9,7 @@
 use std::future::Future;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
+use wa_auth::dir_lock::ReleaseNotice;
 use wa_auth::{AuthError, Result};
 
 /// Runs `work` without blocking a tokio worker (see the module docs). `backend` names the store
@@ -38,6 +39,22 @@ pub async fn offload<T: Send + 'static>(
     }
 }
 
+/// For a store's `Drop`: runs `close` (the store's blocking closing work: queued commits, final
+/// sync, releasing the folder lock) without blocking a runtime thread. Inside a tokio runtime
+/// it moves to the blocking pool, after `notice` tells openers in this process to wait for the
+/// lock's release instead of failing; outside any runtime it runs here and `drop` waits.
+pub fn close_dropped(notice: Option<&ReleaseNotice>, close: impl FnOnce() + Send + 'static) {
+    match Handle::try_current() {
+        Ok(handle) => {
+            if let Some(notice) = notice {
+                notice.releasing();
+            }
+            drop(handle.spawn_blocking(close));
+        }
+        Err(_) => close(),
+    }
+}
+
 async fn pool<T>(
     backend: &'static str,
     task: impl Future<Output = std::result::Result<T, tokio::task::JoinError>>,
@@ -64,6 +81,49 @@ mod tests {
         let on_worker = multi.block_on(async { tokio::spawn(run("test", || 3)).await.unwrap() });
         assert_eq!(on_worker.unwrap(), 3);
         assert_eq!(multi.block_on(offload("test", || Ok(4))).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_dropped_store_closes_on_the_pool_inside_a_runtime_and_here_outside() {
+        use std::sync::mpsc;
+        let (tx, rx) = mpsc::channel();
+        let here = std::thread::current().id();
+        let sender = tx.clone();
+        close_dropped(None, move || {
+            sender.send(std::thread::current().id()).unwrap()
+        });
+        assert_eq!(
+            rx.recv().unwrap(),
+            here,
+            "outside a runtime: on this thread"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lock = wa_auth::dir_lock::DirLock::acquire(dir.path(), "lock").unwrap();
+        let notice = lock.notice();
+        runtime.block_on(async {
+            let (gate, wait) = mpsc::channel::<()>();
+            // Returns at once although the work waits for the gate: not on this thread.
+            close_dropped(Some(&notice), move || {
+                // Run here instead, this would time out and report this thread.
+                let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+                tx.send(std::thread::current().id()).unwrap();
+                drop(lock);
+            });
+            // An opener in this process waits for the release instead of failing.
+            let opener = std::thread::spawn({
+                let dir = dir.path().to_path_buf();
+                move || wa_auth::dir_lock::DirLock::acquire(&dir, "lock").map(drop)
+            });
+            gate.send(()).unwrap();
+            assert_ne!(rx.recv().unwrap(), here, "inside a runtime: on the pool");
+            opener
+                .join()
+                .unwrap()
+                .expect("the opener waited for the release");
+        });
     }
 
     /// Polls a future to completion outside any runtime (the futures here never wait).

@@ -3,9 +3,11 @@
 //!
 //! - [`group`]: leader/follower group commit on the committers' own threads ([`GroupCommit`]);
 //! - [`atomic`]: replacing a file atomically (temp file, sync, rename, folder sync);
-//! - [`blocking`]: running blocking file work from async code without stalling a tokio worker;
+//! - [`blocking`]: running blocking file work from async code without stalling a tokio worker,
+//!   and a dropped store's closing work off the runtime's thread;
 //! - the folder lock and durable folder operations, re-exported from `wa-auth`
-//!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`]).
+//!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`], and [`create_dir_durably_with`] for a
+//!   store with its own sync policy or fault hooks).
 //!
 //! Every operation a disk can fail goes through `wa_auth::fault::check` when the test-only
 //! `fault-injection` feature is on (the stores' own `fault-injection` features turn it on), so
@@ -25,7 +27,7 @@ pub mod group;
 pub use atomic::{publish_file, replace_file};
 pub use group::{GroupCommit, GroupWriter};
 pub use wa_auth::dir_lock::DirLock;
-pub use wa_auth::folder::{create_dir_durably, sync_dir};
+pub use wa_auth::folder::{create_dir_durably, create_dir_durably_with, sync_dir};
 
 /// An I/O error on `path`, as [`wa_auth::AuthError::Io`] (the one mapping every store uses).
 pub fn io_error(path: impl AsRef<std::path::Path>, error: std::io::Error) -> wa_auth::AuthError {

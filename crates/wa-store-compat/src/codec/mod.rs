@@ -32,6 +32,7 @@ pub mod key_value;
 pub mod pre_key;
 pub mod sender_key;
 pub mod session;
+mod shape;
 mod value;
 
 pub use error::CompatError;

@@ -39,6 +39,7 @@
 //! Message keys are read back ordered by counter when a chain has derived ones (libsignal-node
 //! writes `messageKeys` in counter order anyway).
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use wa_signal::ratchet::{MessageKeys, RootKey};
 use wa_signal::record::{
@@ -49,9 +50,9 @@ use wa_signal::{KeyPair, PublicKey};
 
 use super::buffer_json::{decode_base64, encode_base64};
 use super::error::{CompatError, Result};
+use super::shape::{self, Entries, Obj};
 use super::value::{
-    chain_key, in_range, integer, join, mismatch, object, optional, private_key, required,
-    root_key, seed, signal_public_key, u32_field,
+    chain_key, in_range, integer, join, mismatch, private_key, root_key, seed, signal_public_key,
 };
 
 /// The only session format version libsignal-node writes.
@@ -67,22 +68,142 @@ const EXT_DERIVED_KEYS: &str = "messageKeysDerived";
 const CHAIN_SENDING: i64 = 1;
 const CHAIN_RECEIVING: i64 = 2;
 
+// The session JSON's shape, as serde structs (see `super::shape`: they read any JSON; the
+// typed steps below report what is wrong, naming its JSON path). A leaf is `None` when absent
+// or `null`.
+
+/// A session file.
+#[derive(Deserialize)]
+struct FileJson {
+    version: Option<Value>,
+    #[serde(rename = "_sessions", default)]
+    sessions: Obj<Entries<Obj<SessionJson>>>,
+}
+
+/// One session, under its base key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionJson {
+    registration_id: Option<Value>,
+    /// Extension field ([`EXT_LOCAL_IDENTITY`]).
+    local_identity_key: Option<Value>,
+    /// Extension field ([`EXT_LOCAL_REGISTRATION_ID`]).
+    local_registration_id: Option<Value>,
+    #[serde(default)]
+    current_ratchet: Obj<RatchetJson>,
+    #[serde(default)]
+    index_info: Obj<IndexInfoJson>,
+    #[serde(rename = "_chains", default)]
+    chains: Obj<Entries<Obj<ChainJson>>>,
+    #[serde(default)]
+    pending_pre_key: Obj<PendingPreKeyJson>,
+}
+
+/// `currentRatchet`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RatchetJson {
+    #[serde(default)]
+    ephemeral_key_pair: Obj<KeyPairJson>,
+    last_remote_ephemeral_key: Option<Value>,
+    previous_counter: Option<Value>,
+    root_key: Option<Value>,
+}
+
+/// `currentRatchet.ephemeralKeyPair`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyPairJson {
+    pub_key: Option<Value>,
+    priv_key: Option<Value>,
+}
+
+/// `indexInfo`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexInfoJson {
+    base_key: Option<Value>,
+    base_key_type: Option<Value>,
+    closed: Option<Value>,
+    used: Option<Value>,
+    created: Option<Value>,
+    remote_identity_key: Option<Value>,
+}
+
+/// A chain of `_chains`, under its ratchet key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChainJson {
+    #[serde(default)]
+    chain_key: Obj<ChainKeyJson>,
+    chain_type: Option<Value>,
+    /// Seeds by counter.
+    #[serde(default)]
+    message_keys: Obj<Entries<Value>>,
+    /// Extension field ([`EXT_DERIVED_KEYS`]): derived keys by counter.
+    #[serde(rename = "messageKeysDerived", default)]
+    message_keys_derived: Obj<Entries<Obj<DerivedKeysJson>>>,
+}
+
+/// A chain's `chainKey`.
+#[derive(Deserialize)]
+struct ChainKeyJson {
+    counter: Option<Value>,
+    key: Option<Value>,
+}
+
+/// A message key of `messageKeysDerived`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DerivedKeysJson {
+    cipher_key: Option<Value>,
+    mac_key: Option<Value>,
+    iv: Option<Value>,
+}
+
+/// `pendingPreKey`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingPreKeyJson {
+    signed_key_id: Option<Value>,
+    base_key: Option<Value>,
+    pre_key_id: Option<Value>,
+}
+
+/// The leaf `field` of the object at `path`: [`CompatError::Missing`] (naming
+/// `path/key`) when absent or `null`.
+fn required<'a>(field: &'a Option<Value>, path: &str, key: &str) -> Result<&'a Value> {
+    field.as_ref().ok_or_else(|| CompatError::Missing {
+        path: join(path, key),
+    })
+}
+
+/// The number `field` (`key` of the object at `path`) as a `u32`.
+fn u32_field(field: &Option<Value>, path: &str, key: &str) -> Result<u32> {
+    in_range(
+        required(field, path, key)?,
+        &join(path, key),
+        "a 32-bit unsigned number",
+    )
+}
+
 /// Reads a session file's JSON value.
 pub fn from_json(value: &Value) -> Result<SessionRecord> {
-    let root = object(value, "")?;
-    let version = required(root, "", "version")?;
+    let file: Obj<FileJson> = shape::read(value, "")?;
+    let root = file.object("")?;
+    let version = required(&root.version, "", "version")?;
     if version.as_str() != Some(VERSION) {
         return Err(CompatError::InvalidValue {
             path: "/version".into(),
             reason: format!("unsupported session format version {version}"),
         });
     }
-    let sessions = object(required(root, "", "_sessions")?, "/_sessions")?;
+    let sessions = root.sessions.required("/_sessions")?;
     let mut current = None;
     let mut previous = Vec::new();
-    for (key, session) in sessions {
+    for (key, session) in &sessions.0 {
         let path = join("/_sessions", key);
-        let state = state_from_json(session, &path)?;
+        let state = state_from_json(session.object(&path)?, &path)?;
         let key_bytes = decode_base64(key, &path)?;
         if key_bytes != state.base_key.serialize() {
             return Err(mismatch(
@@ -119,16 +240,19 @@ pub fn to_json(record: &SessionRecord) -> Result<Value> {
     Ok(Value::Object(root))
 }
 
-fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
-    let obj = object(value, path)?;
-    let ratchet = ratchet_from_json(obj, path)?;
-    let index = index_from_json(obj, path)?;
+fn state_from_json(session: &SessionJson, path: &str) -> Result<SessionState> {
+    let ratchet = ratchet_from_json(session, path)?;
+    let index = index_from_json(session, path)?;
     let (sender_chain, receiver_chains) =
-        chains_from_json(obj, path, &ratchet.our_ratchet_key.public)?;
-    let local_identity = optional(obj, EXT_LOCAL_IDENTITY)
+        chains_from_json(session, path, &ratchet.our_ratchet_key.public)?;
+    let local_identity = session
+        .local_identity_key
+        .as_ref()
         .map(|v| signal_public_key(v, &join(path, EXT_LOCAL_IDENTITY)))
         .transpose()?;
-    let local_registration_id = optional(obj, EXT_LOCAL_REGISTRATION_ID)
+    let local_registration_id = session
+        .local_registration_id
+        .as_ref()
         .map(|v| {
             in_range(
                 v,
@@ -141,14 +265,14 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
         local_identity,
         local_registration_id,
         remote_identity: index.remote_identity,
-        remote_registration_id: u32_field(obj, path, "registrationId")?,
+        remote_registration_id: u32_field(&session.registration_id, path, "registrationId")?,
         root_key: ratchet.root,
         previous_counter: ratchet.previous_counter,
         our_ratchet_key: ratchet.our_ratchet_key,
         their_ratchet_key: ratchet.their_ratchet_key,
         sender_chain,
         receiver_chains,
-        pending_pre_key: pending_pre_key_from_json(obj, path)?,
+        pending_pre_key: pending_pre_key_from_json(session, path)?,
         base_key: index.base_key,
         base_key_type: index.base_key_type,
         created: index.created,
@@ -157,7 +281,7 @@ fn state_from_json(value: &Value, path: &str) -> Result<SessionState> {
     })
 }
 
-/// A session's `currentRatchet`.
+/// A session's `currentRatchet`, decoded.
 struct Ratchet {
     our_ratchet_key: KeyPair,
     their_ratchet_key: Option<PublicKey>,
@@ -165,20 +289,17 @@ struct Ratchet {
     root: RootKey,
 }
 
-fn ratchet_from_json(obj: &Map<String, Value>, path: &str) -> Result<Ratchet> {
+fn ratchet_from_json(session: &SessionJson, path: &str) -> Result<Ratchet> {
     let ratchet_path = join(path, "currentRatchet");
-    let ratchet = object(required(obj, path, "currentRatchet")?, &ratchet_path)?;
+    let ratchet = session.current_ratchet.required(&ratchet_path)?;
     let pair_path = join(&ratchet_path, "ephemeralKeyPair");
-    let pair = object(
-        required(ratchet, &ratchet_path, "ephemeralKeyPair")?,
-        &pair_path,
-    )?;
+    let pair = ratchet.ephemeral_key_pair.required(&pair_path)?;
     let our_public = signal_public_key(
-        required(pair, &pair_path, "pubKey")?,
+        required(&pair.pub_key, &pair_path, "pubKey")?,
         &join(&pair_path, "pubKey"),
     )?;
     let our_private = private_key(
-        required(pair, &pair_path, "privKey")?,
+        required(&pair.priv_key, &pair_path, "privKey")?,
         &join(&pair_path, "privKey"),
     )?;
     // Taken as stored, as the protobuf form is: checking that the halves match costs a scalar
@@ -188,12 +309,14 @@ fn ratchet_from_json(obj: &Map<String, Value>, path: &str) -> Result<Ratchet> {
         public: our_public,
         private: our_private,
     };
-    let their_ratchet_key = optional(ratchet, "lastRemoteEphemeralKey")
+    let their_ratchet_key = ratchet
+        .last_remote_ephemeral_key
+        .as_ref()
         .map(|v| signal_public_key(v, &join(&ratchet_path, "lastRemoteEphemeralKey")))
         .transpose()?;
-    let previous_counter = u32_field(ratchet, &ratchet_path, "previousCounter")?;
+    let previous_counter = u32_field(&ratchet.previous_counter, &ratchet_path, "previousCounter")?;
     let root = root_key(
-        required(ratchet, &ratchet_path, "rootKey")?,
+        required(&ratchet.root_key, &ratchet_path, "rootKey")?,
         &join(&ratchet_path, "rootKey"),
     )?;
     Ok(Ratchet {
@@ -204,7 +327,7 @@ fn ratchet_from_json(obj: &Map<String, Value>, path: &str) -> Result<Ratchet> {
     })
 }
 
-/// A session's `indexInfo`.
+/// A session's `indexInfo`, decoded.
 struct IndexInfo {
     base_key: PublicKey,
     base_key_type: BaseKeyType,
@@ -214,15 +337,15 @@ struct IndexInfo {
     remote_identity: PublicKey,
 }
 
-fn index_from_json(obj: &Map<String, Value>, path: &str) -> Result<IndexInfo> {
+fn index_from_json(session: &SessionJson, path: &str) -> Result<IndexInfo> {
     let index_path = join(path, "indexInfo");
-    let index = object(required(obj, path, "indexInfo")?, &index_path)?;
+    let index = session.index_info.required(&index_path)?;
     let base_key = signal_public_key(
-        required(index, &index_path, "baseKey")?,
+        required(&index.base_key, &index_path, "baseKey")?,
         &join(&index_path, "baseKey"),
     )?;
     let base_key_type = {
-        let n = u32_field(index, &index_path, "baseKeyType")?;
+        let n = u32_field(&index.base_key_type, &index_path, "baseKeyType")?;
         BaseKeyType::from_number(n).ok_or_else(|| {
             mismatch(
                 &join(&index_path, "baseKeyType"),
@@ -232,28 +355,28 @@ fn index_from_json(obj: &Map<String, Value>, path: &str) -> Result<IndexInfo> {
     };
     let closed = {
         let p = join(&index_path, "closed");
-        match integer(required(index, &index_path, "closed")?, &p)? {
+        match integer(required(&index.closed, &index_path, "closed")?, &p)? {
             -1 => None,
             n => Some(u64::try_from(n).map_err(|_| mismatch(&p, format!("bad timestamp {n}")))?),
         }
     };
-    let timestamp = |key: &str| -> Result<u64> {
+    let timestamp = |field: &Option<Value>, key: &str| -> Result<u64> {
         in_range(
-            required(index, &index_path, key)?,
+            required(field, &index_path, key)?,
             &join(&index_path, key),
             "a timestamp",
         )
     };
     let remote_identity = signal_public_key(
-        required(index, &index_path, "remoteIdentityKey")?,
+        required(&index.remote_identity_key, &index_path, "remoteIdentityKey")?,
         &join(&index_path, "remoteIdentityKey"),
     )?;
     Ok(IndexInfo {
         base_key,
         base_key_type,
         closed,
-        created: timestamp("created")?,
-        used: timestamp("used")?,
+        created: timestamp(&index.created, "created")?,
+        used: timestamp(&index.used, "used")?,
         remote_identity,
     })
 }
@@ -261,23 +384,23 @@ fn index_from_json(obj: &Map<String, Value>, path: &str) -> Result<IndexInfo> {
 /// A session's `_chains`: the sending chain (under our current ratchet key `ours`), if any,
 /// and the receiving ones.
 fn chains_from_json(
-    obj: &Map<String, Value>,
+    session: &SessionJson,
     path: &str,
     ours: &PublicKey,
 ) -> Result<(Option<ChainState>, Vec<ReceiverChain>)> {
     let chains_path = join(path, "_chains");
-    let chains = object(required(obj, path, "_chains")?, &chains_path)?;
+    let chains = session.chains.required(&chains_path)?;
     let mut sender_chain = None;
     let mut receiver_chains = Vec::new();
-    for (key, chain) in chains {
+    for (key, chain) in &chains.0 {
         let chain_path = join(&chains_path, key);
         let ratchet_key = signal_public_key(&Value::from(key.as_str()), &chain_path)?;
-        let chain_obj = object(chain, &chain_path)?;
+        let chain = chain.object(&chain_path)?;
         let kind = integer(
-            required(chain_obj, &chain_path, "chainType")?,
+            required(&chain.chain_type, &chain_path, "chainType")?,
             &join(&chain_path, "chainType"),
         )?;
-        let state = chain_from_json(chain_obj, &chain_path)?;
+        let state = chain_from_json(chain, &chain_path)?;
         match kind {
             CHAIN_SENDING if ratchet_key == *ours && sender_chain.is_none() => {
                 sender_chain = Some(state);
@@ -304,66 +427,47 @@ fn chains_from_json(
 }
 
 /// A session's `pendingPreKey`, if any.
-fn pending_pre_key_from_json(
-    obj: &Map<String, Value>,
-    path: &str,
-) -> Result<Option<PendingPreKey>> {
-    optional(obj, "pendingPreKey")
-        .map(|v| {
-            let p = join(path, "pendingPreKey");
-            let pending = object(v, &p)?;
-            Ok::<_, CompatError>(PendingPreKey {
-                pre_key_id: optional(pending, "preKeyId")
-                    .map(|v| in_range(v, &join(&p, "preKeyId"), "a pre-key id").map(PreKeyId))
-                    .transpose()?,
-                signed_pre_key_id: SignedPreKeyId(u32_field(pending, &p, "signedKeyId")?),
-                base_key: signal_public_key(
-                    required(pending, &p, "baseKey")?,
-                    &join(&p, "baseKey"),
-                )?,
-            })
-        })
-        .transpose()
+fn pending_pre_key_from_json(session: &SessionJson, path: &str) -> Result<Option<PendingPreKey>> {
+    let p = join(path, "pendingPreKey");
+    let Some(pending) = session.pending_pre_key.optional(&p)? else {
+        return Ok(None);
+    };
+    Ok(Some(PendingPreKey {
+        pre_key_id: pending
+            .pre_key_id
+            .as_ref()
+            .map(|v| in_range(v, &join(&p, "preKeyId"), "a pre-key id").map(PreKeyId))
+            .transpose()?,
+        signed_pre_key_id: SignedPreKeyId(u32_field(&pending.signed_key_id, &p, "signedKeyId")?),
+        base_key: signal_public_key(
+            required(&pending.base_key, &p, "baseKey")?,
+            &join(&p, "baseKey"),
+        )?,
+    }))
 }
 
-fn chain_from_json(obj: &Map<String, Value>, path: &str) -> Result<ChainState> {
+fn chain_from_json(chain: &ChainJson, path: &str) -> Result<ChainState> {
     let ck_path = join(path, "chainKey");
-    let ck = object(required(obj, path, "chainKey")?, &ck_path)?;
+    let ck = chain.chain_key.required(&ck_path)?;
     let counter_path = join(&ck_path, "counter");
-    let counter = integer(required(ck, &ck_path, "counter")?, &counter_path)?;
+    let counter = integer(required(&ck.counter, &ck_path, "counter")?, &counter_path)?;
     let next_index = counter
         .checked_add(1)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| mismatch(&counter_path, format!("counter {counter} out of range")))?;
-    let key = optional(ck, "key")
+    let key = ck
+        .key
+        .as_ref()
         .map(|v| chain_key(v, &join(&ck_path, "key")))
         .transpose()?;
-    let mk_path = join(path, "messageKeys");
-    let message_keys = match optional(obj, "messageKeys") {
-        None => Vec::new(),
-        Some(v) => object(v, &mk_path)?
-            .iter()
-            .map(|(index, seed_value)| {
-                let p = join(&mk_path, index);
-                Ok(StoredMessageKey {
-                    index: index
-                        .parse()
-                        .map_err(|_| mismatch(&p, "message key index is not a counter"))?,
-                    material: MessageKeyMaterial::Seed(seed(seed_value, &p)?),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?,
-    };
-    let mut message_keys = message_keys;
-    if let Some(v) = optional(obj, EXT_DERIVED_KEYS) {
-        let derived_path = join(path, EXT_DERIVED_KEYS);
-        for (index, keys) in object(v, &derived_path)? {
+    let mut message_keys = seeds_from_json(chain, path)?;
+    let derived_path = join(path, EXT_DERIVED_KEYS);
+    if let Some(derived) = chain.message_keys_derived.optional(&derived_path)? {
+        for (index, keys) in &derived.0 {
             let p = join(&derived_path, index);
             message_keys.push(StoredMessageKey {
-                index: index
-                    .parse()
-                    .map_err(|_| mismatch(&p, "message key index is not a counter"))?,
-                material: MessageKeyMaterial::Keys(derived_keys_from_json(keys, &p)?),
+                index: counter_key(index, &p)?,
+                material: MessageKeyMaterial::Keys(derived_keys_from_json(keys.object(&p)?, &p)?),
             });
         }
         message_keys.sort_by_key(|k| k.index);
@@ -375,10 +479,36 @@ fn chain_from_json(obj: &Map<String, Value>, path: &str) -> Result<ChainState> {
     })
 }
 
-fn fixed<const N: usize>(obj: &Map<String, Value>, path: &str, key: &str) -> Result<[u8; N]> {
+/// A chain's `messageKeys`: seeds by counter, in file order.
+fn seeds_from_json(chain: &ChainJson, path: &str) -> Result<Vec<StoredMessageKey>> {
+    let mk_path = join(path, "messageKeys");
+    let Some(seeds) = chain.message_keys.optional(&mk_path)? else {
+        return Ok(Vec::new());
+    };
+    seeds
+        .0
+        .iter()
+        .map(|(index, seed_value)| {
+            let p = join(&mk_path, index);
+            Ok(StoredMessageKey {
+                index: counter_key(index, &p)?,
+                material: MessageKeyMaterial::Seed(seed(seed_value, &p)?),
+            })
+        })
+        .collect()
+}
+
+/// A message key's counter, the key of its entry at `path`.
+fn counter_key(index: &str, path: &str) -> Result<u32> {
+    index
+        .parse()
+        .map_err(|_| mismatch(path, "message key index is not a counter"))
+}
+
+fn fixed<const N: usize>(field: &Option<Value>, path: &str, key: &str) -> Result<[u8; N]> {
     let p = join(path, key);
     let bytes = decode_base64(
-        required(obj, path, key)?
+        required(field, path, key)?
             .as_str()
             .ok_or_else(|| CompatError::WrongType {
                 path: p.clone(),
@@ -392,12 +522,11 @@ fn fixed<const N: usize>(obj: &Map<String, Value>, path: &str, key: &str) -> Res
         .map_err(|_| mismatch(&p, format!("must be {N} bytes, got {len}")))
 }
 
-fn derived_keys_from_json(value: &Value, path: &str) -> Result<MessageKeys> {
-    let obj = object(value, path)?;
+fn derived_keys_from_json(keys: &DerivedKeysJson, path: &str) -> Result<MessageKeys> {
     Ok(MessageKeys {
-        cipher_key: fixed(obj, path, "cipherKey")?,
-        mac_key: fixed(obj, path, "macKey")?,
-        iv: fixed(obj, path, "iv")?,
+        cipher_key: fixed(&keys.cipher_key, path, "cipherKey")?,
+        mac_key: fixed(&keys.mac_key, path, "macKey")?,
+        iv: fixed(&keys.iv, path, "iv")?,
     })
 }
 
