@@ -471,17 +471,10 @@ impl Drop for NativeStore {
             // `close` already did (or is doing) the work.
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                // Never block a runtime thread: the closing work moves to the blocking pool,
-                // and an opener in this process waits for the lock meanwhile.
-                if let Some(notice) = &self.notice {
-                    notice.releasing();
-                }
-                drop(handle.spawn_blocking(move || close_dropped(&committer)));
-            }
-            Err(_) => close_dropped(&committer),
-        }
+        // Never blocks a runtime thread; an opener in this process waits for the lock.
+        wa_store_fs::blocking::close_dropped(self.notice.as_ref(), move || {
+            close_dropped(&committer);
+        });
     }
 }
 

@@ -327,10 +327,10 @@ async fn run_fleet(
     let (fleet, stores, took) = open_fleet(pool, mode, accounts, budget).await;
     let rss = rss_mib();
     let memory = fleet.memory();
-    let rounds = fleet.options().flush_rounds.map_or_else(
-        || "default (half the pool)".to_owned(),
-        |n| n.to_string(),
-    );
+    let rounds = fleet
+        .options()
+        .flush_rounds
+        .map_or_else(|| "default (half the pool)".to_owned(), |n| n.to_string());
     println!("{mode}: flush_rounds {rounds}");
     let label = match budget {
         None => "fleet, load-all".to_owned(),
