@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::DecodeLimits;
 use crate::error::{Error, Result};
+use crate::jid::Server;
 use crate::node::{Attrs, Content, Node};
 use crate::token::{self, tag};
 
@@ -185,62 +186,8 @@ impl<'a> Reader<'a> {
                     .map_err(|_| Error::InvalidUtf8 { at: bytes_at })
             }
             tag::NIBBLE_8 | tag::HEX_8 => self.packed(tag_byte),
-            tag::JID_PAIR => {
-                self.enter(depth + 1)?;
-                let user_byte = self.byte()?;
-                let user = self.string(user_byte, depth + 1)?;
-                let server_byte = self.byte()?;
-                let server = self.string(server_byte, depth + 1)?;
-                if server.is_empty() {
-                    return Err(Error::InvalidNode {
-                        at,
-                        reason: "JID without a server",
-                    });
-                }
-                Ok(format!("{user}@{server}"))
-            }
-            tag::AD_JID => {
-                self.enter(depth + 1)?;
-                let domain = self.byte()?;
-                let device = self.byte()?;
-                let user_byte = self.byte()?;
-                let mut jid = self.string(user_byte, depth + 1)?;
-                let server = match domain {
-                    1 => "lid",
-                    128 => "hosted",
-                    129 => "hosted.lid",
-                    0 => "s.whatsapp.net",
-                    // Another domain type is the agent of a s.whatsapp.net JID; keep it.
-                    agent => {
-                        let _ = write!(jid, "_{agent}");
-                        "s.whatsapp.net"
-                    }
-                };
-                if device != 0 {
-                    let _ = write!(jid, ":{device}");
-                }
-                jid.push('@');
-                jid.push_str(server);
-                Ok(jid)
-            }
-            tag::FB_JID => {
-                self.enter(depth + 1)?;
-                let user_byte = self.byte()?;
-                let user = self.string(user_byte, depth + 1)?;
-                let device = self.u16()?;
-                let server_byte = self.byte()?;
-                let server = self.string(server_byte, depth + 1)?;
-                Ok(format!("{user}:{device}@{server}"))
-            }
-            tag::INTEROP_JID => {
-                self.enter(depth + 1)?;
-                let user_byte = self.byte()?;
-                let user = self.string(user_byte, depth + 1)?;
-                let device = self.u16()?;
-                let integrator = self.u16()?;
-                let server_byte = self.byte()?;
-                let server = self.string(server_byte, depth + 1)?;
-                Ok(format!("{integrator}-{user}:{device}@{server}"))
+            tag::JID_PAIR | tag::AD_JID | tag::FB_JID | tag::INTEROP_JID => {
+                self.jid(tag_byte, depth, at)
             }
             single => token::single_byte(single)
                 .map(str::to_owned)
@@ -250,6 +197,59 @@ impl<'a> Reader<'a> {
                     at,
                 }),
         }
+    }
+
+    /// A JID whose tag byte (one of the four JID tags) has been read at `at`.
+    fn jid(&mut self, tag_byte: u8, depth: usize, at: usize) -> Result<String> {
+        self.enter(depth + 1)?;
+        let user_byte = match tag_byte {
+            tag::AD_JID => return self.ad_jid(depth),
+            _ => self.byte()?,
+        };
+        let user = self.string(user_byte, depth + 1)?;
+        let device = match tag_byte {
+            tag::FB_JID | tag::INTEROP_JID => Some(self.u16()?),
+            _ => None,
+        };
+        let integrator = match tag_byte {
+            tag::INTEROP_JID => Some(self.u16()?),
+            _ => None,
+        };
+        let server_byte = self.byte()?;
+        let server = self.string(server_byte, depth + 1)?;
+        match (device, integrator) {
+            (None, _) if server.is_empty() => Err(Error::InvalidNode {
+                at,
+                reason: "JID without a server",
+            }),
+            (None, _) => Ok(format!("{user}@{server}")),
+            (Some(device), None) => Ok(format!("{user}:{device}@{server}")),
+            (Some(device), Some(integrator)) => {
+                Ok(format!("{integrator}-{user}:{device}@{server}"))
+            }
+        }
+    }
+
+    /// An AD (device) JID whose tag byte has been read: domain type, device, user.
+    fn ad_jid(&mut self, depth: usize) -> Result<String> {
+        let domain = self.byte()?;
+        let device = self.byte()?;
+        let user_byte = self.byte()?;
+        let mut jid = self.string(user_byte, depth + 1)?;
+        let server = match Server::from_domain_type(domain) {
+            Some(server) => server,
+            // Another domain type is the agent of a s.whatsapp.net JID; keep it.
+            None => {
+                let _ = write!(jid, "_{domain}");
+                Server::Pn
+            }
+        };
+        if device != 0 {
+            let _ = write!(jid, ":{device}");
+        }
+        jid.push('@');
+        jid.push_str(server.as_str());
+        Ok(jid)
     }
 
     /// A nibble- or hex-packed string whose tag byte has been read.
