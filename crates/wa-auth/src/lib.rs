@@ -76,3 +76,10 @@ pub use memory::MemoryStore;
 pub use persistence::{Capabilities, Durability, Persistence, PersistenceExt, Snapshot};
 pub use provider::SystemProvider;
 pub use state::{AuthEvent, AuthState, AuthStateOptions, LockKey, Transaction};
+
+/// What the crate's macros name in their expansion, so their callers need no dependency of
+/// their own. Not API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+}

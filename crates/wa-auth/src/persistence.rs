@@ -179,41 +179,71 @@ pub trait Persistence: Send + Sync + Debug {
     async fn close(&self) -> Result<()>;
 }
 
-/// Forwards `Persistence` through a smart pointer, so `Arc<dyn Persistence>` and
-/// `Box<dyn Persistence>` are backends too.
+/// Implements [`Persistence`] for a type by forwarding every method of the trait
+/// (`capabilities`, `load_creds`, `get`, `list`, `kinds`, `commit`, `flush`, `close`) to one
+/// of its fields, a `Persistence` itself: `forward_persistence!(NativeReader => store)`.
+///
+/// For a wrapper that adds nothing to the backend contract, such as a read-only view that
+/// holds a store opened read-only (which refuses commits itself). The calling crate needs
+/// nothing besides `wa-auth` (the expansion names `async_trait` through `wa-auth`).
+///
+/// ```
+/// use wa_auth::MemoryStore;
+///
+/// /// A store under another name.
+/// #[derive(Debug)]
+/// struct Renamed {
+///     inner: MemoryStore,
+/// }
+///
+/// wa_auth::forward_persistence!(Renamed => inner);
+/// ```
+///
+/// The `@impl` form is internal (it also forwards `Arc<P>` and `Box<P>`): it takes the impl's
+/// generics, the type, the `self` token and the expression (in parentheses) to forward to.
+#[macro_export]
 macro_rules! forward_persistence {
-    ($($pointer:ident),+) => {$(
-        #[async_trait]
-        impl<P: Persistence + ?Sized> Persistence for $pointer<P> {
-            fn capabilities(&self) -> Capabilities {
-                (**self).capabilities()
+    ($type:ty => $field:ident) => {
+        $crate::forward_persistence!(@impl [] $type, self, (self.$field));
+    };
+    (@impl [$($generics:tt)*] $type:ty, $this:tt, ($($target:tt)+)) => {
+        #[$crate::__private::async_trait]
+        impl<$($generics)*> $crate::Persistence for $type {
+            fn capabilities(&$this) -> $crate::Capabilities {
+                $($target)+.capabilities()
             }
-            async fn load_creds(&self) -> Result<Option<AuthCreds>> {
-                (**self).load_creds().await
+            async fn load_creds(&$this) -> $crate::Result<::std::option::Option<$crate::AuthCreds>> {
+                $($target)+.load_creds().await
             }
-            async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
-                (**self).get(kind, ids).await
+            async fn get(
+                &$this,
+                kind: &$crate::KeyKind,
+                ids: &[$crate::KeyId],
+            ) -> $crate::Result<::std::vec::Vec<($crate::KeyId, $crate::KeyValue)>> {
+                $($target)+.get(kind, ids).await
             }
-            async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
-                (**self).list(kind).await
+            async fn list(&$this, kind: &$crate::KeyKind) -> $crate::Result<::std::vec::Vec<$crate::KeyId>> {
+                $($target)+.list(kind).await
             }
-            async fn kinds(&self) -> Result<Vec<KeyKind>> {
-                (**self).kinds().await
+            async fn kinds(&$this) -> $crate::Result<::std::vec::Vec<$crate::KeyKind>> {
+                $($target)+.kinds().await
             }
-            async fn commit(&self, batch: WriteBatch) -> Result<()> {
-                (**self).commit(batch).await
+            async fn commit(&$this, batch: $crate::WriteBatch) -> $crate::Result<()> {
+                $($target)+.commit(batch).await
             }
-            async fn flush(&self) -> Result<()> {
-                (**self).flush().await
+            async fn flush(&$this) -> $crate::Result<()> {
+                $($target)+.flush().await
             }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
+            async fn close(&$this) -> $crate::Result<()> {
+                $($target)+.close().await
             }
         }
-    )+};
+    };
 }
 
-forward_persistence!(Arc, Box);
+// `Arc<dyn Persistence>` and `Box<dyn Persistence>` are backends too.
+crate::forward_persistence!(@impl [P: Persistence + ?Sized] Arc<P>, self, ((**self)));
+crate::forward_persistence!(@impl [P: Persistence + ?Sized] Box<P>, self, ((**self)));
 
 /// Everything a store holds, loaded at once.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -10,73 +10,15 @@ use serde_json::Value;
 use wa_auth::{AuthError, KeyKind, KeyValue, Persistence, WriteBatch};
 use wa_store_postgres::{PostgresStore, PostgresStoreOptions, connect_pool};
 use wa_testkit::postgres::Cluster;
+use wa_testkit::tls::TestCertificates;
 
 const PASSWORD: &str = "pw-only-in-the-environment";
 const ROLE: &str = "wa_tls";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`<name>.crt`) and, for the first, a server certificate for 127.0.0.1 signed by it.
-fn certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    for ca in ["ca", "other-ca"] {
-        let mut args = vec!["req", "-x509", "-days", "2", "-subj", "/CN=wa-cli-test-ca"];
-        args.extend(ec);
-        let (key, crt) = (format!("{ca}.key"), format!("{ca}.crt"));
-        args.extend(["-keyout", &key, "-out", &crt]);
-        openssl(dir, &args);
-    }
-    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
-
-/// TLS on; a role with a password that may connect only over TLS.
-fn secure(cluster: &Cluster, certs: &Path) {
-    cluster.enable_ssl(&certs.join("server.crt"), &certs.join("server.key"));
+/// TLS on with a test CA (certificates in `dir`); a role with a password that may connect
+/// only over TLS.
+fn secure(cluster: &Cluster, dir: &Path) -> TestCertificates {
+    let certs = cluster.enable_test_tls(dir);
     cluster.psql(&format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"));
     cluster.psql(&format!("GRANT CREATE ON DATABASE postgres TO {ROLE}"));
     let hba = cluster.data_dir().join("pg_hba.conf");
@@ -89,16 +31,17 @@ fn secure(cluster: &Cluster, certs: &Path) {
     )
     .unwrap();
     cluster.psql("SELECT pg_reload_conf()");
+    certs
 }
 
 struct Tool<'a> {
     cluster: &'a Cluster,
-    certs: &'a Path,
+    certs: TestCertificates,
 }
 
 impl Tool<'_> {
-    /// Runs wa-auth-state with the libpq environment of the TLS role.
-    fn run(&self, ssl_mode: &str, root: &str, args: &[&str]) -> Output {
+    /// Runs wa-auth-state with the libpq environment of the TLS role, trusting `root`.
+    fn run(&self, ssl_mode: &str, root: &Path, args: &[&str]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_wa-auth-state"))
             .args(args)
             .env("PGHOST", "127.0.0.1")
@@ -107,7 +50,7 @@ impl Tool<'_> {
             .env("PGPASSWORD", PASSWORD)
             .env("PGDATABASE", "postgres")
             .env("PGSSLMODE", ssl_mode)
-            .env("PGSSLROOTCERT", self.certs.join(root))
+            .env("PGSSLROOTCERT", root)
             .env("RUST_LOG", "debug")
             .output()
             .expect("run wa-auth-state");
@@ -123,7 +66,7 @@ impl Tool<'_> {
     fn json(&self, args: &[&str]) -> (i32, Value) {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
-        let out = self.run("verify-full", "ca.crt", &all);
+        let out = self.run("verify-full", &self.certs.ca, &all);
         let doc = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code().expect("exit"), doc)
@@ -145,14 +88,9 @@ async fn baileys_to_native_to_backup_to_postgres_over_tls_then_operator_commands
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs);
-    secure(cluster, &certs);
-    let tool = Tool {
-        cluster,
-        certs: &certs,
-    };
+    let certs = secure(cluster, &tmp.path().join("certs"));
+    let (ca, other_ca) = (certs.ca.clone(), certs.other_ca.clone());
+    let tool = Tool { cluster, certs };
 
     let (_, baileys) = wa_testkit::fixtures::baileys_auth_folders()
         .pop()
@@ -165,7 +103,7 @@ async fn baileys_to_native_to_backup_to_postgres_over_tls_then_operator_commands
     ok(
         &tool.run(
             "disable",
-            "ca.crt",
+            &ca,
             &["migrate", "--from", &s(&baileys), "--to", &s(&native)],
         ),
         "migrate",
@@ -173,7 +111,7 @@ async fn baileys_to_native_to_backup_to_postgres_over_tls_then_operator_commands
     ok(
         &tool.run(
             "disable",
-            "ca.crt",
+            &ca,
             &[
                 "backup",
                 &s(&native),
@@ -187,50 +125,40 @@ async fn baileys_to_native_to_backup_to_postgres_over_tls_then_operator_commands
     );
 
     let account = "postgres://?instance=restored-1";
+    let restore = |mode: &str, root: &Path, overwrite: bool| {
+        let mut args = vec![
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            account,
+            "--passphrase-file",
+            passphrase.to_str().unwrap(),
+        ];
+        if overwrite {
+            args.push("--overwrite");
+        }
+        tool.run(mode, root, &args)
+    };
     // Without TLS the role is rejected; with a CA that did not sign the server, refused.
     for (mode, root) in [
-        ("disable", "ca.crt"),
-        ("verify-full", "other-ca.crt"),
-        ("verify-ca", "other-ca.crt"),
+        ("disable", &ca),
+        ("verify-full", &other_ca),
+        ("verify-ca", &other_ca),
     ] {
-        let out = tool.run(
-            mode,
-            root,
-            &[
-                "restore",
-                &s(&file),
-                "--to",
-                account,
-                "--passphrase-file",
-                &s(&passphrase),
-            ],
-        );
+        let out = restore(mode, root, false);
         assert_eq!(
             out.status.code(),
             Some(3),
-            "{mode} with {root}: {}",
+            "{mode} with {}: {}",
+            root.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for (mode, root) in [
-        ("verify-full", "ca.crt"),
-        ("verify-ca", "ca.crt"),
-        ("require", "ca.crt"),
-    ] {
-        let out = tool.run(
-            mode,
-            root,
-            &[
-                "restore",
-                &s(&file),
-                "--to",
-                account,
-                "--passphrase-file",
-                &s(&passphrase),
-                "--overwrite",
-            ],
+    for mode in ["verify-full", "verify-ca", "require"] {
+        ok(
+            &restore(mode, &ca, true),
+            &format!("restore over TLS ({mode})"),
         );
-        ok(&out, &format!("restore over TLS ({mode})"));
     }
     let (code, restored) = tool.json(&["inspect", account]);
     assert_eq!(code, 0);
@@ -322,6 +250,6 @@ async fn operator_commands(tool: &Tool<'_>, cluster: &Cluster) {
             .any(|a| a["instance_id"] == "restored-1")
     );
     // Confirmation is required without --yes when stdin is not a terminal.
-    let out = tool.run("verify-full", "ca.crt", &["delete-account", account]);
+    let out = tool.run("verify-full", &tool.certs.ca, &["delete-account", account]);
     assert_eq!(out.status.code(), Some(2));
 }

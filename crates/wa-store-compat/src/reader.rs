@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use async_trait::async_trait;
-use wa_auth::{AuthCreds, Capabilities, KeyId, KeyKind, KeyValue, Persistence, Result, WriteBatch};
+use wa_auth::Result;
 
 use crate::codec::Flavour;
 use crate::options::CompatStoreOptions;
@@ -61,30 +60,5 @@ impl CompatReader {
     }
 }
 
-#[async_trait]
-impl Persistence for CompatReader {
-    fn capabilities(&self) -> Capabilities {
-        self.store.capabilities()
-    }
-    async fn load_creds(&self) -> Result<Option<AuthCreds>> {
-        self.store.load_creds().await
-    }
-    async fn get(&self, kind: &KeyKind, ids: &[KeyId]) -> Result<Vec<(KeyId, KeyValue)>> {
-        self.store.get(kind, ids).await
-    }
-    async fn list(&self, kind: &KeyKind) -> Result<Vec<KeyId>> {
-        self.store.list(kind).await
-    }
-    async fn kinds(&self) -> Result<Vec<KeyKind>> {
-        self.store.kinds().await
-    }
-    async fn commit(&self, batch: WriteBatch) -> Result<()> {
-        self.store.commit(batch).await
-    }
-    async fn flush(&self) -> Result<()> {
-        self.store.flush().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.store.close().await
-    }
-}
+// The inner store was opened read-only: it refuses commits itself.
+wa_auth::forward_persistence!(CompatReader => store);

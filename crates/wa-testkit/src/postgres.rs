@@ -270,6 +270,16 @@ impl Cluster {
         self.start_again();
     }
 
+    /// Makes a test CA and a server certificate for 127.0.0.1 in `dir`
+    /// ([`tls::test_certificates`](crate::tls::test_certificates)) and turns TLS on with them
+    /// ([`enable_ssl`](Self::enable_ssl)). Clients that trust the returned `ca` can connect
+    /// with `sslmode=verify-full`.
+    pub fn enable_test_tls(&self, dir: &Path) -> crate::tls::TestCertificates {
+        let certs = crate::tls::test_certificates(dir);
+        self.enable_ssl(&certs.server_cert, &certs.server_key);
+        certs
+    }
+
     /// Turns TLS on: copies the PEM certificate (chain) and private key into the cluster's
     /// directory, hands them to the server's user and reloads the configuration. New
     /// connections may then use TLS (`sslmode=require`).
