@@ -86,35 +86,42 @@ pub(crate) fn ensure_baileys(
             dir.display()
         ));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let manifest = json!({
         "name": format!("wa-interop-baileys-{version}"),
         "private": true,
         "dependencies": {"baileys": version},
         "overrides": {"libsignal": LIBSIGNAL, "@whiskeysockets/eslint-config": "1.0.0"}
     });
-    std::fs::write(dir.join("package.json"), manifest.to_string())
-        .map_err(|e| format!("write package.json: {e}"))?;
-    println!("baileys {version}: npm install into {} ...", dir.display());
-    let out = Command::new("npm")
-        .args(["install", "--ignore-scripts", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .map_err(|e| format!("cannot run npm: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "npm install of baileys {version} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    npm_install(&dir, &manifest, &format!("baileys {version}"))?;
     match (installed("baileys"), installed("libsignal")) {
         (Some(b), Some(l)) if b == version && l == LIBSIGNAL => Ok(package),
         other => Err(format!(
             "after npm install, found baileys/libsignal versions {other:?}, expected {version}/{LIBSIGNAL}"
         )),
     }
+}
+
+/// Writes `manifest` as `dir`'s package.json and runs `npm install` there (scripts off);
+/// `what` names the install in messages.
+pub(crate) fn npm_install(dir: &Path, manifest: &Value, what: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    std::fs::write(dir.join("package.json"), manifest.to_string())
+        .map_err(|e| format!("write package.json: {e}"))?;
+    println!("{what}: npm install into {} ...", dir.display());
+    let out = Command::new("npm")
+        .args(["install", "--ignore-scripts", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "npm install of {what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 fn text<'a>(m: &'a Value, key: &str) -> Result<&'a str, String> {

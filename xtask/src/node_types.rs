@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::interop::read_json;
+use crate::interop::{npm_install, read_json};
 
 /// The TypeScript compiler the check runs (pinned: a new release must not fail CI by itself).
 const TYPESCRIPT: &str = "5.9.3";
@@ -31,28 +31,11 @@ pub(crate) fn ensure_typescript(cache: &Path, offline: bool) -> Result<PathBuf, 
             dir.display()
         ));
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     let manifest = json!({
         "name": "wa-node-types", "private": true,
         "dependencies": {"typescript": TYPESCRIPT, "@types/node": TYPES_NODE},
     });
-    std::fs::write(dir.join("package.json"), manifest.to_string())
-        .map_err(|e| format!("write package.json: {e}"))?;
-    println!(
-        "typescript {TYPESCRIPT}: npm install into {} ...",
-        dir.display()
-    );
-    let out = Command::new("npm")
-        .args(["install", "--ignore-scripts", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .map_err(|e| format!("cannot run npm: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "npm install typescript failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    npm_install(&dir, &manifest, &format!("typescript {TYPESCRIPT}"))?;
     Ok(dir)
 }
 

@@ -648,42 +648,41 @@ fn order(ids: &[KeyId], found: Vec<(KeyId, Slot)>) -> Vec<(KeyId, Slot)> {
 
 /// Reads keys `ids` of `kind` from the database: those that exist, in stored form.
 async fn fetch(shared: &Shared, kind: &KeyKind, ids: &[KeyId]) -> Result<HashMap<KeyId, Data>> {
-    let timeout = shared.timings.operation_timeout;
     let instance = shared.options.instance_id.as_str();
-    let read = async {
-        let _turn = read_turn(shared).await?;
-        let mut client = Lent::get(&shared.pool, timeout)
-            .await
-            .map_err(|e| e.into_auth(instance, "reading keys: "))?;
-        let statement = client
-            .prepare_cached(&shared.statements.get_keys)
-            .await
-            .map_err(backend)?;
-        let names: Vec<&str> = ids.iter().map(KeyId::as_str).collect();
-        let rows = client
-            .query(&statement, &[&instance, &kind.as_str(), &names])
-            .await
-            .map_err(backend)?;
-        client.keep();
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get(0).map_err(backend)?;
-            let is_string: bool = row.try_get(1).map_err(backend)?;
-            let text: String = row.try_get(2).map_err(backend)?;
-            let data = if is_string {
-                Data::Text(text)
-            } else {
-                Data::Json(text)
-            };
-            out.insert(KeyId::new(id), data);
-        }
-        Ok(out)
-    };
-    timed(timeout, read).await
+    let names: Vec<&str> = ids.iter().map(KeyId::as_str).collect();
+    let statement = &shared.statements.get_keys;
+    let rows = query(shared, statement, &[&instance, &kind.as_str(), &names]).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0).map_err(backend)?;
+        let is_string: bool = row.try_get(1).map_err(backend)?;
+        let text: String = row.try_get(2).map_err(backend)?;
+        let data = if is_string {
+            Data::Text(text)
+        } else {
+            Data::Json(text)
+        };
+        out.insert(KeyId::new(id), data);
+    }
+    Ok(out)
 }
 
 /// Reads the ids of `kind` from the database.
 async fn fetch_ids(shared: &Shared, kind: &KeyKind) -> Result<Vec<KeyId>> {
+    let instance = shared.options.instance_id.as_str();
+    let statement = &shared.statements.list_ids;
+    let rows = query(shared, statement, &[&instance, &kind.as_str()]).await?;
+    rows.iter()
+        .map(|row| row.try_get::<_, String>(0).map(KeyId::new).map_err(backend))
+        .collect()
+}
+
+/// Runs one read on a pooled connection, in a read turn, within `operation_timeout`.
+async fn query(
+    shared: &Shared,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>> {
     let timeout = shared.timings.operation_timeout;
     let instance = shared.options.instance_id.as_str();
     let read = async {
@@ -691,18 +690,10 @@ async fn fetch_ids(shared: &Shared, kind: &KeyKind) -> Result<Vec<KeyId>> {
         let mut client = Lent::get(&shared.pool, timeout)
             .await
             .map_err(|e| e.into_auth(instance, "reading keys: "))?;
-        let statement = client
-            .prepare_cached(&shared.statements.list_ids)
-            .await
-            .map_err(backend)?;
-        let rows = client
-            .query(&statement, &[&instance, &kind.as_str()])
-            .await
-            .map_err(backend)?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        let rows = client.query(&statement, params).await.map_err(backend)?;
         client.keep();
-        rows.iter()
-            .map(|row| row.try_get::<_, String>(0).map(KeyId::new).map_err(backend))
-            .collect()
+        Ok(rows)
     };
     timed(timeout, read).await
 }
