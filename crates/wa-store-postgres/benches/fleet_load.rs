@@ -21,7 +21,9 @@
 //!
 //! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`);
 //! `WA_BENCH_FLUSH_ROUNDS` sets the fleet's `flush_rounds` (default: the fleet's own, half the
-//! pool).
+//! pool); `WA_BENCH_STATEMENT_ROWS` the accounts' `statement_rows` (a flush round whose writes
+//! do not fit in one statement of each kind takes two round trips instead of one). After each
+//! phase a line tells when its slowest 1 % of commits started.
 
 mod support;
 
@@ -104,7 +106,7 @@ async fn seed(connection: &str, mode: &str, accounts: usize) {
 }
 
 fn options() -> PostgresStoreOptions {
-    PostgresStoreOptions::new("template").lease_wait(Duration::from_secs(30))
+    support::options("template")
 }
 
 /// The store under test: one per account, of a fleet or on its own.
@@ -240,8 +242,8 @@ async fn commits_in_db(connection: &str) -> i64 {
 }
 
 /// Drives `stores` at `rate` commits/s in total (0: back to back) for `seconds`; returns the
-/// durable latencies (ns).
-async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<u64> {
+/// durable latencies (ns), each with when it started (ns after the load began).
+async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<(u64, u64)> {
     let session = KeyValue::Session(support::session_of_size(2, 2200));
     let sender = KeyValue::SenderKey(sample::sender_key(4));
     let per_account = if rate == 0 {
@@ -267,6 +269,7 @@ async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<u64> {
                     break;
                 }
                 let t = Instant::now();
+                let at = t.duration_since(start.into_std()).as_nanos() as u64;
                 let (kind, id) = read_before(n);
                 let read = store.get(&kind, &[id]).await.expect("read");
                 assert_eq!(read.len(), 1, "the key read exists");
@@ -275,7 +278,7 @@ async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<u64> {
                     .await
                     .expect("commit");
                 store.flush().await.expect("flush");
-                samples.push(t.elapsed().as_nanos() as u64);
+                samples.push((at, t.elapsed().as_nanos() as u64));
             }
             samples
         }));
@@ -293,7 +296,8 @@ async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seco
     let tx_before = commits_in_db(connection).await;
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let mut samples = drive(stores, rate, seconds).await;
+    let timed = drive(stores, rate, seconds).await;
+    let mut samples: Vec<u64> = timed.iter().map(|(_, latency)| *latency).collect();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_time() - cpu_before).as_secs_f64();
     let tx = commits_in_db(connection).await - tx_before;
@@ -311,6 +315,33 @@ async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seco
         cpu / elapsed * 100.0,
         rss_mib(),
     );
+    println!("  {label}: {}", tail_windows(timed));
+}
+
+/// Where the slowest 1 % of `timed` commits started: spread over the run (the machine) or
+/// bunched in a few windows (something periodic: a checkpoint, a renewal, a vacuum).
+fn tail_windows(mut timed: Vec<(u64, u64)>) -> String {
+    const WINDOW_NS: u64 = 250_000_000;
+    timed.sort_unstable_by_key(|(_, latency)| std::cmp::Reverse(*latency));
+    let slowest = &timed[..timed.len().div_ceil(100)];
+    let mut windows = std::collections::BTreeMap::<u64, usize>::new();
+    for (at, _) in slowest {
+        *windows.entry(at / WINDOW_NS).or_default() += 1;
+    }
+    let mut busiest: Vec<(u64, usize)> = windows.iter().map(|(w, n)| (*w, *n)).collect();
+    busiest.sort_unstable_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let top: Vec<String> = busiest
+        .iter()
+        .take(4)
+        .map(|(w, n)| format!("{n} at {:.2} s", (w * WINDOW_NS) as f64 / 1e9))
+        .collect();
+    format!(
+        "slowest 1 % ({} commits, from {:.1} ms) started in {} windows of 250 ms; busiest: {}",
+        slowest.len(),
+        slowest.last().map_or(0.0, |(_, l)| *l as f64 / 1e6),
+        windows.len(),
+        top.join(", ")
+    )
 }
 
 /// The cold start of `mode` (`fleet` or `budgeted`), its load phases, and what it held.

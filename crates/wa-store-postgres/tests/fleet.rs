@@ -127,13 +127,39 @@ async fn many_accounts_land_exactly_and_share_flush_transactions() {
     ));
 }
 
+/// A batch of two LID mappings, `id` and `id-2`: with `statement_rows(1)` no round of it fits
+/// in one statement of each kind, so the round takes its two round trips (check, then writes).
+fn two_lids(id: &str, value: &str) -> wa_auth::WriteBatch {
+    let mut batch = lid_batch(id, value);
+    batch.put(
+        KeyKind::LidMapping,
+        format!("{id}-2"),
+        KeyValue::LidMapping(value.into()),
+    );
+    batch
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
     if !support::has_database("fleet::a_fenced_account_neither_blocks_nor_poisons_the_others") {
         return;
     }
+    fenced_account_scenario(account_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_account_neither_blocks_nor_poisons_the_others_in_two_round_trips() {
+    if !support::has_database(
+        "fleet::a_fenced_account_neither_blocks_nor_poisons_the_others_in_two_round_trips",
+    ) {
+        return;
+    }
+    fenced_account_scenario(account_options().statement_rows(1)).await;
+}
+
+async fn fenced_account_scenario(account: PostgresStoreOptions) {
     support::init_tracing();
-    let fleet = open_fleet(account_options()).await;
+    let fleet = open_fleet(account).await;
     let mut events = fleet.events();
     let stores = open_accounts(&fleet, "fleet-fenced", 3).await;
     let (a, b, c) = (&stores[0], &stores[1], &stores[2]);
@@ -157,7 +183,7 @@ async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
     // All three commit; one flush round carries them.
     for store in &stores {
         store
-            .commit(lid_batch("after", "2"))
+            .commit(two_lids("after", "2"))
             .await
             .expect("commit is queued");
     }
@@ -173,11 +199,17 @@ async fn a_fenced_account_neither_blocks_nor_poisons_the_others() {
         stored_lid(c.instance_id(), "after").await.as_deref(),
         Some("2")
     );
-    assert_eq!(
-        stored_lid(b.instance_id(), "after").await,
-        None,
-        "B wrote nothing"
-    );
+    for id in ["after", "after-2"] {
+        assert_eq!(
+            stored_lid(b.instance_id(), id).await,
+            None,
+            "B wrote nothing"
+        );
+    }
+    for store in [a, c] {
+        let stored = stored_lid(store.instance_id(), "after-2").await;
+        assert_eq!(stored.as_deref(), Some("2"));
+    }
     assert_eq!(lease_row(b.instance_id()).await.0.as_deref(), Some("thief"));
 
     // B's own watch and the fleet's channel both said so.
@@ -223,8 +255,22 @@ async fn a_locked_lease_row_delays_only_its_own_account() {
     if !support::has_database("fleet::a_locked_lease_row_delays_only_its_own_account") {
         return;
     }
+    locked_row_scenario(account_options()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_lease_row_delays_only_its_own_account_in_two_round_trips() {
+    if !support::has_database(
+        "fleet::a_locked_lease_row_delays_only_its_own_account_in_two_round_trips",
+    ) {
+        return;
+    }
+    locked_row_scenario(account_options().statement_rows(1)).await;
+}
+
+async fn locked_row_scenario(account: PostgresStoreOptions) {
     support::init_tracing();
-    let fleet = open_fleet(account_options()).await;
+    let fleet = open_fleet(account).await;
     let stores = open_accounts(&fleet, "fleet-locked", 2).await;
     let (a, b) = (&stores[0], &stores[1]);
     // Another transaction (a takeover attempt, an administrator) holds B's lease row.
@@ -237,8 +283,8 @@ async fn a_locked_lease_row_delays_only_its_own_account() {
         )
         .await
         .expect("lock");
-    a.commit(lid_batch("k", "a")).await.expect("commit");
-    b.commit(lid_batch("k", "b")).await.expect("commit");
+    a.commit(two_lids("k", "a")).await.expect("commit");
+    b.commit(two_lids("k", "b")).await.expect("commit");
     let b_flush = {
         let b = b.clone();
         tokio::spawn(async move { b.flush().await })
@@ -254,6 +300,7 @@ async fn a_locked_lease_row_delays_only_its_own_account() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!b_flush.is_finished(), "B waits for its row");
     assert_eq!(stored_lid(b.instance_id(), "k").await, None);
+    assert_eq!(stored_lid(b.instance_id(), "k-2").await, None);
     locker.batch_execute("ROLLBACK").await.expect("unlock");
     tokio::time::timeout(Duration::from_secs(10), b_flush)
         .await
@@ -261,6 +308,10 @@ async fn a_locked_lease_row_delays_only_its_own_account() {
         .expect("task")
         .expect("flush");
     assert_eq!(stored_lid(b.instance_id(), "k").await.as_deref(), Some("b"));
+    assert_eq!(
+        stored_lid(b.instance_id(), "k-2").await.as_deref(),
+        Some("b")
+    );
     assert!(b.metrics().retries > 0);
     fleet.close().await.expect("close");
 }

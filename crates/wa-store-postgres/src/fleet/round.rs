@@ -1,9 +1,11 @@
 //! The database rounds of a fleet's flusher, each covering many accounts:
 //!
-//! - **flush**: one transaction. Round trip 1: `BEGIN` with the limits and the lease check of
-//!   every account in the round ([`FleetStatements::guard`]), which locks and renews the lease
-//!   rows still ours and skips the others. Round trip 2: the multi-row writes of the accounts
-//!   whose check matched, and `COMMIT`. An account whose check did not match writes nothing;
+//! - **flush**: one transaction. The lease check of every account in the round
+//!   ([`FleetStatements::guard`]) locks and renews the lease rows still ours and skips the
+//!   others; the multi-row writes carry only the accounts whose check matched. A round whose
+//!   writes fit in one statement of each kind sends `BEGIN`, the check and every write as ONE
+//!   statement, and `COMMIT` in one round trip; a bigger one sends `BEGIN` and the check, then
+//!   the writes in chunks and `COMMIT`. An account whose check did not match writes nothing;
 //!   it is looked up afterwards: fenced when another owner holds its lease, merely
 //!   [`Verdict::Locked`] (retried) when its row was locked by another transaction. No
 //!   account's state can hold up or fail another's writes.
@@ -14,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Object;
-use futures::future::{BoxFuture, try_join, try_join_all};
+use futures::future::{BoxFuture, try_join, try_join_all, try_join3};
 use tokio_postgres::types::ToSql;
 
 use crate::error::RoundError;
@@ -51,26 +53,91 @@ pub(crate) struct Context<'a> {
     pub statement_rows: usize,
 }
 
-/// Writes the work of `accounts` in one transaction, each guarded by its own lease check.
+/// Writes the work of `accounts` in one transaction, each guarded by its own lease check: in
+/// one round trip when every kind of write fits in one statement (see
+/// [`FleetStatements::flush_at_once`]), else in two (the check, then the writes in chunks).
 pub(crate) async fn flush(
     client: &Object,
     cx: &Context<'_>,
     accounts: &[Account<'_>],
 ) -> Result<Vec<Verdict>, RoundError> {
-    let guard = client.prepare_cached(&cx.statements.guard).await?;
     let identities = Identities::of(accounts);
+    let working: Vec<&Account<'_>> = accounts.iter().filter(|a| a.work.is_some()).collect();
+    let columns = Columns::of(&working);
+    let matched = if columns.fits(cx.statement_rows) {
+        flush_at_once(client, cx, &identities, &columns).await?
+    } else {
+        drop(columns);
+        flush_in_two(client, cx, &identities, &working).await?
+    };
+    verdicts(client, cx, accounts, &matched).await
+}
+
+/// `BEGIN`, the check and all the writes in one statement, and `COMMIT`, pipelined.
+async fn flush_at_once(
+    client: &Object,
+    cx: &Context<'_>,
+    identities: &Identities<'_>,
+    columns: &Columns<'_>,
+) -> Result<HashSet<String>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(&cx.statements.flush_at_once).await?;
+    let (text, json, delete) = (&columns.text, &columns.json, &columns.delete);
+    let creds = &columns.creds;
+    let guard = identities.guard_params(cx, &true);
+    let params: [&(dyn ToSql + Sync); 21] = [
+        guard[0],
+        guard[1],
+        guard[2],
+        guard[3],
+        guard[4],
+        &text.instances,
+        &text.kinds,
+        &text.ids,
+        &text.values,
+        &text.epochs,
+        &json.instances,
+        &json.kinds,
+        &json.ids,
+        &json.values,
+        &json.epochs,
+        &delete.instances,
+        &delete.kinds,
+        &delete.ids,
+        &creds.0,
+        &creds.1,
+        &creds.2,
+    ];
+    let ((), rows, ()) = try_join3(
+        client.batch_execute(cx.limits.begin()),
+        client.query(&statement, &params),
+        client.batch_execute("COMMIT"),
+    )
+    .await?;
+    matched(&rows)
+}
+
+/// The check (with `BEGIN`), then the writes of the accounts whose check matched in chunks of
+/// `statement_rows` rows (with `COMMIT`).
+async fn flush_in_two(
+    client: &Object,
+    cx: &Context<'_>,
+    identities: &Identities<'_>,
+    working: &[&Account<'_>],
+) -> Result<HashSet<String>, RoundError> {
+    let guard = client.prepare_cached(&cx.statements.guard).await?;
     let ((), rows) = try_join(
         client.batch_execute(cx.limits.begin()),
         client.query(&guard, &identities.guard_params(cx, &true)),
     )
     .await?;
     let matched = matched(&rows)?;
-    let writing: Vec<&Account<'_>> = accounts
+    let writing: Vec<&Account<'_>> = working
         .iter()
-        .filter(|a| a.work.is_some() && matched.contains(a.instance))
+        .copied()
+        .filter(|a| matched.contains(a.instance))
         .collect();
     write_and_commit(client, cx, &writing).await?;
-    verdicts(client, cx, accounts, &matched).await
+    Ok(matched)
 }
 
 /// Renews the leases of `accounts` in one statement.
@@ -270,6 +337,14 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// Whether each kind of write fits in one statement of at most `rows` rows.
+    fn fits(&self, rows: usize) -> bool {
+        [&self.text, &self.json, &self.delete]
+            .iter()
+            .all(|r| r.kinds.len() <= rows)
+            && self.creds.0.len() <= rows
+    }
+
     fn of(accounts: &[&Account<'a>]) -> Self {
         let mut columns = Self::default();
         for account in accounts {

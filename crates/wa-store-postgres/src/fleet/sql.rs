@@ -15,6 +15,9 @@ pub(crate) struct FleetStatements {
     /// last until the transaction ends, so no takeover can interleave with the writes that
     /// follow for those accounts.
     pub guard: String,
+    /// The guard and a whole round's writes in one statement (see `flush_at_once`), for a
+    /// round whose rows fit in one statement of each kind: one round trip instead of two.
+    pub flush_at_once: String,
     /// The leases of `$1` instances: `(instance_id, owner_id, epoch, ms until expiry)`.
     pub holders: String,
     /// Releases many leases (`$1` instances, `$2` owners, `$3` epochs): returns those that
@@ -31,34 +34,113 @@ pub(crate) struct FleetStatements {
     pub upsert_creds: String,
 }
 
+/// The lease check of [`FleetStatements::guard`], as a statement of its own or as the first
+/// part of [`FleetStatements::flush_at_once`].
+const GUARD: &str = "UPDATE {schema}.leases AS l
+    SET expires_at = now() + $4::float8 * interval '1 millisecond',
+        renewed_at = now(),
+        last_flush_at = CASE WHEN $5 THEN now() ELSE l.last_flush_at END
+    FROM (SELECT x.instance_id FROM {schema}.leases AS x
+          JOIN unnest($1::text[], $2::text[], $3::int8[]) AS w(instance_id, owner_id, epoch)
+            ON x.instance_id = w.instance_id AND x.owner_id = w.owner_id
+               AND x.epoch = w.epoch
+          FOR UPDATE OF x SKIP LOCKED) AS mine
+    WHERE l.instance_id = mine.instance_id
+    RETURNING l.instance_id";
+
+/// Within [`FleetStatements::flush_at_once`]: only the rows of accounts whose check matched.
+const MINE: &str = "t.instance_id IN (SELECT instance_id FROM mine)";
+
+/// `WHERE` (or `AND`, after other conditions) [`MINE`] when `only_mine`.
+fn filter(only_mine: bool, keyword: &str) -> String {
+    if only_mine {
+        format!("{keyword} {MINE}")
+    } else {
+        String::new()
+    }
+}
+
+/// `$a::text[], $b::text[], ...`: the parameters from `first` on, of the given types.
+fn params(first: usize, types: &[&str]) -> String {
+    let list: Vec<String> = (first..)
+        .zip(types)
+        .map(|(n, ty)| format!("${n}::{ty}[]"))
+        .collect();
+    list.join(", ")
+}
+
+/// Upserts rows `(instance_id, kind, key_id, data, epoch)` given as arrays from parameter
+/// `first` on, storing `value` (an expression of `t.data`); `only_mine` as in [`filter`].
+fn upsert_keys(value: &str, first: usize, only_mine: bool) -> String {
+    let unnest = params(first, &["text", "text", "text", "text", "int8"]);
+    let filter = filter(only_mine, "WHERE");
+    format!(
+        "INSERT INTO {{schema}}.keys AS k
+            (instance_id, kind, key_id, data, updated_at, written_epoch)
+        SELECT t.instance_id, t.kind, t.key_id, {value}, now(), t.epoch
+        FROM unnest({unnest}) AS t(instance_id, kind, key_id, data, epoch)
+        {filter}
+        ON CONFLICT (instance_id, kind, key_id) DO UPDATE SET
+            data = EXCLUDED.data,
+            updated_at = EXCLUDED.updated_at,
+            written_epoch = EXCLUDED.written_epoch"
+    )
+}
+
+/// Deletes keys `(instance_id, kind, key_id)` given as arrays from parameter `first` on.
+fn delete_keys(first: usize, only_mine: bool) -> String {
+    let unnest = params(first, &["text", "text", "text"]);
+    let filter = filter(only_mine, "AND");
+    format!(
+        "DELETE FROM {{schema}}.keys AS k
+        USING unnest({unnest}) AS t(instance_id, kind, key_id)
+        WHERE k.instance_id = t.instance_id AND k.kind = t.kind AND k.key_id = t.key_id
+        {filter}"
+    )
+}
+
+/// Upserts creds `(instance_id, data, epoch)` given as arrays from parameter `first` on.
+fn upsert_creds(first: usize, only_mine: bool) -> String {
+    let unnest = params(first, &["text", "text", "int8"]);
+    let filter = filter(only_mine, "WHERE");
+    format!(
+        "INSERT INTO {{schema}}.creds AS c
+            (instance_id, data, updated_at, written_epoch)
+        SELECT t.instance_id, t.data::jsonb, now(), t.epoch
+        FROM unnest({unnest}) AS t(instance_id, data, epoch)
+        {filter}
+        ON CONFLICT (instance_id) DO UPDATE SET
+            data = EXCLUDED.data,
+            updated_at = EXCLUDED.updated_at,
+            written_epoch = EXCLUDED.written_epoch"
+    )
+}
+
+/// The lease check and every write of a flush round as one statement (data-modifying CTEs
+/// that see the check's result): parameters `$1`..`$5` as [`GUARD`]'s, then the text upserts
+/// (`$6`..`$10`), the JSON upserts (`$11`..`$15`), the deletes (`$16`..`$18`) and the creds
+/// (`$19`..`$21`). Returns the instance ids whose check matched.
+fn flush_at_once() -> String {
+    format!(
+        "WITH mine AS ({GUARD}),
+        text_keys AS ({}),
+        json_keys AS ({}),
+        deleted AS ({}),
+        creds AS ({})
+        SELECT instance_id FROM mine",
+        upsert_keys("to_jsonb(t.data)", 6, true),
+        upsert_keys("t.data::jsonb", 11, true),
+        delete_keys(16, true),
+        upsert_creds(19, true),
+    )
+}
+
 impl FleetStatements {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         let s = |sql: &str| schema.render(sql);
-        let upsert = |value: &str| {
-            s(&format!(
-                "INSERT INTO {{schema}}.keys AS k
-                    (instance_id, kind, key_id, data, updated_at, written_epoch)
-                SELECT t.instance_id, t.kind, t.key_id, {value}, now(), t.epoch
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])
-                    AS t(instance_id, kind, key_id, data, epoch)
-                ON CONFLICT (instance_id, kind, key_id) DO UPDATE SET
-                    data = EXCLUDED.data,
-                    updated_at = EXCLUDED.updated_at,
-                    written_epoch = EXCLUDED.written_epoch"
-            ))
-        };
         Self {
-            guard: s("UPDATE {schema}.leases AS l
-                SET expires_at = now() + $4::float8 * interval '1 millisecond',
-                    renewed_at = now(),
-                    last_flush_at = CASE WHEN $5 THEN now() ELSE l.last_flush_at END
-                FROM (SELECT x.instance_id FROM {schema}.leases AS x
-                      JOIN unnest($1::text[], $2::text[], $3::int8[]) AS w(instance_id, owner_id, epoch)
-                        ON x.instance_id = w.instance_id AND x.owner_id = w.owner_id
-                           AND x.epoch = w.epoch
-                      FOR UPDATE OF x SKIP LOCKED) AS mine
-                WHERE l.instance_id = mine.instance_id
-                RETURNING l.instance_id"),
+            guard: s(GUARD),
+            flush_at_once: s(&flush_at_once()),
             holders: s("SELECT instance_id, owner_id, epoch,
                     (extract(epoch FROM (expires_at - now())) * 1000)::float8
                 FROM {schema}.leases WHERE instance_id = ANY($1::text[])"),
@@ -68,19 +150,10 @@ impl FleetStatements {
                 WHERE l.instance_id = w.instance_id AND l.owner_id = w.owner_id
                   AND l.epoch = w.epoch
                 RETURNING l.instance_id"),
-            upsert_keys: upsert("t.data::jsonb"),
-            upsert_text_keys: upsert("to_jsonb(t.data)"),
-            delete_keys: s("DELETE FROM {schema}.keys AS k
-                USING unnest($1::text[], $2::text[], $3::text[]) AS t(instance_id, kind, key_id)
-                WHERE k.instance_id = t.instance_id AND k.kind = t.kind AND k.key_id = t.key_id"),
-            upsert_creds: s("INSERT INTO {schema}.creds AS c
-                    (instance_id, data, updated_at, written_epoch)
-                SELECT t.instance_id, t.data::jsonb, now(), t.epoch
-                FROM unnest($1::text[], $2::text[], $3::int8[]) AS t(instance_id, data, epoch)
-                ON CONFLICT (instance_id) DO UPDATE SET
-                    data = EXCLUDED.data,
-                    updated_at = EXCLUDED.updated_at,
-                    written_epoch = EXCLUDED.written_epoch"),
+            upsert_keys: s(&upsert_keys("t.data::jsonb", 1, false)),
+            upsert_text_keys: s(&upsert_keys("to_jsonb(t.data)", 1, false)),
+            delete_keys: s(&delete_keys(1, false)),
+            upsert_creds: s(&upsert_creds(1, false)),
         }
     }
 }
