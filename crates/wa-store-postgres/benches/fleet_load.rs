@@ -21,7 +21,7 @@
 //!
 //! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`);
 //! `WA_BENCH_FLUSH_ROUNDS` sets the fleet's `flush_rounds` (default: the fleet's own, half the
-//! pool); `WA_BENCH_STATEMENT_ROWS` the accounts' `statement_rows` (a flush round whose writes
+//! pool up to 4); `WA_BENCH_STATEMENT_ROWS` the accounts' `statement_rows` (a flush round whose writes
 //! do not fit in one statement of each kind takes two round trips instead of one). After each
 //! phase a line tells when its slowest 1 % of commits started.
 
@@ -226,19 +226,21 @@ fn rss_mib() -> f64 {
     kb / 1024.0
 }
 
-async fn commits_in_db(connection: &str) -> i64 {
+/// The server's committed transactions and bytes of WAL written so far.
+async fn commits_in_db(connection: &str) -> (i64, i64) {
     let (client, conn) = tokio_postgres::connect(connection, NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
-    client
+    let row = client
         .query_one(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            "SELECT xact_commit, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8
+            FROM pg_stat_database WHERE datname = current_database()",
             &[],
         )
         .await
-        .expect("stats")
-        .get(0)
+        .expect("stats");
+    (row.get(0), row.get(1))
 }
 
 /// Drives `stores` at `rate` commits/s in total (0: back to back) for `seconds`; returns the
@@ -293,14 +295,15 @@ async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<(u64, u64)> {
 /// One measured phase; prints a Markdown row.
 async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seconds: u64) {
     let keys_before: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum();
-    let tx_before = commits_in_db(connection).await;
+    let (tx_before, wal_before) = commits_in_db(connection).await;
     let cpu_before = cpu_time();
     let started = Instant::now();
     let timed = drive(stores, rate, seconds).await;
     let mut samples: Vec<u64> = timed.iter().map(|(_, latency)| *latency).collect();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_time() - cpu_before).as_secs_f64();
-    let tx = commits_in_db(connection).await - tx_before;
+    let (tx_after, wal_after) = commits_in_db(connection).await;
+    let (tx, wal) = (tx_after - tx_before, wal_after - wal_before);
     let keys: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum::<u64>() - keys_before;
     let commits = samples.len();
     let s = support::summarize(&mut samples);
@@ -315,7 +318,11 @@ async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seco
         cpu / elapsed * 100.0,
         rss_mib(),
     );
-    println!("  {label}: {}", tail_windows(timed));
+    println!(
+        "  {label}: WAL {:.1} MB/s; {}",
+        wal as f64 / elapsed / 1e6,
+        tail_windows(timed)
+    );
 }
 
 /// Where the slowest 1 % of `timed` commits started: spread over the run (the machine) or
@@ -358,10 +365,10 @@ async fn run_fleet(
     let (fleet, stores, took) = open_fleet(pool, mode, accounts, budget).await;
     let rss = rss_mib();
     let memory = fleet.memory();
-    let rounds = fleet
-        .options()
-        .flush_rounds
-        .map_or_else(|| "default (half the pool)".to_owned(), |n| n.to_string());
+    let rounds = fleet.options().flush_rounds.map_or_else(
+        || "default (half the pool, at most 4)".to_owned(),
+        |n| n.to_string(),
+    );
     println!("{mode}: flush_rounds {rounds}");
     let label = match budget {
         None => "fleet, load-all".to_owned(),

@@ -51,8 +51,11 @@ pub struct FleetOptions {
     pub fleet_batch_keys: usize,
     /// How many flush rounds (each a transaction on a pooled connection of its own, over
     /// accounts no other round carries) may be in flight at once. None (the default): half
-    /// the pool's connections, at least one; the other half is left to accounts opening
-    /// and to reads.
+    /// the pool's connections, at least one and at most four; the other half is left to
+    /// accounts opening and to reads. More rounds at once mostly cut the same work into more
+    /// transactions, each with its own WAL flush: on the benchmark's 2-core server, 2 and 4
+    /// rounds had the lowest tail latency and the highest throughput, 8 did worse on both
+    /// (`docs/benchmarks.md`).
     pub flush_rounds: Option<usize>,
     /// How many accounts (the first opened) get their own `instance` label on the metrics;
     /// the others share `instance="other"`. Default 0: per-replica aggregates only.
@@ -171,6 +174,9 @@ impl FleetOptions {
         self.account.validate()
     }
 }
+
+/// The most flush rounds in flight by default (see [`FleetOptions::flush_rounds`]).
+const DEFAULT_MAX_ROUNDS: usize = 4;
 
 /// What the fleet handle, its flusher, its monitor and its accounts share.
 pub(crate) struct FleetShared {
@@ -298,7 +304,9 @@ impl PostgresFleet {
             ))
         });
         let shared = Arc::new(FleetShared {
-            flush_rounds: options.flush_rounds.unwrap_or(half_pool),
+            flush_rounds: options
+                .flush_rounds
+                .unwrap_or(half_pool.min(DEFAULT_MAX_ROUNDS)),
             timings,
             limits: Limits::new(&timings),
             statements: Statements::new(schema),
