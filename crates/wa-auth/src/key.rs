@@ -181,13 +181,28 @@ impl KeyId {
             "must not be empty"
         } else if self.0.len() > Self::MAX_LEN {
             "must be at most 1024 bytes"
-        } else if self.0.chars().any(char::is_control) {
+        } else if has_control_character(&self.0) {
             "must not contain control characters"
         } else {
             return Ok(());
         };
         Err(AuthError::invalid(format!("key id {:?}", self.0), reason))
     }
+}
+
+/// Whether `s` holds a control character (Unicode `Cc`: U+0000..=U+001F and U+007F..=U+009F),
+/// checked on the bytes (the last range is `0xC2 0x80..=0x9F` in UTF-8): as `char::is_control`
+/// on every char, several times faster, and a bulk commit validates 10,000 ids.
+fn has_control_character(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
+    })
 }
 
 impl fmt::Display for KeyId {
@@ -482,6 +497,24 @@ mod index_value_map {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        let chars = (0..0x800u32)
+            .chain([0xfeff, 0x2028, 0x1_f600])
+            .filter_map(char::from_u32);
+        for c in chars {
+            for s in [
+                c.to_string(),
+                format!("a{c}"),
+                format!("{c}é"),
+                format!("\u{c2}{c}"),
+            ] {
+                let expected = s.chars().any(char::is_control);
+                assert_eq!(has_control_character(&s), expected, "{s:?}");
+            }
+        }
+    }
 
     #[test]
     fn kinds_have_one_representation() {

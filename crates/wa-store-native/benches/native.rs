@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use wa_auth::codec::encode_binary;
 use wa_auth::{KeyId, KeyKind, KeyValue, Persistence, PersistenceExt, WriteBatch};
+use wa_store_fs::write::{WRITEBACK_PIECE, write_all_with_writeback};
 use wa_store_native::layout::{LOG_FILE, SNAPSHOT_FILE};
 use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
 
@@ -378,6 +379,7 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
     let mut native = Vec::new();
     let mut raw = Vec::new();
     let mut raw_write = Vec::new();
+    let mut raw_early = Vec::new();
     let mut encode_times = Vec::new();
     let mut no_sync_times = Vec::new();
     let mut written = 0;
@@ -439,10 +441,20 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
         file.sync_data().expect("fdatasync");
         raw.push(started.elapsed());
         fs::remove_file(&path).expect("clean");
+
+        // The same bytes written as the store writes a big frame: writeback started piece
+        // by piece, then one fdatasync.
+        let started = Instant::now();
+        let mut file = File::create(&path).expect("create");
+        let mut slices = [std::io::IoSlice::new(&bytes)];
+        write_all_with_writeback(&mut file, 0, &mut slices).expect("write");
+        file.sync_data().expect("fdatasync");
+        raw_early.push(started.elapsed());
+        fs::remove_file(&path).expect("clean");
     }
     let fastest = |d: &[Duration]| ms(d.iter().copied().min().unwrap_or_default());
     breakdown(format!(
-        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {} (fastest {}); the store without the sync (validate, encode in parallel runs with their checksums, write, apply) {} (fastest {}); raw `write` of the same bytes {} (fastest {}), raw write + fdatasync {}",
+        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {} (fastest {}); the store without the sync (validate, encode in parallel runs with their checksums, write, apply) {} (fastest {}); raw `write` of the same bytes {} (fastest {}), raw write + fdatasync {}; raw write with the store's early writeback (every {} MiB) + fdatasync {}",
         ms(median(encode_times.clone())),
         fastest(&encode_times),
         ms(median(no_sync_times.clone())),
@@ -450,6 +462,8 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
         ms(median(raw_write.clone())),
         fastest(&raw_write),
         ms(median(raw.clone())),
+        WRITEBACK_PIECE >> 20,
+        ms(median(raw_early)),
     ));
     let native_all = native.clone();
     let raw_all = raw.clone();

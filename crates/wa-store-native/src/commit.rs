@@ -18,13 +18,13 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use tracing::{debug, error};
 use wa_auth::{AuthError, Result};
+use wa_store_fs::write::{WRITEBACK_PIECE, write_all_vectored, write_all_with_writeback};
 use wa_store_fs::{DirLock, GroupCommit, GroupWriter};
 
 use crate::compaction::Compactions;
 use crate::fault::{self, Op};
 use crate::format::{FRAME_HEADER_LEN, FrameHeader};
 use crate::layout::Paths;
-use crate::log::write_all_vectored;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::state::{EncodedBatch, State, extend_crc, free_spent};
 
@@ -165,7 +165,9 @@ fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatc
 
 /// Appends `batches` to the log as ONE frame with one `write` and, with [`Durability::Full`],
 /// one `fdatasync`. The batches' bytes go to the kernel from where they were encoded (their
-/// checksums were computed then too: here they are only combined).
+/// checksums were computed then too: here they are only combined). A big frame is written in
+/// pieces whose writeback starts as each is written, so that the sync waits for less
+/// ([`write_all_with_writeback`]).
 fn write_frame(
     shared: &Shared,
     log: &mut Log,
@@ -201,8 +203,14 @@ fn write_frame(
         let _ = log.file.write_all(&frame[..frame.len() / 2]);
         return Err(e);
     }
-    write_all_vectored(&mut log.file, &mut slices)?;
-    if shared.options.durability == Durability::Full {
+    let durable = shared.options.durability == Durability::Full;
+    if durable && FRAME_HEADER_LEN + payload_len >= 2 * WRITEBACK_PIECE {
+        // A big frame: the disk starts on its first pieces while the rest is copied.
+        write_all_with_writeback(&mut log.file, log.len, &mut slices)?;
+    } else {
+        write_all_vectored(&mut log.file, &mut slices)?;
+    }
+    if durable {
         fault::check(Op::SyncFile, path)?;
         log.file.sync_data()?;
     }

@@ -5,9 +5,6 @@
 //! Recovery tells a torn tail (the last, unacknowledged write, cut short by a crash) from
 //! damage: see [`scan_log`].
 
-use std::fs::File;
-use std::io::{self, IoSlice, Write};
-
 use crate::format::{self, DecodeError, FILE_HEADER_LEN, FRAME_HEADER_LEN, FrameHeader, LOG_MAGIC};
 
 /// A frame that passed its checks.
@@ -146,26 +143,6 @@ pub(crate) fn scan_log(bytes: &[u8]) -> Result<LogScan<'_>, DecodeError> {
 /// The header of a log continuing from snapshot batch `base_seq`.
 pub(crate) fn log_header(base_seq: u64) -> [u8; FILE_HEADER_LEN] {
     format::encode_file_header(&LOG_MAGIC, base_seq)
-}
-
-/// Writes all of `bufs` (a frame: its header and its batches) with as few syscalls as possible.
-pub(crate) fn write_all_vectored(file: &mut File, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-    let mut bufs = bufs;
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match file.write_vectored(bufs) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "failed to write the whole frame",
-                ));
-            }
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,15 +7,18 @@
 //! The store carries on across kills, so kills also land during recovery, torn-tail truncation
 //! and compaction (the child compacts very often).
 //!
-//! Two scenarios:
+//! Three scenarios:
 //! - `sequential`: one committer; the prefix is `acknowledged` or `acknowledged + 1` batches,
 //!   creds included.
 //! - `concurrent`: 8 committer tasks, each with its own key namespace and sequence, sharing
 //!   group commits; every namespace must hold exactly a prefix of its own sequence including
 //!   every acknowledged batch.
+//! - `bulk`: one committer of 2,000-session batches (about 5 MB each, so every frame is written
+//!   with its writeback started piece by piece); kills land while a frame is half copied, half
+//!   on its way to the disk, or synced.
 //!
 //! Environment: `WA_NATIVE_CRASH_SEED` (default fixed), `WA_NATIVE_CRASH_KILLS` (kills per
-//! scenario, default 100 sequential and 50 concurrent).
+//! scenario, default 100 sequential, 50 concurrent and 15 bulk).
 //!
 //! This file has its own `main` (`harness = false` in Cargo.toml), so the same binary can act
 //! as the child.
@@ -29,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
-use wa_auth::{AuthCreds, Persistence, PersistenceExt, Snapshot};
+use wa_auth::{AuthCreds, Persistence, PersistenceExt, Snapshot, WriteBatch};
 use wa_store_native::{NativeStore, NativeStoreOptions};
 
 const CHILD_ENV: &str = "WA_NATIVE_CRASH_CHILD";
@@ -70,13 +73,14 @@ fn main() {
     let started = Instant::now();
     let sequential = run_scenario("sequential", seed, kills.unwrap_or(100));
     let concurrent = run_scenario("concurrent", seed ^ 0xc0c0, kills.unwrap_or(50));
+    let bulk = run_scenario("bulk", seed ^ 0xb01c, kills.unwrap_or(15));
     println!(
         "crash_recovery: {} kills, {} acknowledged commits verified in {:.1} s",
-        sequential.kills + concurrent.kills,
-        sequential.acked + concurrent.acked,
+        sequential.kills + concurrent.kills + bulk.kills,
+        sequential.acked + concurrent.acked + bulk.acked,
         started.elapsed().as_secs_f64()
     );
-    println!("2 passed, 0 failed");
+    println!("3 passed, 0 failed");
 }
 
 /// The child: commit batches until killed, printing `ACK <task> <index>` after each commit.
@@ -103,7 +107,7 @@ fn child(mode: &str) {
         let tasks = if mode == "concurrent" { TASKS } else { 1 };
         let mut handles = Vec::new();
         for task in 0..tasks {
-            let store = store.clone();
+            let (store, mode) = (store.clone(), mode.to_owned());
             let prefix = prefix(task);
             let start = common::counter(&current, &prefix);
             let creds = if tasks == 1 {
@@ -113,7 +117,7 @@ fn child(mode: &str) {
             };
             handles.push(tokio::spawn(async move {
                 for index in start + 1.. {
-                    let batch = common::batch(seed ^ task as u64, &prefix, index, &creds);
+                    let batch = batch(&mode, seed ^ task as u64, &prefix, index, &creds);
                     store.commit(batch).await.expect("child commit");
                     let mut out = std::io::stdout().lock();
                     writeln!(out, "ACK {task} {index}").expect("stdout");
@@ -125,6 +129,14 @@ fn child(mode: &str) {
             handle.await.expect("committer");
         }
     });
+}
+
+/// Batch number `index` of `mode`'s committer in namespace `prefix`.
+fn batch(mode: &str, seed: u64, prefix: &str, index: u64, creds: &[AuthCreds]) -> WriteBatch {
+    match mode {
+        "bulk" => common::bulk_batch(seed, prefix, index),
+        _ => common::batch(seed, prefix, index, creds),
+    }
 }
 
 #[derive(Default)]
@@ -175,7 +187,9 @@ fn run_scenario(mode: &str, seed: u64, kills: usize) -> Outcome {
     let mut seen = Seen::default();
     for kill in 0..kills {
         // A random moment: sometimes during start-up and recovery, mostly while committing.
-        let delay = Duration::from_micros(timing.random_range(1_000..90_000));
+        // (A bulk batch takes a few hundred milliseconds to make and commit in a debug build.)
+        let longest = if mode == "bulk" { 900_000 } else { 90_000 };
+        let delay = Duration::from_micros(timing.random_range(1_000..longest));
         let lines = wa_testkit::crash::run_and_kill(
             child_command(mode, dir, seed),
             delay,
@@ -233,7 +247,7 @@ fn run_scenario(mode: &str, seed: u64, kills: usize) -> Outcome {
             for index in *model_index + 1..=got {
                 common::apply(
                     model,
-                    &common::batch(seed ^ task as u64, &prefix, index, &child_creds),
+                    &batch(mode, seed ^ task as u64, &prefix, index, &child_creds),
                 );
             }
             *model_index = got;

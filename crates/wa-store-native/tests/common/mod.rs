@@ -184,6 +184,31 @@ pub fn batch(seed: u64, prefix: &str, index: u64, creds: &[AuthCreds]) -> WriteB
     batch
 }
 
+/// Sessions in one [`bulk_batch`]: about 5 MB in the log, more than the size from which the
+/// store starts a frame's writeback while still writing it.
+pub const BULK_SESSIONS: u64 = 2_000;
+
+/// Batch number `index` of a bulk writer in namespace `prefix`: [`BULK_SESSIONS`] sessions
+/// (eight distinct records, cheap to make) over a window of ids that moves with `index`, and
+/// the namespace's counter.
+pub fn bulk_batch(seed: u64, prefix: &str, index: u64) -> WriteBatch {
+    let mut rng = rng(seed, index);
+    let records: Vec<KeyValue> = (0..8)
+        .map(|_| KeyValue::Session(session(&mut rng)))
+        .collect();
+    let mut batch = WriteBatch::new();
+    for k in 0..BULK_SESSIONS {
+        let id = format!("{prefix}b{}", (index * 700 + k) % (3 * BULK_SESSIONS));
+        batch.put(KeyKind::Session, id, records[(k % 8) as usize].clone());
+    }
+    batch.put(
+        KeyKind::LidMapping,
+        format!("{prefix}counter"),
+        KeyValue::LidMapping(index.to_string()),
+    );
+    batch
+}
+
 /// Where the pre-key ids of namespace `prefix` start (pre-key ids are numbers).
 fn pre_key_base(prefix: &str) -> u32 {
     prefix.bytes().map(u32::from).sum::<u32>() * 1000
