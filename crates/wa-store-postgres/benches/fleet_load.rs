@@ -17,7 +17,9 @@
 //! 4. Saturation: every account commits and flushes back to back for 5 s: keys flushed/s.
 //!
 //! `WA_BENCH_MODES` (default `budgeted,fleet,single`) picks the modes and their order: the
-//! allocator keeps what a mode freed, so for RSS figures run one mode per process.
+//! allocator keeps what a mode freed, so for RSS figures run one mode per process. Each mode
+//! starts after a `CHECKPOINT`, so that none pays for the writes of the seeding or of the mode
+//! before it; a line after each phase gives its WAL rate and checkpoints.
 //!
 //! `cargo bench -p wa-store-postgres --bench fleet_load` (or `cargo xtask bench fleet_load`);
 //! `WA_BENCH_FLUSH_ROUNDS` sets the fleet's `flush_rounds` (default: the fleet's own, half the
@@ -226,21 +228,32 @@ fn rss_mib() -> f64 {
     kb / 1024.0
 }
 
-/// The server's committed transactions and bytes of WAL written so far.
-async fn commits_in_db(connection: &str) -> (i64, i64) {
+/// Writes out what earlier modes (and the seeding) left dirty on the server, so that every
+/// mode starts from the same server state instead of paying for its predecessor's checkpoint.
+async fn checkpoint(connection: &str) {
+    let (client, conn) = tokio_postgres::connect(connection, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client.batch_execute("CHECKPOINT").await.expect("checkpoint");
+}
+
+/// The server's committed transactions, bytes of WAL written and checkpoints so far.
+async fn commits_in_db(connection: &str) -> (i64, i64, i64) {
     let (client, conn) = tokio_postgres::connect(connection, NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
     let row = client
         .query_one(
-            "SELECT xact_commit, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8
+            "SELECT xact_commit, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8,
+                (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)
             FROM pg_stat_database WHERE datname = current_database()",
             &[],
         )
         .await
         .expect("stats");
-    (row.get(0), row.get(1))
+    (row.get(0), row.get(1), row.get(2))
 }
 
 /// Drives `stores` at `rate` commits/s in total (0: back to back) for `seconds`; returns the
@@ -295,15 +308,16 @@ async fn drive(stores: &Stores, rate: usize, seconds: u64) -> Vec<(u64, u64)> {
 /// One measured phase; prints a Markdown row.
 async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seconds: u64) {
     let keys_before: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum();
-    let (tx_before, wal_before) = commits_in_db(connection).await;
+    let (tx_before, wal_before, checkpoints_before) = commits_in_db(connection).await;
     let cpu_before = cpu_time();
     let started = Instant::now();
     let timed = drive(stores, rate, seconds).await;
     let mut samples: Vec<u64> = timed.iter().map(|(_, latency)| *latency).collect();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_time() - cpu_before).as_secs_f64();
-    let (tx_after, wal_after) = commits_in_db(connection).await;
+    let (tx_after, wal_after, checkpoints_after) = commits_in_db(connection).await;
     let (tx, wal) = (tx_after - tx_before, wal_after - wal_before);
+    let checkpoints = checkpoints_after - checkpoints_before;
     let keys: u64 = stores.iter().map(|s| s.metrics().flushed_keys).sum::<u64>() - keys_before;
     let commits = samples.len();
     let s = support::summarize(&mut samples);
@@ -319,7 +333,7 @@ async fn phase(label: &str, connection: &str, stores: &Stores, rate: usize, seco
         rss_mib(),
     );
     println!(
-        "  {label}: WAL {:.1} MB/s; {}",
+        "  {label}: WAL {:.1} MB/s, {checkpoints} checkpoint(s) counted in pg_stat_bgwriter; {}",
         wal as f64 / elapsed / 1e6,
         tail_windows(timed)
     );
@@ -361,6 +375,7 @@ async fn run_fleet(
     seconds: u64,
     budget: Option<usize>,
 ) {
+    checkpoint(connection).await;
     let rss0 = rss_mib();
     let (fleet, stores, took) = open_fleet(pool, mode, accounts, budget).await;
     let rss = rss_mib();
@@ -458,6 +473,7 @@ fn main() {
 }
 
 async fn run_single(pool: &Pool, connection: &str, accounts: usize, rate: usize, seconds: u64) {
+    checkpoint(connection).await;
     let rss1 = rss_mib();
     let (single_stores, took) = open_standalone(pool, accounts).await;
     let rss_single = rss_mib();
