@@ -12,22 +12,27 @@ use crate::interop::{npm_install, read_json};
 
 /// The TypeScript compiler the check runs (pinned: a new release must not fail CI by itself).
 const TYPESCRIPT: &str = "5.9.3";
-/// Node's type declarations for Node 20 (the `Buffer` in Baileys' types).
-const TYPES_NODE: &str = "^20.0.0";
+/// Node's type declarations for Node 20 (the `Buffer` in Baileys' types), pinned like
+/// TypeScript so that a new release of either cannot change the check's outcome.
+const TYPES_NODE: &str = "20.19.43";
 
 /// Installs TypeScript and Node's types into `<cache>/node-types` unless they are there;
 /// returns that folder.
 pub(crate) fn ensure_typescript(cache: &Path, offline: bool) -> Result<PathBuf, String> {
     let dir = cache.join("node-types");
-    let installed = read_json(&dir.join("node_modules/typescript/package.json"))
-        .ok()
-        .and_then(|p| p["version"].as_str().map(str::to_owned));
-    if installed.as_deref() == Some(TYPESCRIPT) && dir.join("node_modules/@types/node").is_dir() {
+    let installed = |package: &str| {
+        read_json(&dir.join("node_modules").join(package).join("package.json"))
+            .ok()
+            .and_then(|p| p["version"].as_str().map(str::to_owned))
+    };
+    if installed("typescript").as_deref() == Some(TYPESCRIPT)
+        && installed("@types/node").as_deref() == Some(TYPES_NODE)
+    {
         return Ok(dir);
     }
     if offline {
         return Err(format!(
-            "typescript {TYPESCRIPT} is not installed in {} (run without --offline)",
+            "typescript {TYPESCRIPT} and @types/node {TYPES_NODE} are not installed in {} (run without --offline)",
             dir.display()
         ));
     }

@@ -235,7 +235,10 @@ async fn checkpoint(connection: &str) {
         .await
         .expect("connect");
     tokio::spawn(conn);
-    client.batch_execute("CHECKPOINT").await.expect("checkpoint");
+    client
+        .batch_execute("CHECKPOINT")
+        .await
+        .expect("checkpoint");
 }
 
 /// The server's committed transactions, bytes of WAL written and checkpoints so far.
