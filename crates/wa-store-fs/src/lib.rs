@@ -5,7 +5,7 @@
 //! - [`atomic`]: replacing a file atomically (temp file, sync, rename, folder sync);
 //! - [`blocking`]: running blocking file work from async code without stalling a tokio worker,
 //!   and a dropped store's closing work off the runtime's thread;
-//! - [`write`]: appending many buffers with few system calls, starting the writeback of a big
+//! - [`write`](mod@write): appending many buffers with few system calls, starting the writeback of a big
 //!   append while it is still being copied;
 //! - the folder lock and durable folder operations, re-exported from `wa-auth`
 //!   ([`DirLock`], [`sync_dir`], [`create_dir_durably`], and [`create_dir_durably_with`] for a
