@@ -142,7 +142,15 @@ fn chain_fields(b: &mut Vec<u8>, chain: &ChainState) {
     });
     for stored in &chain.message_keys {
         message(b, 4, |b| {
-            let keys = stored.material.keys();
+            // Borrowed when stored: a copy would cost a clone and a zeroizing drop per key.
+            let derived;
+            let keys = match &stored.material {
+                MessageKeyMaterial::Keys(keys) => keys,
+                MessageKeyMaterial::Seed(seed) => {
+                    derived = seed.derive();
+                    &derived
+                }
+            };
             uint(b, 1, u64::from(stored.index));
             bytes(b, 2, &keys.cipher_key);
             bytes(b, 3, &keys.mac_key);
