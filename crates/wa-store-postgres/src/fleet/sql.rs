@@ -49,12 +49,12 @@ const GUARD: &str = "UPDATE {schema}.leases AS l
     RETURNING l.instance_id";
 
 /// Within [`FleetStatements::flush_at_once`]: only the rows of accounts whose check matched.
-const MINE: &str = "t.instance_id IN (SELECT instance_id FROM mine)";
+const CONFIRMED: &str = "t.instance_id IN (SELECT instance_id FROM confirmed)";
 
-/// `WHERE` (or `AND`, after other conditions) [`MINE`] when `only_mine`.
-fn filter(only_mine: bool, keyword: &str) -> String {
-    if only_mine {
-        format!("{keyword} {MINE}")
+/// `WHERE` (or `AND`, after other conditions) [`CONFIRMED`] when `only_confirmed`.
+fn filter(only_confirmed: bool, keyword: &str) -> String {
+    if only_confirmed {
+        format!("{keyword} {CONFIRMED}")
     } else {
         String::new()
     }
@@ -70,10 +70,10 @@ fn params(first: usize, types: &[&str]) -> String {
 }
 
 /// Upserts rows `(instance_id, kind, key_id, data, epoch)` given as arrays from parameter
-/// `first` on, storing `value` (an expression of `t.data`); `only_mine` as in [`filter`].
-fn upsert_keys(value: &str, first: usize, only_mine: bool) -> String {
+/// `first` on, storing `value` (an expression of `t.data`); `only_confirmed` as in [`filter`].
+fn upsert_keys(value: &str, first: usize, only_confirmed: bool) -> String {
     let unnest = params(first, &["text", "text", "text", "text", "int8"]);
-    let filter = filter(only_mine, "WHERE");
+    let filter = filter(only_confirmed, "WHERE");
     format!(
         "INSERT INTO {{schema}}.keys AS k
             (instance_id, kind, key_id, data, updated_at, written_epoch)
@@ -88,9 +88,9 @@ fn upsert_keys(value: &str, first: usize, only_mine: bool) -> String {
 }
 
 /// Deletes keys `(instance_id, kind, key_id)` given as arrays from parameter `first` on.
-fn delete_keys(first: usize, only_mine: bool) -> String {
+fn delete_keys(first: usize, only_confirmed: bool) -> String {
     let unnest = params(first, &["text", "text", "text"]);
-    let filter = filter(only_mine, "AND");
+    let filter = filter(only_confirmed, "AND");
     format!(
         "DELETE FROM {{schema}}.keys AS k
         USING unnest({unnest}) AS t(instance_id, kind, key_id)
@@ -100,9 +100,9 @@ fn delete_keys(first: usize, only_mine: bool) -> String {
 }
 
 /// Upserts creds `(instance_id, data, epoch)` given as arrays from parameter `first` on.
-fn upsert_creds(first: usize, only_mine: bool) -> String {
+fn upsert_creds(first: usize, only_confirmed: bool) -> String {
     let unnest = params(first, &["text", "text", "int8"]);
-    let filter = filter(only_mine, "WHERE");
+    let filter = filter(only_confirmed, "WHERE");
     format!(
         "INSERT INTO {{schema}}.creds AS c
             (instance_id, data, updated_at, written_epoch)
@@ -122,12 +122,12 @@ fn upsert_creds(first: usize, only_mine: bool) -> String {
 /// (`$19`..`$21`). Returns the instance ids whose check matched.
 fn flush_at_once() -> String {
     format!(
-        "WITH mine AS ({GUARD}),
+        "WITH confirmed AS ({GUARD}),
         text_keys AS ({}),
         json_keys AS ({}),
         deleted AS ({}),
         creds AS ({})
-        SELECT instance_id FROM mine",
+        SELECT instance_id FROM confirmed",
         upsert_keys("to_jsonb(t.data)", 6, true),
         upsert_keys("t.data::jsonb", 11, true),
         delete_keys(16, true),
