@@ -113,12 +113,19 @@ impl WriteBatch {
     /// call this before applying anything, so an invalid batch leaves no trace.
     pub fn validate(&self) -> Result<()> {
         for (kind, id, value) in self.entries() {
-            id.validate()?;
-            if let Some(value) = value {
-                value.check_fits(kind, id)?;
-            }
+            Self::validate_entry(kind, id, value)?;
         }
         Ok(())
+    }
+
+    /// Checks one entry as [`WriteBatch::validate`] does: for backends that check a big
+    /// batch's entries where they encode them (in parallel, say), still before applying any.
+    pub fn validate_entry(kind: &KeyKind, id: &KeyId, value: Option<&KeyValue>) -> Result<()> {
+        id.validate()?;
+        match value {
+            Some(value) => value.check_fits(kind, id),
+            None => Ok(()),
+        }
     }
 }
 

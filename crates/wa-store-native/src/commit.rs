@@ -129,7 +129,11 @@ fn commit_unknown(reason: &str) -> AuthError {
 }
 
 /// Writes the group's frame, then applies its batches to the state in order.
-fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatch>) -> Result<()> {
+fn write_and_apply(
+    shared: &Arc<Shared>,
+    log: &mut Log,
+    mut batches: Vec<EncodedBatch>,
+) -> Result<()> {
     let started = Instant::now();
     let first_seq = log.next_seq;
     let payload_len: usize = batches.iter().map(|b| b.len).sum();
@@ -143,6 +147,10 @@ fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatc
         batches.len(),
         batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
     );
+    let decoded: Vec<_> = batches
+        .iter_mut()
+        .flat_map(EncodedBatch::take_decoded)
+        .collect();
     let mut spent = Vec::new();
     {
         let mut state = shared.state.write();
@@ -150,7 +158,7 @@ fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, batches: Vec<EncodedBatc
             state.apply(batch, seq, &mut spent);
         }
     }
-    free_spent(spent);
+    free_spent(spent, decoded);
     debug!(
         first_seq,
         batches = count,

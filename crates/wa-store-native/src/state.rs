@@ -8,6 +8,9 @@ use bytes::Bytes;
 use wa_auth::codec::encode_binary;
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
 
+/// Decoded values a parallel encoding kept, freed once the batch is committed.
+type Decoded = Vec<Vec<KeyValue>>;
+
 use crate::format::{self, MAX_BATCH_LEN};
 
 /// Stored creds: decoded for readers, and the exact bytes for the next snapshot.
@@ -130,10 +133,12 @@ fn merge(
 /// (freeing 10,000 values takes about a millisecond that no committer should wait for).
 const FREE_LATER_MIN: usize = 256;
 
-/// Frees the values [`State::apply`] replaced, on a background thread when they are many.
-pub(crate) fn free_spent(spent: Vec<Bytes>) {
-    if spent.len() >= FREE_LATER_MIN {
-        free_later(spent);
+/// Frees the values [`State::apply`] replaced and the decoded values the encoding kept (see
+/// [`EncodedBatch::take_decoded`]), on a background thread when they are many.
+pub(crate) fn free_spent(spent: Vec<Bytes>, decoded: Decoded) {
+    let decoded_count: usize = decoded.iter().map(Vec::len).sum();
+    if spent.len() + decoded_count >= FREE_LATER_MIN {
+        free_later((spent, decoded));
     }
 }
 
@@ -152,12 +157,14 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Encodes `entries`, handing each decoded value to `spent` once encoded.
+    /// Checks and encodes `entries`, handing each decoded value to `spent` once encoded. Each
+    /// entry is checked as [`WriteBatch::validate`] does, just before it is encoded (while it
+    /// is in the cache); the first invalid one fails the run.
     fn encode(
         kind: KeyKind,
         entries: BTreeMap<KeyId, Option<KeyValue>>,
         mut spent: impl FnMut(KeyValue),
-    ) -> Self {
+    ) -> Result<Self> {
         let bound: usize = entries
             .keys()
             .map(|id| format::entry_prefix_bound(&kind, id))
@@ -173,6 +180,7 @@ impl Run {
         // The checksum is taken as the bytes are made, while they are in the cache.
         let mut crc = 0;
         for (id, value) in entries {
+            WriteBatch::validate_entry(&run.kind, &id, value.as_ref())?;
             let value = value.map(|v| {
                 let encoded = Bytes::from(encode_binary(&v));
                 spent(v);
@@ -193,7 +201,7 @@ impl Run {
         }
         run.len += run.prefixes.len();
         run.crc = crc;
-        run
+        Ok(run)
     }
 
     /// Calls `f` with the run's bytes in order, in as few pieces as there are values.
@@ -219,6 +227,8 @@ pub(crate) struct EncodedBatch {
     head: Vec<u8>,
     runs: Vec<Run>,
     creds: Option<StoredCreds>,
+    /// The decoded values of a parallel encoding, kept for [`free_spent`].
+    decoded: Decoded,
     /// crc32c and length of the batch's bytes in the log.
     pub crc: u32,
     pub len: usize,
@@ -230,7 +240,8 @@ pub(crate) fn encode_creds(creds: &AuthCreds) -> Result<Vec<u8>> {
 }
 
 impl EncodedBatch {
-    /// Encodes `batch`, which the caller has validated; large batches on several threads.
+    /// Checks (as [`WriteBatch::validate`] does) and encodes `batch`; large batches on
+    /// several threads, which check their own entries.
     pub(crate) fn encode(batch: WriteBatch) -> Result<Self> {
         let (creds, keys) = batch.into_parts();
         let creds = match creds {
@@ -248,7 +259,7 @@ impl EncodedBatch {
             let count = u32::try_from(entries.len()).map_err(|_| too_large())?;
             entry_count = entry_count.checked_add(count).ok_or_else(too_large)?;
         }
-        let runs = encode_runs(keys);
+        let (runs, decoded) = encode_runs(keys)?;
         let mut head = Vec::with_capacity(8 + creds.as_ref().map_or(0, |c| 5 + c.raw.len()));
         head.extend_from_slice(&[0; 4]);
         head.extend_from_slice(&entry_count.to_le_bytes());
@@ -267,9 +278,16 @@ impl EncodedBatch {
             head,
             runs,
             creds,
+            decoded,
             crc,
             len,
         })
+    }
+
+    /// The decoded values the encoding kept, to free after the commit (freeing them during it
+    /// would take a core from the write on a small machine).
+    pub(crate) fn take_decoded(&mut self) -> Decoded {
+        std::mem::take(&mut self.decoded)
     }
 
     /// Calls `f` with the batch's bytes in the log, in order.
@@ -309,9 +327,12 @@ pub(crate) fn extend_crc<'a>(
 /// Keys above which a batch's encoding is spread over the machine's cores.
 const PARALLEL_ENCODE: usize = 2048;
 
-/// Encodes each kind's entries as runs: for a big batch, cut into about one run per core and
-/// encoded on scoped threads (encoding 10,000 sessions takes longer than writing them).
-fn encode_runs(kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>) -> Vec<Run> {
+/// Checks and encodes each kind's entries as runs: for a big batch, cut into about one run per
+/// core and encoded on scoped threads (encoding 10,000 sessions takes longer than writing
+/// them), which keep the decoded values (returned) instead of freeing them one by one.
+fn encode_runs(
+    kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+) -> Result<(Vec<Run>, Decoded)> {
     let total: usize = kinds.values().map(BTreeMap::len).sum();
     // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
     // a small batch.
@@ -320,10 +341,11 @@ fn encode_runs(kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>) -> V
         *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
     };
     if total < PARALLEL_ENCODE || threads() < 2 {
-        return kinds
+        let runs = kinds
             .into_iter()
             .map(|(kind, entries)| Run::encode(kind, entries, drop))
-            .collect();
+            .collect::<Result<_>>()?;
+        return Ok((runs, Vec::new()));
     }
     let chunk = total.div_ceil(threads());
     let mut jobs = Vec::new();
@@ -340,22 +362,24 @@ fn encode_runs(kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>) -> V
     // decoded sessions takes about as long as encoding them, and nobody waits for it.
     let encode = |(kind, entries): (KeyKind, BTreeMap<_, _>)| {
         let mut spent = Vec::with_capacity(entries.len());
-        let run = Run::encode(kind, entries, |v| spent.push(v));
-        (run, spent)
+        Run::encode(kind, entries, |v| spent.push(v)).map(|run| (run, spent))
     };
     // The calling thread encodes the first job while helpers encode the others.
     let mut jobs = jobs.into_iter();
     let first = jobs.next();
-    let (runs, spent): (Vec<Run>, Vec<Vec<KeyValue>>) = std::thread::scope(|scope| {
+    // Results in job order: the first invalid entry reported is the one `validate` finds.
+    let results: Vec<Result<(Run, Vec<KeyValue>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs.map(|job| scope.spawn(move || encode(job))).collect();
         let rest = handles.into_iter().map(|h| {
             h.join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
-        first.map(encode).into_iter().chain(rest).unzip()
+        first.map(encode).into_iter().chain(rest).collect()
     });
-    free_later(spent);
-    runs
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>>>()
+        .map(|done| done.into_iter().unzip())
 }
 
 /// Frees `values` on a background thread (here, when no thread can be started: the refused
@@ -393,7 +417,7 @@ mod tests {
                 _ => batch.put(
                     KeyKind::from_name("future").unwrap(),
                     id,
-                    KeyValue::LidMapping("x".into()),
+                    KeyValue::Other(serde_json::json!({ "x": i })),
                 ),
             };
         }
@@ -427,6 +451,27 @@ mod tests {
             assert!(cursor.is_empty());
             assert_eq!((puts + deletes, creds), (keys, 1));
             assert_eq!(deletes, keys.div_ceil(3));
+        }
+    }
+
+    /// A big batch's entries are checked by the threads that encode them; the error is the
+    /// one `WriteBatch::validate` reports (the first invalid entry in order), also when later
+    /// entries are invalid too.
+    #[test]
+    fn parallel_encoding_reports_the_first_invalid_entry() {
+        for bad_ids in [vec![PARALLEL_ENCODE * 3 / 2], vec![PARALLEL_ENCODE + 3, 7]] {
+            let mut batch = batch(PARALLEL_ENCODE * 2);
+            for at in &bad_ids {
+                // A value under another kind than its own, in the middle of a job.
+                batch.put(
+                    KeyKind::LidMapping,
+                    format!("{at}"),
+                    KeyValue::Session(Default::default()),
+                );
+            }
+            let expected = batch.validate().unwrap_err().to_string();
+            let err = EncodedBatch::encode(batch).err().expect("invalid batch encoded");
+            assert_eq!(err.to_string(), expected, "invalid ids {bad_ids:?}");
         }
     }
 

@@ -543,12 +543,11 @@ impl Persistence for NativeStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
-        batch.validate()?;
         let committer = self.committer()?;
         if batch.is_empty() {
             return Ok(());
         }
-        // Encoded before joining a group, so the group's leader only writes.
+        // Checked and encoded before joining a group, so the group's leader only writes.
         let batch = if batch.key_count() > OFFLOAD_ENCODE_KEYS {
             offload("native", move || EncodedBatch::encode(batch)).await?
         } else {
