@@ -27,6 +27,7 @@ use crate::format::{FRAME_HEADER_LEN, FrameHeader};
 use crate::layout::Paths;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::state::{EncodedBatch, State, extend_crc, free_spent};
+use crate::stream::{Segment, StreamedBatch};
 
 /// The log file and what goes with it; guarded by [`Shared::log`], held by the leader of a
 /// group while it writes, and by compaction while it starts or publishes.
@@ -85,11 +86,18 @@ impl Shared {
 /// The [`GroupWriter`] of the native store.
 pub(crate) struct LogWriter(pub Arc<Shared>);
 
+/// What a committer hands its group: a batch encoded whole, or a big one being encoded while
+/// it is written.
+pub(crate) enum Pending {
+    Encoded(EncodedBatch),
+    Streamed(StreamedBatch),
+}
+
 /// The store's commit queue.
 pub(crate) type Committer = GroupCommit<LogWriter>;
 
 impl GroupWriter for LogWriter {
-    type Item = EncodedBatch;
+    type Item = Pending;
     const BACKEND: &'static str = "native";
     /// Most batches in one frame.
     const MAX_ITEMS: usize = 512;
@@ -97,11 +105,15 @@ impl GroupWriter for LogWriter {
     /// `u32`: this plus one batch of at most `MAX_BATCH_LEN` fits).
     const MAX_WEIGHT: usize = 64 << 20;
 
-    fn weight(batch: &EncodedBatch) -> usize {
-        batch.len
+    fn weight(item: &Pending) -> usize {
+        match item {
+            Pending::Encoded(batch) => batch.len,
+            // Its length is known once it is written: it closes its group.
+            Pending::Streamed(_) => Self::MAX_WEIGHT,
+        }
     }
 
-    fn write_group(&self, batches: Vec<EncodedBatch>) -> Result<()> {
+    fn write_group(&self, batches: Vec<Pending>) -> Result<()> {
         let shared = &self.0;
         let mut log = shared.log.lock();
         if let Some(reason) = &log.failed {
@@ -129,20 +141,17 @@ fn commit_unknown(reason: &str) -> AuthError {
 }
 
 /// Writes the group's frame, then applies its batches to the state in order.
-fn write_and_apply(
-    shared: &Arc<Shared>,
-    log: &mut Log,
-    mut batches: Vec<EncodedBatch>,
-) -> Result<()> {
+fn write_and_apply(shared: &Arc<Shared>, log: &mut Log, items: Vec<Pending>) -> Result<()> {
     let started = Instant::now();
     let first_seq = log.next_seq;
-    let payload_len: usize = batches.iter().map(|b| b.len).sum();
-    if let Err(e) = write_frame(shared, log, &batches, first_seq) {
-        return Err(fail_group(shared, log, e));
-    }
+    let (mut batches, written) = match write_group_frames(shared, log, items) {
+        Ok(done) => done,
+        Err(e) => return Err(fail_group(shared, log, e)),
+    };
     log.unsynced = shared.options.durability != Durability::Full;
-    log.len += (FRAME_HEADER_LEN + payload_len) as u64;
+    log.len += written;
     log.next_seq += batches.len() as u64;
+    let payload_len: usize = batches.iter().map(|b| b.len).sum();
     let (count, keys) = (
         batches.len(),
         batches.iter().map(EncodedBatch::key_count).sum::<usize>(),
@@ -171,58 +180,160 @@ fn write_and_apply(
     Ok(())
 }
 
-/// Appends `batches` to the log as ONE frame with one `write` and, with [`Durability::Full`],
-/// one `fdatasync`. The batches' bytes go to the kernel from where they were encoded (their
-/// checksums were computed then too: here they are only combined). A big frame is written in
-/// pieces whose writeback starts as each is written, so that the sync waits for less
-/// ([`write_all_with_writeback`]).
-fn write_frame(
+/// Appends the group to the log and, with [`Durability::Full`], syncs it with one
+/// `fdatasync`: as ONE frame written with one `write` when every batch is encoded, else in
+/// parts, each streamed segment written as soon as it is encoded (with the batches before it).
+/// Returns the batches to apply, in order, and the bytes written.
+fn write_group_frames(
     shared: &Shared,
     log: &mut Log,
-    batches: &[EncodedBatch],
-    first_seq: u64,
-) -> io::Result<()> {
-    let (mut payload_crc, mut payload_len) = (0, 0usize);
-    for batch in batches {
-        payload_crc = match payload_len {
-            0 => batch.crc,
-            _ => extend_crc(payload_crc, batch.crc, batch.len, |f| {
-                batch.for_each_piece(f)
-            }),
+    items: Vec<Pending>,
+) -> io::Result<(Vec<EncodedBatch>, u64)> {
+    let streamed = items.iter().any(|i| matches!(i, Pending::Streamed(_)));
+    let mut frames = FrameWriter {
+        shared,
+        start: log.len,
+        end: log.len,
+        first_seq: log.next_seq,
+        count: items.len() as u32,
+        early_writeback: streamed && shared.options.durability == Durability::Full,
+        log,
+    };
+    let last = items.len().saturating_sub(1);
+    let (mut done, mut pending) = (Vec::with_capacity(items.len()), Vec::new());
+    for (i, item) in items.into_iter().enumerate() {
+        let streamed = match item {
+            Pending::Encoded(batch) => {
+                pending.push(batch);
+                continue;
+            }
+            Pending::Streamed(streamed) => streamed,
         };
-        payload_len += batch.len;
+        let mut segments = Vec::with_capacity(streamed.segment_count());
+        for k in 0..streamed.segment_count() {
+            let segment = streamed.segment(k)?;
+            let more = k + 1 < streamed.segment_count() || i < last;
+            frames.write(&pending, Some(&segment), more)?;
+            done.append(&mut pending);
+            segments.push(segment);
+        }
+        done.push(streamed.finish(segments));
     }
-    let header = FrameHeader {
-        payload_len: payload_len as u32,
-        count: batches.len() as u32,
-        first_seq,
-        payload_crc,
+    if !pending.is_empty() {
+        frames.write(&pending, None, false)?;
+        done.append(&mut pending);
     }
-    .encode();
-    let mut slices = Vec::with_capacity(1 + 4 * batches.len());
-    slices.push(IoSlice::new(&header));
-    for batch in batches {
-        batch.for_each_piece(|piece| slices.push(IoSlice::new(piece)));
+    frames.sync()?;
+    Ok((done, frames.end - frames.start))
+}
+
+/// Writes the frames of one group after the log's end.
+struct FrameWriter<'a> {
+    shared: &'a Shared,
+    log: &'a mut Log,
+    /// Where the group starts, and where its next frame goes.
+    start: u64,
+    end: u64,
+    first_seq: u64,
+    count: u32,
+    /// Start the writeback of every part as it is written (a group in parts is big).
+    early_writeback: bool,
+}
+
+impl FrameWriter<'_> {
+    /// Appends one frame holding `batches` then `segment`, `more` when the group continues in
+    /// the next frame. The bytes go to the kernel from where they were encoded (their checksums
+    /// were computed then too: here they are only combined). A big frame, or any part, has its
+    /// writeback started as it is written, so that the sync waits for less
+    /// ([`write_all_with_writeback`]).
+    fn write(
+        &mut self,
+        batches: &[EncodedBatch],
+        segment: Option<&Segment>,
+        more: bool,
+    ) -> io::Result<()> {
+        let mut payload = (0, 0);
+        for batch in batches {
+            append_crc(&mut payload, batch.crc, batch.len, |f| {
+                batch.for_each_piece(f)
+            });
+        }
+        if let Some(segment) = segment {
+            append_crc(&mut payload, segment.crc, segment.len, |f| {
+                segment.for_each_piece(f)
+            });
+        }
+        let (payload_crc, payload_len) = payload;
+        let header = FrameHeader {
+            payload_len: u32::try_from(payload_len).map_err(|_| too_long())?,
+            count: self.count,
+            first_seq: self.first_seq,
+            payload_crc,
+            more,
+        }
+        .encode();
+        let mut slices = Vec::with_capacity(1 + 4 * batches.len());
+        slices.push(IoSlice::new(&header));
+        for batch in batches {
+            batch.for_each_piece(|piece| slices.push(IoSlice::new(piece)));
+        }
+        if let Some(segment) = segment {
+            segment.for_each_piece(|piece| slices.push(IoSlice::new(piece)));
+        }
+        self.write_slices(&mut slices, FRAME_HEADER_LEN + payload_len)
     }
-    let path = &shared.paths.log;
-    if let Err(e) = fault::check(Op::Write, path) {
-        // As a disk that fills up mid-write: part of the frame reaches the file.
-        let frame: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
-        let _ = log.file.write_all(&frame[..frame.len() / 2]);
-        return Err(e);
+
+    fn write_slices(&mut self, slices: &mut [IoSlice<'_>], len: usize) -> io::Result<()> {
+        let path = &self.shared.paths.log;
+        let file = &mut self.log.file;
+        if let Err(e) = fault::check(Op::Write, path) {
+            // As a disk that fills up mid-write: part of the frame reaches the file.
+            let frame: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
+            let _ = file.write_all(&frame[..frame.len() / 2]);
+            return Err(e);
+        }
+        let durable = self.shared.options.durability == Durability::Full;
+        if self.early_writeback || (durable && len >= 2 * WRITEBACK_PIECE) {
+            // The disk starts on the first pieces while the rest is copied.
+            write_all_with_writeback(file, self.end, slices)?;
+        } else {
+            write_all_vectored(file, slices)?;
+        }
+        self.end += len as u64;
+        Ok(())
     }
-    let durable = shared.options.durability == Durability::Full;
-    if durable && FRAME_HEADER_LEN + payload_len >= 2 * WRITEBACK_PIECE {
-        // A big frame: the disk starts on its first pieces while the rest is copied.
-        write_all_with_writeback(&mut log.file, log.len, &mut slices)?;
-    } else {
-        write_all_vectored(&mut log.file, &mut slices)?;
+
+    /// Makes the group durable, with [`Durability::Full`].
+    fn sync(&mut self) -> io::Result<()> {
+        if self.shared.options.durability == Durability::Full {
+            fault::check(Op::SyncFile, &self.shared.paths.log)?;
+            self.log.file.sync_data()?;
+        }
+        Ok(())
     }
-    if durable {
-        fault::check(Op::SyncFile, path)?;
-        log.file.sync_data()?;
-    }
-    Ok(())
+}
+
+/// Extends `acc`, the crc32c and length of a payload so far, by `len` bytes with checksum
+/// `crc` (which `pieces` calls its argument with).
+fn append_crc<'a>(
+    acc: &mut (u32, usize),
+    crc: u32,
+    len: usize,
+    pieces: impl FnOnce(&mut dyn FnMut(&'a [u8])),
+) {
+    acc.0 = match acc.1 {
+        0 => crc,
+        _ => extend_crc(acc.0, crc, len, pieces),
+    };
+    acc.1 += len;
+}
+
+/// A frame's payload did not fit its `u32` length (a streamed segment of more than 4 GiB).
+fn too_long() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a log frame would exceed 4 GiB; split the batch",
+    )
 }
 
 /// A frame could not be written or synced: cut it off, refuse further writes, and tell each

@@ -9,8 +9,17 @@ use wa_auth::{AuthError, CorruptItem, KeyId, KeyKind};
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"WANATLOG";
 /// Magic bytes opening a snapshot file.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"WANATSNP";
-/// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The snapshot format version this build writes and reads.
+pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+/// The log format version this build writes. Version 2 adds frames written in parts and
+/// batches written in segments (see [`FrameHeader::more`] and [`SEGMENT_CONTINUES`]).
+pub(crate) const LOG_VERSION: u32 = 2;
+/// The oldest log format version this build reads (and upgrades when it opens it for writing).
+pub(crate) const OLDEST_LOG_VERSION: u32 = 1;
+/// In a frame header's `count` field: the frame continues in the next frame (log version 2).
+const FRAME_CONTINUES: u32 = 1 << 31;
+/// In a segment's entry count: the batch continues in the next segment (log version 2).
+pub(crate) const SEGMENT_CONTINUES: u32 = 1 << 31;
 /// Length of a file header (both files).
 pub(crate) const FILE_HEADER_LEN: usize = 32;
 /// Length of a log frame header.
@@ -35,7 +44,7 @@ pub(crate) enum DecodeError {
     /// Damaged or inconsistent bytes.
     Corrupt { offset: u64, reason: String },
     /// A file header with a version this build does not read.
-    Version { found: u32 },
+    Version { found: u32, supported: String },
 }
 
 impl DecodeError {
@@ -54,10 +63,10 @@ impl DecodeError {
                 format!("{file} at offset {offset}"),
                 reason,
             ),
-            DecodeError::Version { found } => AuthError::UnsupportedVersion {
+            DecodeError::Version { found, supported } => AuthError::UnsupportedVersion {
                 what: file.to_owned(),
                 version: found.to_string(),
-                supported: FORMAT_VERSION.to_string(),
+                supported,
             },
         }
     }
@@ -67,25 +76,37 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Corrupt { offset, reason } => write!(f, "at offset {offset}: {reason}"),
-            DecodeError::Version { found } => write!(f, "unsupported format version {found}"),
+            DecodeError::Version { found, .. } => {
+                write!(f, "unsupported format version {found}")
+            }
         }
     }
 }
 
-/// Encodes a file header: magic, version, flags (0), sequence number, reserved (0), crc32c.
+/// The versions of the file with `magic` that this build reads, oldest first; the last is the
+/// one it writes.
+fn versions(magic: &[u8; 8]) -> std::ops::RangeInclusive<u32> {
+    match magic {
+        &LOG_MAGIC => OLDEST_LOG_VERSION..=LOG_VERSION,
+        _ => SNAPSHOT_VERSION..=SNAPSHOT_VERSION,
+    }
+}
+
+/// Encodes a file header: magic, version (the newest for `magic`), flags (0), sequence
+/// number, reserved (0), crc32c.
 pub(crate) fn encode_file_header(magic: &[u8; 8], seq: u64) -> [u8; FILE_HEADER_LEN] {
     let mut out = [0u8; FILE_HEADER_LEN];
     out[0..8].copy_from_slice(magic);
-    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[8..12].copy_from_slice(&versions(magic).end().to_le_bytes());
     out[16..24].copy_from_slice(&seq.to_le_bytes());
     let crc = crc32c::crc32c(&out[..28]);
     out[28..32].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Decodes a file header and returns its sequence number. The version is checked before the
-/// checksum, because another version may lay its header out differently.
-pub(crate) fn decode_file_header(bytes: &[u8], magic: &[u8; 8]) -> Result<u64, DecodeError> {
+/// Decodes a file header and returns its sequence number and version. The version is checked
+/// before the checksum, because another version may lay its header out differently.
+pub(crate) fn decode_file_header(bytes: &[u8], magic: &[u8; 8]) -> Result<(u64, u32), DecodeError> {
     if bytes.len() < 12 || &bytes[0..8] != magic {
         return Err(DecodeError::corrupt(
             0,
@@ -96,8 +117,13 @@ pub(crate) fn decode_file_header(bytes: &[u8], magic: &[u8; 8]) -> Result<u64, D
         ));
     }
     let version = le_u32(&bytes[8..12]);
-    if version != FORMAT_VERSION {
-        return Err(DecodeError::Version { found: version });
+    let readable = versions(magic);
+    if !readable.contains(&version) {
+        let supported = readable.map(|v| v.to_string()).collect::<Vec<_>>();
+        return Err(DecodeError::Version {
+            found: version,
+            supported: supported.join(", "),
+        });
     }
     if bytes.len() < FILE_HEADER_LEN {
         return Err(DecodeError::corrupt(0, "truncated file header"));
@@ -113,20 +139,24 @@ pub(crate) fn decode_file_header(bytes: &[u8], magic: &[u8; 8]) -> Result<u64, D
             format!("unknown header flags 0x{flags:08x}"),
         ));
     }
-    Ok(le_u64(&bytes[16..24]))
+    Ok((le_u64(&bytes[16..24]), version))
 }
 
-/// The header of a log frame: a group of batches with consecutive sequence numbers.
+/// The header of a log frame: a group of batches with consecutive sequence numbers, or one
+/// part of such a group (log version 2: the parts of a group have the same `count` and
+/// `first_seq`, each its own payload, and all but the last have `more` set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FrameHeader {
     /// Length of the payload after the header.
     pub payload_len: u32,
-    /// Number of batches in the payload.
+    /// Number of batches in the group.
     pub count: u32,
     /// Sequence number of the first batch.
     pub first_seq: u64,
     /// crc32c of the payload.
     pub payload_crc: u32,
+    /// The group continues in the next frame.
+    pub more: bool,
 }
 
 impl FrameHeader {
@@ -134,7 +164,8 @@ impl FrameHeader {
     pub(crate) fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
         let mut out = [0u8; FRAME_HEADER_LEN];
         out[0..4].copy_from_slice(&self.payload_len.to_le_bytes());
-        out[4..8].copy_from_slice(&self.count.to_le_bytes());
+        let count = self.count | if self.more { FRAME_CONTINUES } else { 0 };
+        out[4..8].copy_from_slice(&count.to_le_bytes());
         out[8..16].copy_from_slice(&self.first_seq.to_le_bytes());
         out[16..20].copy_from_slice(&self.payload_crc.to_le_bytes());
         let crc = crc32c::crc32c(&out[..20]);
@@ -148,11 +179,13 @@ impl FrameHeader {
         if crc32c::crc32c(&bytes[..20]) != le_u32(&bytes[20..24]) {
             return None;
         }
+        let count = le_u32(&bytes[4..8]);
         Some(Self {
             payload_len: le_u32(&bytes[0..4]),
-            count: le_u32(&bytes[4..8]),
+            count: count & !FRAME_CONTINUES,
             first_seq: le_u64(&bytes[8..16]),
             payload_crc: le_u32(&bytes[16..20]),
+            more: count & FRAME_CONTINUES != 0,
         })
     }
 
@@ -430,25 +463,45 @@ mod tests {
     #[test]
     fn headers_check_their_checksums() {
         let header = encode_file_header(&LOG_MAGIC, 42);
-        assert_eq!(decode_file_header(&header, &LOG_MAGIC).unwrap(), 42);
+        assert_eq!(
+            decode_file_header(&header, &LOG_MAGIC).unwrap(),
+            (42, LOG_VERSION)
+        );
         assert!(decode_file_header(&header, &SNAPSHOT_MAGIC).is_err());
         let mut bad = header;
         bad[17] ^= 1;
         assert!(decode_file_header(&bad, &LOG_MAGIC).is_err());
-        let mut newer = header;
-        newer[8] = 2;
-        assert!(matches!(
-            decode_file_header(&newer, &LOG_MAGIC),
-            Err(DecodeError::Version { found: 2 })
-        ));
+        let snapshot = encode_file_header(&SNAPSHOT_MAGIC, 7);
+        assert_eq!(
+            decode_file_header(&snapshot, &SNAPSHOT_MAGIC).unwrap(),
+            (7, SNAPSHOT_VERSION)
+        );
+        for (magic, newest) in [(LOG_MAGIC, LOG_VERSION), (SNAPSHOT_MAGIC, SNAPSHOT_VERSION)] {
+            let mut newer = encode_file_header(&magic, 1);
+            newer[8] = newest as u8 + 1;
+            assert!(matches!(
+                decode_file_header(&newer, &magic),
+                Err(DecodeError::Version { found, .. }) if found == newest + 1
+            ));
+        }
+        for more in [false, true] {
+            let frame = FrameHeader {
+                payload_len: 10,
+                count: 2,
+                first_seq: 5,
+                payload_crc: 9,
+                more,
+            };
+            assert_eq!(FrameHeader::decode(&frame.encode()), Some(frame));
+            assert_eq!(frame.last_seq(), 6);
+        }
         let frame = FrameHeader {
             payload_len: 10,
             count: 2,
             first_seq: 5,
             payload_crc: 9,
+            more: false,
         };
-        assert_eq!(FrameHeader::decode(&frame.encode()), Some(frame));
-        assert_eq!(frame.last_seq(), 6);
         let mut bad = frame.encode();
         bad[0] ^= 0x80;
         assert_eq!(FrameHeader::decode(&bad), None);

@@ -91,6 +91,7 @@ mod recovery;
 mod snapshot;
 mod state;
 mod store;
+mod stream;
 
 use std::path::Path;
 use std::sync::Arc;

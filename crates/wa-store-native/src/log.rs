@@ -1,18 +1,30 @@
 //! The log: an append-only sequence of frames after a header. Each frame is one group commit:
-//! one or more batches with consecutive sequence numbers, written with one `write` and made
-//! durable with one `fdatasync` before any of its committers is acknowledged.
+//! one or more batches with consecutive sequence numbers, made durable with one `fdatasync`
+//! before any of its committers is acknowledged. A group is written as one frame, or (log
+//! version 2, a big batch written while it is encoded) as several parts, one after the other;
+//! nothing is written after a group until it is synced.
 //!
 //! Recovery tells a torn tail (the last, unacknowledged write, cut short by a crash) from
 //! damage: see [`scan_log`].
 
 use crate::format::{self, DecodeError, FILE_HEADER_LEN, FRAME_HEADER_LEN, FrameHeader, LOG_MAGIC};
 
-/// A frame that passed its checks.
+/// A group commit whose frames passed their checks.
 #[derive(Debug)]
 pub(crate) struct Frame<'a> {
-    /// Offset of the frame header in the file.
+    /// Offset of the (first) frame header in the file.
     pub offset: u64,
+    /// The group's header (the last part's).
     pub header: FrameHeader,
+    /// The payload of each part, in order; one for a group written as one frame.
+    pub parts: Vec<Part<'a>>,
+}
+
+/// One frame's payload.
+#[derive(Debug)]
+pub(crate) struct Part<'a> {
+    /// Offset of the payload in the file.
+    pub offset: u64,
     pub payload: &'a [u8],
 }
 
@@ -21,6 +33,8 @@ pub(crate) struct Frame<'a> {
 pub(crate) struct LogScan<'a> {
     /// Sequence number of the snapshot batch this log continues from.
     pub base_seq: u64,
+    /// The log's format version.
+    pub version: u32,
     pub frames: Vec<Frame<'a>>,
     /// Offset just after the last good frame (the file's length when there is no torn tail).
     pub end: u64,
@@ -65,21 +79,28 @@ fn valid_frame_after(bytes: &[u8], from: usize, min_seq: u64) -> bool {
 
 /// Scans a whole log file.
 ///
-/// Frames are read in order, each expected to continue the sequence numbers. At the first frame
-/// that does not pass:
+/// Frames are read in order, each expected to continue the sequence numbers (the parts of a
+/// group all start with the group's first batch). At the first frame that does not pass:
+/// - inside a group whose last part is missing: damage if a valid frame of a later group
+///   follows anywhere after it, else a torn tail from the group's first part (the parts are
+///   synced together, so any of them may be missing after a power loss);
 /// - fewer bytes than a frame header remain, or the header is valid and its payload runs past
 ///   the end of the file: a torn tail;
 /// - the header is valid, the payload ends exactly at the end of the file and its checksum
 ///   fails: a torn tail (the last write reached the file only in part);
+/// - the header is valid, opens a group written in parts, and its payload fails its
+///   checksum: as inside a group;
 /// - the header is valid and the payload fails its checksum with more data after it: damage;
-/// - the header is invalid (checksum, sequence number): damage if a valid frame follows
-///   anywhere after it (that frame was written after this one was synced), else a torn tail.
+/// - the header is invalid (checksum, sequence number): damage if a valid frame of a later
+///   batch follows anywhere after it (that frame was written after this one was synced), else
+///   a torn tail.
 ///
-/// A torn tail is never acknowledged data: every frame is synced before the next is written.
+/// A torn tail is never acknowledged data: every group is synced before the next is written.
 pub(crate) fn scan_log(bytes: &[u8]) -> Result<LogScan<'_>, DecodeError> {
-    let base_seq = format::decode_file_header(bytes, &LOG_MAGIC)?;
+    let (base_seq, version) = format::decode_file_header(bytes, &LOG_MAGIC)?;
     let mut scan = LogScan {
         base_seq,
+        version,
         frames: Vec::new(),
         end: FILE_HEADER_LEN as u64,
         torn: None,
@@ -88,56 +109,96 @@ pub(crate) fn scan_log(bytes: &[u8]) -> Result<LogScan<'_>, DecodeError> {
     let mut expected = base_seq
         .checked_add(1)
         .ok_or_else(|| DecodeError::corrupt(16, "sequence number overflow"))?;
+    // A group whose parts so far passed, waiting for its last part.
+    let mut open: Option<Frame<'_>> = None;
     while pos < bytes.len() {
-        if let Some((header, end)) = frame_at(bytes, pos, expected) {
-            scan.frames.push(Frame {
-                offset: pos as u64,
-                header,
-                payload: &bytes[pos + FRAME_HEADER_LEN..end],
-            });
-            expected = header
-                .first_seq
-                .checked_add(u64::from(header.count))
-                .ok_or_else(|| DecodeError::corrupt(pos as u64, "sequence number overflow"))?;
-            pos = end;
-            scan.end = end as u64;
+        let Some((header, end)) =
+            frame_at(bytes, pos, expected).filter(|(h, _)| continues(h, open.as_ref(), version))
+        else {
+            scan.torn = Some(torn_at(bytes, pos, expected, open.as_ref())?);
+            return Ok(scan);
+        };
+        let part = Part {
+            offset: (pos + FRAME_HEADER_LEN) as u64,
+            payload: &bytes[pos + FRAME_HEADER_LEN..end],
+        };
+        pos = end;
+        let frame = open.get_or_insert_with(|| Frame {
+            offset: (part.offset as usize - FRAME_HEADER_LEN) as u64,
+            header,
+            parts: Vec::with_capacity(1),
+        });
+        frame.parts.push(part);
+        if header.more {
             continue;
         }
-        let remaining = bytes.len() - pos;
-        let torn = match FrameHeader::decode(&bytes[pos..]) {
-            _ if remaining < FRAME_HEADER_LEN => true,
-            Some(h) if h.first_seq == expected && h.count > 0 => {
-                let end = FRAME_HEADER_LEN as u64 + u64::from(h.payload_len);
-                if end >= remaining as u64 {
-                    true
-                } else {
-                    return Err(DecodeError::corrupt(
-                        pos as u64,
-                        format!(
-                            "frame of batches {}..={} fails its checksum and is followed by more data",
-                            h.first_seq,
-                            h.last_seq()
-                        ),
-                    ));
-                }
-            }
-            _ => {
-                if valid_frame_after(bytes, pos + 1, expected) {
-                    return Err(DecodeError::corrupt(
-                        pos as u64,
-                        format!(
-                            "invalid frame header where batch {expected} should start, followed by valid frames"
-                        ),
-                    ));
-                }
-                true
-            }
-        };
-        debug_assert!(torn);
-        scan.torn = Some(pos as u64);
-        break;
+        frame.header = header;
+        expected = header
+            .first_seq
+            .checked_add(u64::from(header.count))
+            .ok_or_else(|| DecodeError::corrupt(frame.offset, "sequence number overflow"))?;
+        scan.end = end as u64;
+        scan.frames.extend(open.take());
     }
+    // The file ends inside a group: its last part never reached the file.
+    scan.torn = open.map(|group| group.offset);
     Ok(scan)
+}
+
+/// Whether a valid frame can come next: the next part of the `open` group (same batches), or
+/// any frame when no group is open; parts exist from log version 2 on.
+fn continues(header: &FrameHeader, open: Option<&Frame<'_>>, version: u32) -> bool {
+    if header.more && version < 2 {
+        return false;
+    }
+    open.is_none_or(|group| group.header.count == header.count)
+}
+
+/// Decides what the bytes at `pos`, where no valid frame is, are: a torn tail (where it
+/// starts), or damage (see [`scan_log`]).
+fn torn_at(
+    bytes: &[u8],
+    pos: usize,
+    expected: u64,
+    open: Option<&Frame<'_>>,
+) -> Result<u64, DecodeError> {
+    let remaining = bytes.len() - pos;
+    let header = FrameHeader::decode(&bytes[pos..]).filter(|h| h.first_seq == expected);
+    let (group, later) = match (open, header) {
+        (Some(group), _) => (
+            group.offset,
+            group.header.first_seq + u64::from(group.header.count),
+        ),
+        (None, _) if remaining < FRAME_HEADER_LEN => return Ok(pos as u64),
+        (None, Some(h)) if h.count > 0 => {
+            let runs_to_end =
+                FRAME_HEADER_LEN as u64 + u64::from(h.payload_len) >= remaining as u64;
+            if runs_to_end {
+                return Ok(pos as u64);
+            }
+            if !h.more {
+                return Err(DecodeError::corrupt(
+                    pos as u64,
+                    format!(
+                        "frame of batches {}..={} fails its checksum and is followed by more data",
+                        h.first_seq,
+                        h.last_seq()
+                    ),
+                ));
+            }
+            (pos as u64, h.first_seq + u64::from(h.count))
+        }
+        (None, _) => (pos as u64, expected + 1),
+    };
+    if valid_frame_after(bytes, pos, later) {
+        return Err(DecodeError::corrupt(
+            pos as u64,
+            format!(
+                "no valid frame where batch {expected} should continue, followed by valid frames of later batches"
+            ),
+        ));
+    }
+    Ok(group)
 }
 
 /// The header of a log continuing from snapshot batch `base_seq`.
@@ -149,16 +210,117 @@ pub(crate) fn log_header(base_seq: u64) -> [u8; FILE_HEADER_LEN] {
 mod tests {
     use super::*;
 
-    fn frame(first_seq: u64, payload: &[u8]) -> Vec<u8> {
+    fn part(first_seq: u64, payload: &[u8], more: bool) -> Vec<u8> {
         let header = FrameHeader {
             payload_len: payload.len() as u32,
             count: 1,
             first_seq,
             payload_crc: crc32c::crc32c(payload),
+            more,
         };
         let mut out = header.encode().to_vec();
         out.extend_from_slice(payload);
         out
+    }
+
+    fn frame(first_seq: u64, payload: &[u8]) -> Vec<u8> {
+        part(first_seq, payload, false)
+    }
+
+    /// A log at base 10: batch 11 in one frame, batch 12 in three parts, then (when
+    /// `later`) batch 13 in one frame. Returns it and where batch 12's parts start.
+    fn log_with_parts(later: bool) -> (Vec<u8>, [usize; 3]) {
+        let mut out = log_header(10).to_vec();
+        out.extend(frame(11, b"aaaa"));
+        let mut starts = [0; 3];
+        for (i, payload) in [&b"first"[..], b"second part", b"end"]
+            .into_iter()
+            .enumerate()
+        {
+            starts[i] = out.len();
+            out.extend(part(12, payload, i < 2));
+        }
+        if later {
+            out.extend(frame(13, b"later"));
+        }
+        (out, starts)
+    }
+
+    #[test]
+    fn a_group_in_parts_scans_as_one_frame() {
+        let (bytes, starts) = log_with_parts(true);
+        let scan = scan_log(&bytes).unwrap();
+        assert_eq!(scan.version, format::LOG_VERSION);
+        assert_eq!(scan.torn, None);
+        assert_eq!(scan.end, bytes.len() as u64);
+        let seqs: Vec<_> = scan.frames.iter().map(|f| f.header.first_seq).collect();
+        assert_eq!(seqs, [11, 12, 13]);
+        let group = &scan.frames[1];
+        assert_eq!(group.offset, starts[0] as u64);
+        assert!(!group.header.more);
+        let payloads: Vec<&[u8]> = group.parts.iter().map(|p| p.payload).collect();
+        assert_eq!(payloads, [&b"first"[..], b"second part", b"end"]);
+        for (part, start) in group.parts.iter().zip(starts) {
+            assert_eq!(part.offset, (start + FRAME_HEADER_LEN) as u64);
+        }
+    }
+
+    /// A crash or power loss while a group's parts were written (they are synced together):
+    /// cut short anywhere, any of its bytes damaged or never written, the whole group is a
+    /// torn tail, from its first part on.
+    #[test]
+    fn a_group_missing_or_damaging_any_part_is_a_torn_tail() {
+        let (bytes, starts) = log_with_parts(false);
+        let torn = |damaged: &[u8], what: &str| {
+            let scan = scan_log(damaged).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(scan.frames.len(), 1, "{what}");
+            assert_eq!(scan.torn, Some(starts[0] as u64), "{what}");
+            assert_eq!(scan.end, starts[0] as u64, "{what}");
+        };
+        for len in starts[0] + 1..bytes.len() {
+            torn(&bytes[..len], &format!("cut at {len}"));
+        }
+        for offset in starts[0]..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[offset] ^= 0x04;
+            torn(&damaged, &format!("flipped byte {offset}"));
+        }
+        for i in 0..3 {
+            let end = starts.get(i + 1).copied().unwrap_or(bytes.len());
+            let mut lost = bytes.clone();
+            lost[starts[i]..end].fill(0);
+            torn(&lost, &format!("part {i} never written"));
+        }
+    }
+
+    /// Damage in a group that a later group follows is damage: the later group was written
+    /// after this one was synced.
+    #[test]
+    fn damage_in_a_group_followed_by_a_later_one_is_corruption() {
+        let (bytes, starts) = log_with_parts(true);
+        let later = bytes.len() - FRAME_HEADER_LEN - 5;
+        for offset in starts[0]..later {
+            let mut damaged = bytes.clone();
+            damaged[offset] ^= 0x40;
+            let err = scan_log(&damaged).expect_err("damage before a later frame");
+            assert!(
+                matches!(err, DecodeError::Corrupt { .. }),
+                "{offset}: {err}"
+            );
+        }
+    }
+
+    /// Version 1 logs have no parts: a frame marked as continuing is not a valid frame there.
+    #[test]
+    fn parts_are_not_frames_in_a_version_1_log() {
+        let (mut bytes, starts) = log_with_parts(false);
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..28]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        let scan = scan_log(&bytes).unwrap();
+        assert_eq!(scan.version, 1);
+        assert_eq!(scan.frames.len(), 1);
+        assert_eq!(scan.torn, Some(starts[0] as u64));
     }
 
     fn log(frames: &[&[u8]]) -> Vec<u8> {

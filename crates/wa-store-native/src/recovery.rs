@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wa_auth::{AuthCreds, AuthError, CorruptItem, Result};
 
-use crate::format::{self, Cursor, DecodeError, Entry, FILE_HEADER_LEN};
+use crate::format::{Cursor, DecodeError, Entry, FILE_HEADER_LEN, LOG_VERSION, SEGMENT_CONTINUES};
 use crate::log::{Frame, scan_log};
 use crate::snapshot::SnapshotData;
 use crate::state::{State, StoredCreds};
@@ -27,6 +27,8 @@ pub(crate) struct Recovered {
     pub snapshot_len: u64,
     /// The log's base sequence number (None when there is no log).
     pub log_base: Option<u64>,
+    /// The log's format version (the current one when there is no log).
+    pub log_version: u32,
     /// Frames applied, and frames skipped because the snapshot already includes them.
     pub frames_applied: usize,
     pub frames_skipped: usize,
@@ -54,6 +56,7 @@ pub(crate) fn recover(
         snapshot_seq: 0,
         snapshot_len: 0,
         log_base: None,
+        log_version: LOG_VERSION,
         frames_applied: 0,
         frames_skipped: 0,
         keep_from: FILE_HEADER_LEN as u64,
@@ -137,6 +140,7 @@ fn replay_log(
         ));
     }
     out.log_base = Some(scan.base_seq);
+    out.log_version = scan.version;
     out.log_end = scan.end;
     out.torn = scan.torn;
     out.keep_from = scan.end;
@@ -180,66 +184,100 @@ fn decode_creds(raw: Bytes, origin: CredsOrigin, names: &Names) -> Result<Stored
     })
 }
 
-/// Applies every batch of a frame. Values are copied out of the log buffer.
+/// Applies every batch of a group: its parts' payloads hold the batches' segments in order (a
+/// batch is one segment, or several whose entry counts but the last carry
+/// [`SEGMENT_CONTINUES`]). Values are copied out of the log buffer.
 fn apply_frame(
     frame: &Frame<'_>,
     state: &mut State,
     creds: &mut Option<(Bytes, CredsOrigin)>,
     file: &str,
 ) -> Result<()> {
-    let payload = frame.payload;
-    let base = frame.offset + format::FRAME_HEADER_LEN as u64;
-    let mut cursor = Cursor::new(payload, base);
     let err = |e: DecodeError| e.into_auth(file);
-    for _ in 0..frame.header.count {
-        let at = cursor.offset();
-        let len = cursor.u32("batch length").map_err(err)?;
-        let batch = cursor.range(len as usize, "batch").map_err(err)?;
-        let batch_base = base + batch.start as u64;
-        let batch = &payload[batch];
-        let mut entries = Cursor::new(batch, batch_base);
-        let count = entries.u32("entry count").map_err(err)?;
-        let mut saw_creds = false;
-        for _ in 0..count {
-            let entry_at = entries.offset();
-            match entries.entry().map_err(err)? {
-                Entry::Put { kind, id, value } => {
-                    state.put(kind, id, Bytes::copy_from_slice(&batch[value]));
-                }
-                Entry::Delete { kind, id } => state.delete(&kind, &id),
-                Entry::Creds(range) => {
-                    if saw_creds {
-                        return Err(err(DecodeError::corrupt(
-                            entry_at,
-                            "creds appear twice in one batch",
-                        )));
-                    }
-                    saw_creds = true;
-                    *creds = Some((
-                        Bytes::copy_from_slice(&batch[range]),
-                        CredsOrigin::Log(entry_at),
-                    ));
-                }
-                Entry::End { .. } => {
-                    return Err(err(DecodeError::corrupt(
-                        entry_at,
-                        "an end entry in the log",
-                    )));
-                }
+    let (mut batches, mut saw_creds, mut continues) = (0u32, false, false);
+    for part in &frame.parts {
+        let mut cursor = Cursor::new(part.payload, part.offset);
+        while !cursor.is_empty() {
+            let at = cursor.offset();
+            if batches == frame.header.count {
+                return Err(err(DecodeError::corrupt(
+                    at,
+                    "trailing bytes after the frame's batches",
+                )));
+            }
+            let len = cursor.u32("batch length").map_err(err)?;
+            let range = cursor.range(len as usize, "batch").map_err(err)?;
+            let segment = Cursor::new(
+                &part.payload[range.clone()],
+                part.offset + range.start as u64,
+            );
+            continues = apply_segment(
+                segment,
+                &part.payload[range],
+                state,
+                creds,
+                &mut saw_creds,
+                at,
+            )
+            .map_err(err)?;
+            if !continues {
+                batches += 1;
+                saw_creds = false;
             }
         }
-        if !entries.is_empty() {
-            return Err(err(DecodeError::corrupt(
-                entries.offset(),
-                format!("trailing bytes after the batch that starts at offset {at}"),
-            )));
-        }
     }
-    if !cursor.is_empty() {
+    if continues || batches != frame.header.count {
         return Err(err(DecodeError::corrupt(
-            cursor.offset(),
-            "trailing bytes after the frame's batches",
+            frame.offset,
+            format!(
+                "the frame holds {batches} whole batches where its header says {}",
+                frame.header.count
+            ),
         )));
     }
     Ok(())
+}
+
+/// Applies one segment of a batch (`bytes`, read through `entries`); returns whether the batch
+/// continues in the next segment. `saw_creds` spans the batch's segments.
+fn apply_segment(
+    mut entries: Cursor<'_>,
+    bytes: &[u8],
+    state: &mut State,
+    creds: &mut Option<(Bytes, CredsOrigin)>,
+    saw_creds: &mut bool,
+    at: u64,
+) -> std::result::Result<bool, DecodeError> {
+    let count = entries.u32("entry count")?;
+    for _ in 0..count & !SEGMENT_CONTINUES {
+        let entry_at = entries.offset();
+        match entries.entry()? {
+            Entry::Put { kind, id, value } => {
+                state.put(kind, id, Bytes::copy_from_slice(&bytes[value]));
+            }
+            Entry::Delete { kind, id } => state.delete(&kind, &id),
+            Entry::Creds(range) => {
+                if std::mem::replace(saw_creds, true) {
+                    return Err(DecodeError::corrupt(
+                        entry_at,
+                        "creds appear twice in one batch",
+                    ));
+                }
+                *creds = Some((
+                    Bytes::copy_from_slice(&bytes[range]),
+                    CredsOrigin::Log(entry_at),
+                ));
+            }
+            Entry::End { .. } => {
+                return Err(DecodeError::corrupt(entry_at, "an end entry in the log"));
+            }
+        }
+    }
+    if !entries.is_empty() {
+        return Err(DecodeError::corrupt(
+            entries.offset(),
+            format!("trailing bytes after the batch that starts at offset {at}"),
+        ));
+    }
+    Ok(count & SEGMENT_CONTINUES != 0)
 }

@@ -37,7 +37,7 @@ pub(crate) fn read_snapshot(mut r: impl Read, file_len: u64, file: &str) -> Resu
     let mut header = [0u8; FILE_HEADER_LEN];
     let head_len = file_len.min(FILE_HEADER_LEN as u64) as usize;
     read_full(&mut r, &mut header[..head_len], file)?;
-    let seq = format::decode_file_header(&header[..head_len], &SNAPSHOT_MAGIC)
+    let (seq, _) = format::decode_file_header(&header[..head_len], &SNAPSHOT_MAGIC)
         .map_err(|e| e.into_auth(file))?;
     let mut data = SnapshotData {
         seq,

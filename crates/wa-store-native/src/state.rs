@@ -160,7 +160,7 @@ impl Run {
     /// Checks and encodes `entries`, handing each decoded value to `spent` once encoded. Each
     /// entry is checked as [`WriteBatch::validate`] does, just before it is encoded (while it
     /// is in the cache); the first invalid one fails the run.
-    fn encode(
+    pub(crate) fn encode(
         kind: KeyKind,
         entries: BTreeMap<KeyId, Option<KeyValue>>,
         mut spent: impl FnMut(KeyValue),
@@ -181,11 +181,18 @@ impl Run {
         let mut crc = 0;
         for (id, value) in entries {
             WriteBatch::validate_entry(&run.kind, &id, value.as_ref())?;
-            let value = value.map(|v| {
-                let encoded = Bytes::from(encode_binary(&v));
-                spent(v);
-                encoded
-            });
+            let value = match value {
+                Some(v) => {
+                    let encoded = Bytes::from(encode_binary(&v));
+                    spent(v);
+                    // Its length must fit the entry's `u32` (and a segment's).
+                    if encoded.len() > MAX_BATCH_LEN {
+                        return Err(too_large());
+                    }
+                    Some(encoded)
+                }
+                None => None,
+            };
             let start = run.prefixes.len();
             match &value {
                 Some(v) => format::encode_put_prefix(&mut run.prefixes, &run.kind, &id, v.len()),
@@ -204,8 +211,23 @@ impl Run {
         Ok(run)
     }
 
+    /// Length of the run's bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// crc32c of the run's bytes.
+    pub(crate) fn crc(&self) -> u32 {
+        self.crc
+    }
+
+    /// Number of entries.
+    pub(crate) fn key_count(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Calls `f` with the run's bytes in order, in as few pieces as there are values.
-    fn for_each_piece<'a>(&'a self, mut f: impl FnMut(&'a [u8])) {
+    pub(crate) fn for_each_piece<'a>(&'a self, mut f: impl FnMut(&'a [u8])) {
         let mut start = 0;
         for (end, (_, value)) in self.ends.iter().zip(&self.entries) {
             if let Some(value) = value {
@@ -239,21 +261,21 @@ pub(crate) fn encode_creds(creds: &AuthCreds) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(creds).map_err(|e| AuthError::invalid("creds", e.to_string()))
 }
 
+/// Creds as the state keeps them: decoded, and encoded for the log.
+pub(crate) fn encode_stored_creds(creds: AuthCreds) -> Result<StoredCreds> {
+    let raw = Bytes::from(encode_creds(&creds)?);
+    Ok(StoredCreds {
+        decoded: Arc::new(creds),
+        raw,
+    })
+}
+
 impl EncodedBatch {
     /// Checks (as [`WriteBatch::validate`] does) and encodes `batch`; large batches on
     /// several threads, which check their own entries.
     pub(crate) fn encode(batch: WriteBatch) -> Result<Self> {
         let (creds, keys) = batch.into_parts();
-        let creds = match creds {
-            Some(creds) => {
-                let raw = Bytes::from(encode_creds(&creds)?);
-                Some(StoredCreds {
-                    decoded: Arc::new(creds),
-                    raw,
-                })
-            }
-            None => None,
-        };
+        let creds = creds.map(encode_stored_creds).transpose()?;
         let mut entry_count = u32::from(creds.is_some());
         for entries in keys.values() {
             let count = u32::try_from(entries.len()).map_err(|_| too_large())?;
@@ -282,6 +304,23 @@ impl EncodedBatch {
             crc,
             len,
         })
+    }
+
+    /// A batch written in segments (`crate::stream`): what applying it takes.
+    pub(crate) fn from_segments(
+        creds: Option<StoredCreds>,
+        runs: Vec<Run>,
+        decoded: Decoded,
+        len: usize,
+    ) -> Self {
+        Self {
+            head: Vec::new(),
+            runs,
+            creds,
+            decoded,
+            crc: 0,
+            len,
+        }
     }
 
     /// The decoded values the encoding kept, to free after the commit (freeing them during it
@@ -334,20 +373,14 @@ fn encode_runs(
     kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
 ) -> Result<(Vec<Run>, Decoded)> {
     let total: usize = kinds.values().map(BTreeMap::len).sum();
-    // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
-    // a small batch.
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    let threads = || {
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
-    };
-    if total < PARALLEL_ENCODE || threads() < 2 {
+    if total < PARALLEL_ENCODE || encode_threads() < 2 {
         let runs = kinds
             .into_iter()
             .map(|(kind, entries)| Run::encode(kind, entries, drop))
             .collect::<Result<_>>()?;
         return Ok((runs, Vec::new()));
     }
-    let chunk = total.div_ceil(threads());
+    let chunk = total.div_ceil(encode_threads());
     let mut jobs = Vec::new();
     for (kind, mut rest) in kinds {
         // Cut where the next job starts; no entry is moved or copied.
@@ -382,6 +415,14 @@ fn encode_runs(
         .map(|done| done.into_iter().unzip())
 }
 
+/// Threads to encode a big batch on: one per core, at most 8.
+pub(crate) fn encode_threads() -> usize {
+    // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
+    // a small batch.
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
 /// Frees `values` on a background thread (here, when no thread can be started: the refused
 /// closure is dropped with them).
 fn free_later<T: Send + 'static>(values: T) {
@@ -390,7 +431,7 @@ fn free_later<T: Send + 'static>(values: T) {
         .spawn(move || drop(values));
 }
 
-fn too_large() -> AuthError {
+pub(crate) fn too_large() -> AuthError {
     AuthError::invalid(
         "batch",
         format!("encodes to more than {MAX_BATCH_LEN} bytes; split it"),
@@ -470,7 +511,9 @@ mod tests {
                 );
             }
             let expected = batch.validate().unwrap_err().to_string();
-            let err = EncodedBatch::encode(batch).err().expect("invalid batch encoded");
+            let err = EncodedBatch::encode(batch)
+                .err()
+                .expect("invalid batch encoded");
             assert_eq!(err.to_string(), expected, "invalid ids {bad_ids:?}");
         }
     }

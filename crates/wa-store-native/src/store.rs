@@ -20,15 +20,16 @@ use wa_auth::{
 use wa_store_fs::blocking::offload;
 use wa_store_fs::{DirLock, GroupCommit, publish_file};
 
-use crate::commit::{self, Committer, Log, LogWriter, Shared};
+use crate::commit::{self, Committer, Log, LogWriter, Pending, Shared};
 use crate::compaction::Compactions;
-use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC};
+use crate::format::{self, FILE_HEADER_LEN, LOG_MAGIC, LOG_VERSION};
 use crate::layout::{LOCK_FILE, Paths, is_own_file};
 use crate::log::log_header;
 use crate::options::{Durability, NativeStoreOptions};
 use crate::recovery::{Names, Recovered, recover};
 use crate::snapshot::{SnapshotData, read_snapshot};
 use crate::state::{EncodedBatch, State};
+use crate::stream::{STREAM_MIN_KEYS, StreamedBatch};
 use wa_auth::dir_lock::ReleaseNotice;
 
 /// Batches with more keys than this are encoded on a blocking thread, not on the async task.
@@ -316,7 +317,9 @@ impl NativeStore {
     }
 
     /// Makes the log match the recovered state: creates it, rewrites it when the snapshot is
-    /// ahead of its base, or truncates a torn tail. Returns it open at its end.
+    /// ahead of its base or when it has an older format version (frames of version 1 are
+    /// frames of version 2; the new header lets batches be written in parts), or truncates a
+    /// torn tail. Returns it open at its end.
     fn prepare_log(
         paths: &Paths,
         recovered: &Recovered,
@@ -325,7 +328,7 @@ impl NativeStore {
         let log_err = |e| AuthError::io(&paths.log, e);
         let seq = recovered.snapshot_seq;
         match (log, recovered.log_base) {
-            (Some(bytes), Some(base)) if base == seq => {
+            (Some(bytes), Some(base)) if base == seq && recovered.log_version == LOG_VERSION => {
                 let mut file = OpenOptions::new()
                     .read(true)
                     .write(true)
@@ -351,7 +354,15 @@ impl NativeStore {
                 let tail = bytes
                     .map(|b| &b[recovered.keep_from as usize..recovered.log_end as usize])
                     .unwrap_or_default();
-                if bytes.is_some() {
+                if bytes.is_some() && recovered.log_version != LOG_VERSION {
+                    info!(
+                        file = %paths.log.display(),
+                        from_version = recovered.log_version,
+                        to_version = LOG_VERSION,
+                        kept_bytes = tail.len(),
+                        "upgrading the log's format version"
+                    );
+                } else if bytes.is_some() {
                     info!(
                         file = %paths.log.display(),
                         snapshot_seq = seq,
@@ -384,7 +395,7 @@ impl NativeStore {
             // The owner may have published a new snapshot and log between the two reads.
             let log_ahead = match (&snapshot, &log) {
                 (Some(snapshot), Some(log)) => format::decode_file_header(log, &LOG_MAGIC)
-                    .is_ok_and(|base| base > snapshot.seq),
+                    .is_ok_and(|(base, _)| base > snapshot.seq),
                 (None, Some(_)) => true,
                 _ => false,
             };
@@ -547,13 +558,17 @@ impl Persistence for NativeStore {
         if batch.is_empty() {
             return Ok(());
         }
-        // Checked and encoded before joining a group, so the group's leader only writes.
-        let batch = if batch.key_count() > OFFLOAD_ENCODE_KEYS {
-            offload("native", move || EncodedBatch::encode(batch)).await?
+        // Checked before joining a group. A small batch is encoded first too, so the group's
+        // leader only writes; a big one is written while threads encode it (`crate::stream`).
+        let keys = batch.key_count();
+        let item = if keys >= STREAM_MIN_KEYS {
+            Pending::Streamed(offload("native", move || StreamedBatch::start(batch)).await?)
+        } else if keys > OFFLOAD_ENCODE_KEYS {
+            Pending::Encoded(offload("native", move || EncodedBatch::encode(batch)).await?)
         } else {
-            EncodedBatch::encode(batch)?
+            Pending::Encoded(EncodedBatch::encode(batch)?)
         };
-        committer.commit(batch).await
+        committer.commit(item).await
     }
 
     async fn flush(&self) -> Result<()> {

@@ -6,7 +6,9 @@
 //!
 //! The child process (this binary, re-run with `WA_NATIVE_FAULT_CHILD` set) commits batch A,
 //! arms the scenario's faults, commits batch B, tries batch C, prints what it was told and
-//! waits to be killed. Runs with its own `main` (`harness = false`).
+//! waits to be killed. In the `big` scenarios batch B also holds thousands of sessions, so it
+//! is written in parts while it is encoded, and a write can fail after some parts reached the
+//! file. Runs with its own `main` (`harness = false`).
 
 #[cfg(debug_assertions)]
 fn main() {
@@ -38,38 +40,66 @@ mod faults {
     /// must be told.
     struct Scenario {
         name: &'static str,
-        faults: &'static [(Op, Option<usize>)],
+        faults: &'static [Armed],
         told: &'static str,
     }
 
-    /// `(op, Some(n))` fails `n` calls, `(op, None)` every call.
+    /// A fault: the operation, how many calls succeed first, how many then fail (`None`: all).
+    type Armed = (Op, usize, Option<usize>);
+
+    /// Sessions added to batch B in the `big` scenarios: enough for several parts.
+    const BIG_SESSIONS: usize = 3_000;
+
     const SCENARIOS: &[Scenario] = &[
         Scenario {
             name: "fdatasync fails",
-            faults: &[(Op::SyncFile, Some(1))],
+            faults: &[(Op::SyncFile, 0, Some(1))],
             told: "io",
         },
         Scenario {
             name: "write fails part-way",
-            faults: &[(Op::Write, None)],
+            faults: &[(Op::Write, 0, None)],
             told: "io",
         },
         Scenario {
             name: "fdatasync fails, then the cut-off fails",
-            faults: &[(Op::SyncFile, Some(1)), (Op::Truncate, None)],
+            faults: &[(Op::SyncFile, 0, Some(1)), (Op::Truncate, 0, None)],
             told: "unknown",
         },
         Scenario {
             name: "write fails part-way, then the cut-off fails",
-            faults: &[(Op::Write, None), (Op::Truncate, None)],
+            faults: &[(Op::Write, 0, None), (Op::Truncate, 0, None)],
             told: "unknown",
         },
         Scenario {
             name: "fdatasync fails, then syncing the cut-off fails",
-            faults: &[(Op::SyncFile, None)],
+            faults: &[(Op::SyncFile, 0, None)],
             told: "unknown",
         },
+        Scenario {
+            name: "big: the third part's write fails",
+            faults: &[(Op::Write, 2, None)],
+            told: "io",
+        },
+        Scenario {
+            name: "big: the third part's write fails, then the cut-off fails",
+            faults: &[(Op::Write, 2, None), (Op::Truncate, 0, None)],
+            told: "unknown",
+        },
+        Scenario {
+            name: "big: fdatasync fails",
+            faults: &[(Op::SyncFile, 0, Some(1))],
+            told: "io",
+        },
     ];
+
+    fn big(scenario: &str) -> bool {
+        scenario.starts_with("big:")
+    }
+
+    fn session_id(i: usize) -> String {
+        format!("4915{i:08}.0")
+    }
 
     fn lid(id: &str, value: &str) -> (KeyId, KeyValue) {
         (KeyId::new(id), KeyValue::LidMapping(value.into()))
@@ -92,8 +122,15 @@ mod faults {
         batch
     }
 
-    fn batch_b() -> WriteBatch {
+    fn batch_b(big: bool) -> WriteBatch {
         let mut batch = WriteBatch::new();
+        for i in (0..BIG_SESSIONS).filter(|_| big) {
+            batch.put(
+                KeyKind::Session,
+                session_id(i),
+                KeyValue::Session(Default::default()),
+            );
+        }
         batch.delete(KeyKind::LidMapping, "a1");
         for id in ["a2", "b1", "b2", "b3"] {
             let (id, value) = lid(id, "2");
@@ -129,12 +166,15 @@ mod faults {
             let _armed: Vec<Fault> = scenario
                 .faults
                 .iter()
-                .map(|(op, times)| match times {
-                    Some(n) => Fault::new(*op, &log).times(*n),
-                    None => Fault::new(*op, &log),
+                .map(|(op, skip, times)| {
+                    let fault = Fault::new(*op, &log).skip(*skip);
+                    match times {
+                        Some(n) => fault.times(*n),
+                        None => fault,
+                    }
                 })
                 .collect();
-            let b = store.commit(batch_b()).await;
+            let b = store.commit(batch_b(big(scenario.name))).await;
             println!("B {}", told(&b));
             let mut c = WriteBatch::new();
             let (id, value) = lid("c1", "3");
@@ -147,7 +187,7 @@ mod faults {
 
     /// Whether batch B is in `dir`'s store whole (`Some(true)`), absent (`Some(false)`), or in
     /// part (`None`).
-    fn batch_b_landed(dir: &Path) -> Option<bool> {
+    fn batch_b_landed(dir: &Path, big: bool) -> Option<bool> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -166,14 +206,18 @@ mod faults {
         assert_eq!(value("a3"), Some(lid("a3", "1").1), "batch A lost");
         assert_eq!(value("c1"), None, "batch C was refused yet is there");
         let next = state.creds.as_ref().expect("creds").next_pre_key_id;
+        let sessions = state.keys.get(&KeyKind::Session).map_or(0, |s| s.len());
+        let big_sessions = if big { BIG_SESSIONS } else { 0 };
         let absent = value("a1").is_some()
             && value("a2") == Some(lid("a2", "1").1)
             && ["b1", "b2", "b3"].iter().all(|id| value(id).is_none())
-            && next == 1;
+            && next == 1
+            && sessions == 0;
         let whole = value("a1").is_none()
             && value("a2") == Some(lid("a2", "2").1)
             && ["b1", "b2", "b3"].iter().all(|id| value(id).is_some())
-            && next == 2;
+            && next == 2
+            && sessions == big_sessions;
         match (whole, absent) {
             (true, _) => Some(true),
             (_, true) => Some(false),
@@ -202,7 +246,7 @@ mod faults {
         child.wait().expect("wait");
         let name = scenario.name;
         assert_eq!(said.len(), 2, "{name}: the child said {said:?}");
-        let outcome = match batch_b_landed(dir) {
+        let outcome = match batch_b_landed(dir, big(name)) {
             Some(true) => "whole",
             Some(false) => "absent",
             None => panic!("{name}: batch B is in the store in part"),

@@ -295,8 +295,14 @@ fn unknown_versions_are_errors_not_resets() {
         std::fs::create_dir(&dir).expect("mkdir");
         std::fs::write(dir.join("snapshot"), &snapshot).expect("write");
         std::fs::write(dir.join("log"), &log).expect("write");
+        // The snapshot is at version 1, the log at 2 (which reads logs of version 1 too).
+        let (newest, supported_versions) = match file {
+            "snapshot" => (1, "1"),
+            _ => (2, "1, 2"),
+        };
+        assert_eq!(bytes[8..12], u32::to_le_bytes(newest), "{file}");
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        newer[8..12].copy_from_slice(&(newest + 1).to_le_bytes());
         std::fs::write(dir.join(file), &newer).expect("write");
         match NativeStore::open_blocking(&dir, NativeStoreOptions::default()) {
             Err(AuthError::UnsupportedVersion {
@@ -305,12 +311,56 @@ fn unknown_versions_are_errors_not_resets() {
                 supported,
             }) => {
                 assert!(what.ends_with(file), "{what}");
-                assert_eq!((version.as_str(), supported.as_str()), ("2", "1"));
+                assert_eq!(version, (newest + 1).to_string());
+                assert_eq!(supported, supported_versions);
             }
             other => panic!("{file}: expected UnsupportedVersion, got {other:?}"),
         }
         assert_eq!(std::fs::read(dir.join(file)).expect("read"), newer);
     }
+}
+
+/// A log of version 1 (what the first release wrote; its frames are frames of version 2) is
+/// read as it is, left alone by a read-only open, and rewritten with the version 2 header by an
+/// open for writing, which then keeps appending to it.
+#[test]
+fn a_version_1_log_is_read_and_upgraded_by_a_writable_open() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("store");
+    let (_, log, states) = small_store(&dir);
+    let mut old = log.clone();
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32c::crc32c(&old[..28]);
+    old[28..32].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(dir.join("log"), &old).expect("write");
+    let last = states.last().expect("states");
+    assert_eq!(&load(&dir, None).expect("read-only"), last);
+    assert_eq!(std::fs::read(dir.join("log")).expect("log"), old);
+    assert_eq!(
+        &load(&dir, NativeStoreOptions::default()).expect("open"),
+        last
+    );
+    let upgraded = std::fs::read(dir.join("log")).expect("log");
+    assert_eq!(upgraded[8..12], 2u32.to_le_bytes());
+    assert_eq!(
+        upgraded[32..],
+        old[32..],
+        "the frames are kept as they were"
+    );
+    let store = NativeStore::open_blocking(&dir, NativeStoreOptions::default()).expect("open");
+    let mut batch = WriteBatch::new();
+    batch.put(
+        KeyKind::LidMapping,
+        "after",
+        KeyValue::LidMapping("1".into()),
+    );
+    runtime()
+        .block_on(store.commit(batch.clone()))
+        .expect("commit");
+    drop(store);
+    let mut expected = last.clone();
+    common::apply(&mut expected, &batch);
+    assert_eq!(load(&dir, None).expect("reopen"), expected);
 }
 
 #[test]

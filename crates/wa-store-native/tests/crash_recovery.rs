@@ -13,9 +13,9 @@
 //! - `concurrent`: 8 committer tasks, each with its own key namespace and sequence, sharing
 //!   group commits; every namespace must hold exactly a prefix of its own sequence including
 //!   every acknowledged batch.
-//! - `bulk`: one committer of 2,000-session batches (about 5 MB each, so every frame is written
-//!   with its writeback started piece by piece); kills land while a frame is half copied, half
-//!   on its way to the disk, or synced.
+//! - `bulk`: one committer of 2,600-session batches (about 6 MB each, written in parts while
+//!   threads encode them, each part's writeback started as it is written); kills land between
+//!   parts, while a part is half copied, on its way to the disk, or synced.
 //!
 //! Environment: `WA_NATIVE_CRASH_SEED` (default fixed), `WA_NATIVE_CRASH_KILLS` (kills per
 //! scenario, default 100 sequential, 50 concurrent and 15 bulk).

@@ -184,9 +184,10 @@ pub fn batch(seed: u64, prefix: &str, index: u64, creds: &[AuthCreds]) -> WriteB
     batch
 }
 
-/// Sessions in one [`bulk_batch`]: about 5 MB in the log, more than the size from which the
-/// store starts a frame's writeback while still writing it.
-pub const BULK_SESSIONS: u64 = 2_000;
+/// Sessions in one [`bulk_batch`]: about 6 MB in the log, more than the size from which the
+/// store starts a frame's writeback while still writing it, and more keys than the batches it
+/// writes in parts while threads encode them (2,048).
+pub const BULK_SESSIONS: u64 = 2_600;
 
 /// Batch number `index` of a bulk writer in namespace `prefix`: [`BULK_SESSIONS`] sessions
 /// (eight distinct records, cheap to make) over a window of ids that moves with `index`, and
