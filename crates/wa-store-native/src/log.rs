@@ -167,7 +167,10 @@ fn torn_at(
     let (group, later) = match (open, header) {
         (Some(group), _) => (
             group.offset,
-            group.header.first_seq + u64::from(group.header.count),
+            group
+                .header
+                .first_seq
+                .saturating_add(u64::from(group.header.count)),
         ),
         (None, _) if remaining < FRAME_HEADER_LEN => return Ok(pos as u64),
         (None, Some(h)) if h.count > 0 => {
@@ -186,9 +189,9 @@ fn torn_at(
                     ),
                 ));
             }
-            (pos as u64, h.first_seq + u64::from(h.count))
+            (pos as u64, h.first_seq.saturating_add(u64::from(h.count)))
         }
-        (None, _) => (pos as u64, expected + 1),
+        (None, _) => (pos as u64, expected.saturating_add(1)),
     };
     if valid_frame_after(bytes, pos, later) {
         return Err(DecodeError::corrupt(
