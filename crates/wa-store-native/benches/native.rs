@@ -454,7 +454,7 @@ async fn bulk_write(root: &Path, quick: bool, rows: &mut Vec<String>) {
     }
     let fastest = |d: &[Duration]| ms(d.iter().copied().min().unwrap_or_default());
     breakdown(format!(
-        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {} (fastest {}); the store without the sync (validate, encode in parallel runs with their checksums, write, apply) {} (fastest {}); raw `write` of the same bytes {} (fastest {}), raw write + fdatasync {}; raw write with the store's early writeback (every {} MiB) + fdatasync {}",
+        "bulk commit of {BULK_SESSIONS} sessions: encoding them on 2 threads alone {} (fastest {}); the store without the sync (validate, encode in segments on threads while the ready ones are written, apply) {} (fastest {}); raw `write` of the same bytes {} (fastest {}), raw write + fdatasync {}; raw write with the store's early writeback (every {} MiB) + fdatasync {}",
         ms(median(encode_times.clone())),
         fastest(&encode_times),
         ms(median(no_sync_times.clone())),

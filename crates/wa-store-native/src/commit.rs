@@ -5,6 +5,8 @@
 //! the whole group as ONE log frame with one `write` and one `fdatasync`, applies its batches to
 //! the in-memory state in order and only then lets its members return. No dedicated writer
 //! thread, no hop to one and back: a lone committer pays its encoding, one write and one sync.
+//! A big batch joins while threads still encode it ([`crate::stream`]): its group is written
+//! in parts, each segment as it is ready, and synced once.
 //!
 //! A frame that cannot be written or synced is cut off again and the store refuses further
 //! writes until reopened (see [`LogWriter::fail_group`]). Compaction (`crate::compaction`)

@@ -27,7 +27,8 @@ pub struct Inspection {
     /// The snapshot batch the log continues from (`None`: no log). Below `snapshot_seq` after
     /// a compaction was interrupted between publishing the snapshot and restarting the log.
     pub log_base: Option<u64>,
-    /// Log frames replayed (frames the snapshot already includes are not counted).
+    /// Log frames replayed, a group written in parts counting once (frames the snapshot
+    /// already includes are not counted).
     pub frames: usize,
     /// Offset in the log where a torn tail starts, which opening for writing discards.
     pub torn_tail: Option<u64>,

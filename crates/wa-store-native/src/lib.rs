@@ -25,8 +25,13 @@
 //!   of them ([`wa_store_fs::group`]). No hop to a writer thread and back; concurrent
 //!   committers share a sync. On tokio's multi-thread runtime the leader's write and sync run
 //!   in `block_in_place` (the worker's other tasks move to another thread); on a current-thread
-//!   runtime, on the blocking pool. Opening, closing and encoding large batches (in parallel)
-//!   run on tokio's blocking pool.
+//!   runtime, on the blocking pool. Opening, closing and checking large batches run on tokio's
+//!   blocking pool.
+//! - **Big batches written while they are encoded.** A batch of 2,048 keys or more (an import,
+//!   a restore) is encoded by one thread per core in segments of a few hundred keys, and the
+//!   leader writes each segment as one part of the group's frame as soon as it is ready, so
+//!   the disk starts long before the last key is encoded; the parts are synced together and
+//!   the batch is applied only then, all or nothing as any other.
 //! - **Reads from memory.** Every value is held in memory in its canonical binary encoding
 //!   ([`wa_auth::codec`]) and decoded on read; the disk is read only when opening.
 //! - **Recovery.** A torn tail of the log (the last, unacknowledged write cut short by a crash)
