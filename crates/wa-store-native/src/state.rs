@@ -380,17 +380,7 @@ fn encode_runs(
             .collect::<Result<_>>()?;
         return Ok((runs, Vec::new()));
     }
-    let chunk = total.div_ceil(encode_threads());
-    let mut jobs = Vec::new();
-    for (kind, mut rest) in kinds {
-        // Cut where the next job starts; no entry is moved or copied.
-        while let Some(at) = rest.keys().nth(chunk).cloned() {
-            let tail = rest.split_off(&at);
-            jobs.push((kind.clone(), rest));
-            rest = tail;
-        }
-        jobs.push((kind, rest));
-    }
+    let jobs = cut_into_jobs(kinds, total.div_ceil(encode_threads()));
     // Each job keeps its decoded values instead of freeing them one by one: freeing 10,000
     // decoded sessions takes about as long as encoding them, and nobody waits for it.
     let encode = |(kind, entries): (KeyKind, BTreeMap<_, _>)| {
@@ -413,6 +403,27 @@ fn encode_runs(
         .into_iter()
         .collect::<Result<Vec<_>>>()
         .map(|done| done.into_iter().unzip())
+}
+
+/// One kind's entries, to encode as one run.
+pub(crate) type Job = (KeyKind, BTreeMap<KeyId, Option<KeyValue>>);
+
+/// Cuts each kind's entries into jobs of at most `keys` entries, in order: each cut is where
+/// the next job starts, so no entry is moved or copied.
+pub(crate) fn cut_into_jobs(
+    kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+    keys: usize,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (kind, mut rest) in kinds {
+        while let Some(at) = rest.keys().nth(keys).cloned() {
+            let tail = rest.split_off(&at);
+            jobs.push((kind.clone(), rest));
+            rest = tail;
+        }
+        jobs.push((kind, rest));
+    }
+    jobs
 }
 
 /// Threads to encode a big batch on: one per core, at most 8.

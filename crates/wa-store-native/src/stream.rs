@@ -7,16 +7,16 @@
 //! one part of the group's frame (log version 2, `docs/format-native.md`). The parts are
 //! synced together and the batch is applied only once all are durable: still all or nothing.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
+use wa_auth::{AuthError, KeyValue, Result, WriteBatch};
 
 use crate::format::{self, MAX_BATCH_LEN, SEGMENT_CONTINUES};
 use crate::state::{
-    EncodedBatch, Run, StoredCreds, encode_stored_creds, encode_threads, too_large,
+    EncodedBatch, Job, Run, StoredCreds, cut_into_jobs, encode_stored_creds, encode_threads,
+    too_large,
 };
 
 /// Batches with at least this many keys are streamed (smaller ones encode in a few
@@ -25,9 +25,6 @@ pub(crate) const STREAM_MIN_KEYS: usize = 2048;
 
 /// Keys per segment: about a megabyte of sessions, so the first part reaches the kernel soon.
 const SEGMENT_KEYS: usize = 512;
-
-/// One kind's entries for one segment.
-type Job = (KeyKind, BTreeMap<KeyId, Option<KeyValue>>);
 
 /// An encoded segment and the decoded values it no longer needs, or why it could not be
 /// encoded (a value too large for the format).
@@ -59,7 +56,7 @@ impl StreamedBatch {
         batch.validate()?;
         let (creds, keys) = batch.into_parts();
         let creds = creds.map(encode_stored_creds).transpose()?;
-        let jobs = cut_into_jobs(keys);
+        let jobs = cut_into_jobs(keys, SEGMENT_KEYS);
         let (senders, segments): (Vec<_>, Vec<_>) = jobs.iter().map(|_| sync_channel(1)).unzip();
         let work: Vec<(Job, SyncSender<Encoded>)> = jobs.into_iter().zip(senders).collect();
         spawn_encoders(work);
@@ -125,20 +122,6 @@ impl Segment {
         f(&self.head);
         self.run.for_each_piece(f);
     }
-}
-
-/// Cuts each kind's entries into jobs of [`SEGMENT_KEYS`], in order (no entry is copied).
-fn cut_into_jobs(kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for (kind, mut rest) in kinds {
-        while let Some(at) = rest.keys().nth(SEGMENT_KEYS).cloned() {
-            let tail = rest.split_off(&at);
-            jobs.push((kind.clone(), rest));
-            rest = tail;
-        }
-        jobs.push((kind, rest));
-    }
-    jobs
 }
 
 /// Encodes the jobs on up to one thread per core, the earliest jobs first, each sending its
