@@ -118,8 +118,8 @@ impl WriteBatch {
         Ok(())
     }
 
-    /// Checks one entry as [`WriteBatch::validate`] does: for backends that check a big
-    /// batch's entries where they encode them (in parallel, say), still before applying any.
+    /// Checks one entry as [`WriteBatch::validate`] does: for backends that check each entry
+    /// where they encode it (while it is in the cache), still before applying any.
     pub fn validate_entry(kind: &KeyKind, id: &KeyId, value: Option<&KeyValue>) -> Result<()> {
         id.validate()?;
         match value {

@@ -2,13 +2,13 @@
 //! disk. Also the encoded form of a batch on its way to the log.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wa_auth::codec::encode_binary;
 use wa_auth::{AuthCreds, AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
 
-/// Decoded values a parallel encoding kept, freed once the batch is committed.
+/// Decoded values the threads encoding a streamed batch kept, freed once it is committed.
 type Decoded = Vec<Vec<KeyValue>>;
 
 use crate::format::{self, MAX_BATCH_LEN};
@@ -249,7 +249,7 @@ pub(crate) struct EncodedBatch {
     head: Vec<u8>,
     runs: Vec<Run>,
     creds: Option<StoredCreds>,
-    /// The decoded values of a parallel encoding, kept for [`free_spent`].
+    /// The decoded values of a streamed batch, kept for [`free_spent`].
     decoded: Decoded,
     /// crc32c and length of the batch's bytes in the log.
     pub crc: u32,
@@ -271,8 +271,8 @@ pub(crate) fn encode_stored_creds(creds: AuthCreds) -> Result<StoredCreds> {
 }
 
 impl EncodedBatch {
-    /// Checks (as [`WriteBatch::validate`] does) and encodes `batch`; large batches on
-    /// several threads, which check their own entries.
+    /// Checks (as [`WriteBatch::validate`] does) and encodes `batch` on the calling thread
+    /// (batches big enough to be worth threads are written while encoded: `crate::stream`).
     pub(crate) fn encode(batch: WriteBatch) -> Result<Self> {
         let (creds, keys) = batch.into_parts();
         let creds = creds.map(encode_stored_creds).transpose()?;
@@ -281,7 +281,10 @@ impl EncodedBatch {
             let count = u32::try_from(entries.len()).map_err(|_| too_large())?;
             entry_count = entry_count.checked_add(count).ok_or_else(too_large)?;
         }
-        let (runs, decoded) = encode_runs(keys)?;
+        let runs = keys
+            .into_iter()
+            .map(|(kind, entries)| Run::encode(kind, entries, drop))
+            .collect::<Result<Vec<_>>>()?;
         let mut head = Vec::with_capacity(8 + creds.as_ref().map_or(0, |c| 5 + c.raw.len()));
         head.extend_from_slice(&[0; 4]);
         head.extend_from_slice(&entry_count.to_le_bytes());
@@ -300,7 +303,7 @@ impl EncodedBatch {
             head,
             runs,
             creds,
-            decoded,
+            decoded: Vec::new(),
             crc,
             len,
         })
@@ -363,77 +366,6 @@ pub(crate) fn extend_crc<'a>(
     crc
 }
 
-/// Keys above which a batch's encoding is spread over the machine's cores.
-const PARALLEL_ENCODE: usize = 2048;
-
-/// Checks and encodes each kind's entries as runs: for a big batch, cut into about one run per
-/// core and encoded on scoped threads (encoding 10,000 sessions takes longer than writing
-/// them), which keep the decoded values (returned) instead of freeing them one by one.
-fn encode_runs(
-    kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
-) -> Result<(Vec<Run>, Decoded)> {
-    let total: usize = kinds.values().map(BTreeMap::len).sum();
-    if total < PARALLEL_ENCODE || encode_threads() < 2 {
-        let runs = kinds
-            .into_iter()
-            .map(|(kind, entries)| Run::encode(kind, entries, drop))
-            .collect::<Result<_>>()?;
-        return Ok((runs, Vec::new()));
-    }
-    let jobs = cut_into_jobs(kinds, total.div_ceil(encode_threads()));
-    // Each job keeps its decoded values instead of freeing them one by one: freeing 10,000
-    // decoded sessions takes about as long as encoding them, and nobody waits for it.
-    let encode = |(kind, entries): (KeyKind, BTreeMap<_, _>)| {
-        let mut spent = Vec::with_capacity(entries.len());
-        Run::encode(kind, entries, |v| spent.push(v)).map(|run| (run, spent))
-    };
-    // The calling thread encodes the first job while helpers encode the others.
-    let mut jobs = jobs.into_iter();
-    let first = jobs.next();
-    // Results in job order: the first invalid entry reported is the one `validate` finds.
-    let results: Vec<Result<(Run, Vec<KeyValue>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs.map(|job| scope.spawn(move || encode(job))).collect();
-        let rest = handles.into_iter().map(|h| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        first.map(encode).into_iter().chain(rest).collect()
-    });
-    results
-        .into_iter()
-        .collect::<Result<Vec<_>>>()
-        .map(|done| done.into_iter().unzip())
-}
-
-/// One kind's entries, to encode as one run.
-pub(crate) type Job = (KeyKind, BTreeMap<KeyId, Option<KeyValue>>);
-
-/// Cuts each kind's entries into jobs of at most `keys` entries, in order: each cut is where
-/// the next job starts, so no entry is moved or copied.
-pub(crate) fn cut_into_jobs(
-    kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
-    keys: usize,
-) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for (kind, mut rest) in kinds {
-        while let Some(at) = rest.keys().nth(keys).cloned() {
-            let tail = rest.split_off(&at);
-            jobs.push((kind.clone(), rest));
-            rest = tail;
-        }
-        jobs.push((kind, rest));
-    }
-    jobs
-}
-
-/// Threads to encode a big batch on: one per core, at most 8.
-pub(crate) fn encode_threads() -> usize {
-    // Asked once: `available_parallelism` reads cgroup files, which costs more than encoding
-    // a small batch.
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
-}
-
 /// Frees `values` on a background thread (here, when no thread can be started: the refused
 /// closure is dropped with them).
 fn free_later<T: Send + 'static>(values: T) {
@@ -476,11 +408,11 @@ mod tests {
         batch
     }
 
-    /// Small and parallel-encoded batches: the pieces are the batch's log bytes, which decode
+    /// Batches small and big: the pieces are the batch's log bytes, which decode
     /// to its entries, and the crc and length are theirs.
     #[test]
     fn pieces_crc_and_length_describe_the_batch() {
-        for keys in [0, 1, 5, PARALLEL_ENCODE * 2 + 7] {
+        for keys in [0, 1, 5, 4099] {
             let encoded = EncodedBatch::encode(batch(keys)).unwrap();
             let mut bytes = Vec::new();
             encoded.for_each_piece(|p| bytes.extend_from_slice(p));
@@ -506,29 +438,6 @@ mod tests {
         }
     }
 
-    /// A big batch's entries are checked by the threads that encode them; the error is the
-    /// one `WriteBatch::validate` reports (the first invalid entry in order), also when later
-    /// entries are invalid too.
-    #[test]
-    fn parallel_encoding_reports_the_first_invalid_entry() {
-        for bad_ids in [vec![PARALLEL_ENCODE * 3 / 2], vec![PARALLEL_ENCODE + 3, 7]] {
-            let mut batch = batch(PARALLEL_ENCODE * 2);
-            for at in &bad_ids {
-                // A value under another kind than its own, in the middle of a job.
-                batch.put(
-                    KeyKind::LidMapping,
-                    format!("{at}"),
-                    KeyValue::Session(Default::default()),
-                );
-            }
-            let expected = batch.validate().unwrap_err().to_string();
-            let err = EncodedBatch::encode(batch)
-                .err()
-                .expect("invalid batch encoded");
-            assert_eq!(err.to_string(), expected, "invalid ids {bad_ids:?}");
-        }
-    }
-
     /// Whichever way a kind's changes are applied (merged into its keys, or one by one), the
     /// state ends up as the changes made one by one say, and the replaced and deleted values
     /// are handed back.
@@ -538,13 +447,7 @@ mod tests {
         let (mut state, mut model) = (State::default(), BTreeMap::<KeyId, Bytes>::new());
         // (changes, id stride): many changes into few keys (merged, one run or several) and
         // few into many (one by one), then everything deleted.
-        let rounds = [
-            (3000, 1),
-            (5, 7),
-            (PARALLEL_ENCODE * 2 + 1, 3),
-            (100, 2),
-            (70, 1),
-        ];
+        let rounds = [(3000, 1), (5, 7), (4097, 3), (100, 2), (70, 1)];
         for (round, (changes, stride)) in rounds.into_iter().chain([(0, 0)]).enumerate() {
             let mut batch = WriteBatch::new();
             for i in 0..changes {

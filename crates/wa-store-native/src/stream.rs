@@ -7,17 +7,15 @@
 //! one part of the group's frame (log version 2, `docs/format-native.md`). The parts are
 //! synced together and the batch is applied only once all are durable: still all or nothing.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use wa_auth::{AuthError, KeyValue, Result, WriteBatch};
+use wa_auth::{AuthError, KeyId, KeyKind, KeyValue, Result, WriteBatch};
 
 use crate::format::{self, MAX_BATCH_LEN, SEGMENT_CONTINUES};
-use crate::state::{
-    EncodedBatch, Job, Run, StoredCreds, cut_into_jobs, encode_stored_creds, encode_threads,
-    too_large,
-};
+use crate::state::{EncodedBatch, Run, StoredCreds, encode_stored_creds, too_large};
 
 /// Batches with at least this many keys are streamed (smaller ones encode in a few
 /// milliseconds at most, less than a part's extra write costs them).
@@ -122,6 +120,34 @@ impl Segment {
         f(&self.head);
         self.run.for_each_piece(f);
     }
+}
+
+/// One kind's entries, to encode as one segment.
+type Job = (KeyKind, BTreeMap<KeyId, Option<KeyValue>>);
+
+/// Cuts each kind's entries into jobs of at most `keys` entries, in order: each cut is where
+/// the next job starts, so no entry is moved or copied.
+fn cut_into_jobs(
+    kinds: BTreeMap<KeyKind, BTreeMap<KeyId, Option<KeyValue>>>,
+    keys: usize,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (kind, mut rest) in kinds {
+        while let Some(at) = rest.keys().nth(keys).cloned() {
+            let tail = rest.split_off(&at);
+            jobs.push((kind.clone(), rest));
+            rest = tail;
+        }
+        jobs.push((kind, rest));
+    }
+    jobs
+}
+
+/// Threads to encode a big batch on: one per core, at most 8.
+fn encode_threads() -> usize {
+    // Asked once: `available_parallelism` reads cgroup files.
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
 }
 
 /// Encodes the jobs on up to one thread per core, the earliest jobs first, each sending its

@@ -1,14 +1,16 @@
 //! Big batches are written in parts while threads encode them (log version 2,
 //! `docs/format-native.md`): they land whole, with every kind, replacing and deleting keys, in
 //! groups shared with small commits made at the same time, and read back the same after a
-//! reopen, with full durability and without syncs.
+//! reopen, with full durability and without syncs. An invalid big batch leaves no trace.
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use wa_auth::{AuthCreds, KeyKind, Persistence, PersistenceExt, Snapshot, WriteBatch};
+use wa_auth::{
+    AuthCreds, AuthError, KeyKind, KeyValue, Persistence, PersistenceExt, Snapshot, WriteBatch,
+};
 use wa_store_native::{Durability, NativeStore, NativeStoreOptions};
 
 /// Keys of each kind in the big batch: sessions enough for several parts of 512 keys, and
@@ -166,4 +168,46 @@ async fn big_batches_land_whole_with_full_durability() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_batches_land_whole_without_syncs() {
     big_batches_land_whole(Durability::NoSync).await;
+}
+
+/// A big batch with one misfiled value (the last one checked) is refused as `Invalid` before
+/// anything reaches the log, and the store goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_big_batch_leaves_no_trace() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("store");
+    let store = NativeStore::open(&dir).await.expect("open");
+    let mut first = WriteBatch::new();
+    first.put(
+        KeyKind::LidMapping,
+        "kept",
+        KeyValue::LidMapping("1".into()),
+    );
+    store.commit(first.clone()).await.expect("first commit");
+    let log_len = || std::fs::metadata(dir.join("log")).expect("log").len();
+    let before = log_len();
+    let mut invalid = big_batch(0);
+    let misfiled = KeyKind::from_name("zz-last").expect("kind");
+    invalid.put(
+        misfiled,
+        "x",
+        KeyValue::LidMapping("not of this kind".into()),
+    );
+    let err = store.commit(invalid).await.expect_err("invalid batch");
+    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
+    assert_eq!(
+        log_len(),
+        before,
+        "nothing of the invalid batch was written"
+    );
+    let mut model = Snapshot::default();
+    common::apply(&mut model, &first);
+    let valid = big_batch(1);
+    store
+        .commit(valid.clone())
+        .await
+        .expect("the store goes on");
+    common::apply(&mut model, &valid);
+    let loaded = store.load_all().await.expect("load");
+    assert!(loaded == model, "{}", differences(&loaded, &model));
 }
