@@ -113,19 +113,12 @@ impl WriteBatch {
     /// call this before applying anything, so an invalid batch leaves no trace.
     pub fn validate(&self) -> Result<()> {
         for (kind, id, value) in self.entries() {
-            Self::validate_entry(kind, id, value)?;
+            id.validate()?;
+            if let Some(value) = value {
+                value.check_fits(kind, id)?;
+            }
         }
         Ok(())
-    }
-
-    /// Checks one entry as [`WriteBatch::validate`] does: for backends that check each entry
-    /// where they encode it (while it is in the cache), still before applying any.
-    pub fn validate_entry(kind: &KeyKind, id: &KeyId, value: Option<&KeyValue>) -> Result<()> {
-        id.validate()?;
-        match value {
-            Some(value) => value.check_fits(kind, id),
-            None => Ok(()),
-        }
     }
 }
 

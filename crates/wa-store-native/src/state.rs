@@ -157,9 +157,8 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Checks and encodes `entries`, handing each decoded value to `spent` once encoded. Each
-    /// entry is checked as [`WriteBatch::validate`] does, just before it is encoded (while it
-    /// is in the cache); the first invalid one fails the run.
+    /// Encodes `entries` (checked by the caller), handing each decoded value to `spent` once
+    /// encoded. A value too long for the format fails the run.
     pub(crate) fn encode(
         kind: KeyKind,
         entries: BTreeMap<KeyId, Option<KeyValue>>,
@@ -180,7 +179,6 @@ impl Run {
         // The checksum is taken as the bytes are made, while they are in the cache.
         let mut crc = 0;
         for (id, value) in entries {
-            WriteBatch::validate_entry(&run.kind, &id, value.as_ref())?;
             let value = match value {
                 Some(v) => {
                     let encoded = Bytes::from(encode_binary(&v));
@@ -271,9 +269,10 @@ pub(crate) fn encode_stored_creds(creds: AuthCreds) -> Result<StoredCreds> {
 }
 
 impl EncodedBatch {
-    /// Checks (as [`WriteBatch::validate`] does) and encodes `batch` on the calling thread
-    /// (batches big enough to be worth threads are written while encoded: `crate::stream`).
+    /// Checks ([`WriteBatch::validate`]) and encodes `batch` on the calling thread (batches
+    /// big enough to be worth threads are written while encoded: `crate::stream`).
     pub(crate) fn encode(batch: WriteBatch) -> Result<Self> {
+        batch.validate()?;
         let (creds, keys) = batch.into_parts();
         let creds = creds.map(encode_stored_creds).transpose()?;
         let mut entry_count = u32::from(creds.is_some());

@@ -47,7 +47,7 @@ pub(crate) struct Segment {
 }
 
 impl StreamedBatch {
-    /// Checks the batch (as [`WriteBatch::validate`] does, before anything is written), then
+    /// Checks the batch ([`WriteBatch::validate`], before anything is written), then
     /// starts encoding its segments on threads.
     pub(crate) fn start(batch: WriteBatch) -> Result<Self> {
         debug_assert!(batch.key_count() > 0, "only batches with keys are streamed");
